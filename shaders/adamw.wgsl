@@ -1,0 +1,37 @@
+// AdamW over a flat run of elements (one tensor, or many packed into one arena):
+//   m <- m + (1-b1)(g - m);   v <- v + (1-b2)(g^2 - v)
+//   W <- W * keep - lr_eff * (use_m m + use_g g) / (sqrt(use_v v + eps_root) + eps)
+// The host picks use_m, use_g, use_v and lr_eff for the standard, uncorrected-eps and Nesterov forms.
+
+struct AdamDims {
+    len: u32,
+    unit: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: AdamDims;
+@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(0) @binding(4) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(5) var<storage, read_write> exp_avg_sq: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = gid.y * groups.x * 256u + gid.x;
+    if idx >= dims.len {
+        return;
+    }
+    let s = dims.unit * 16u;
+    let one_minus_b1 = scalars[s];
+    let one_minus_b2 = scalars[s + 1u];
+    let g = grad[idx];
+    let m = fma(one_minus_b1, g - exp_avg[idx], exp_avg[idx]);
+    let v = fma(one_minus_b2, g * g - exp_avg_sq[idx], exp_avg_sq[idx]);
+    exp_avg[idx] = m;
+    exp_avg_sq[idx] = v;
+    let num = fma(scalars[s + 2u], m, scalars[s + 3u] * g);
+    let den = sqrt(fma(scalars[s + 4u], v, scalars[s + 6u])) + scalars[s + 5u];
+    param[idx] = fma(param[idx], scalars[s + 7u], -scalars[s + 8u] * (num / den));
+}

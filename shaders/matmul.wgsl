@@ -1,0 +1,111 @@
+// Batched matrix product with an axpby epilogue, the building block of Newton-Schulz:
+//   C = alpha * L R + beta * D       (TRANSPOSE_R = false, R stored k x n)
+//   C = alpha * L R^T + beta * D     (TRANSPOSE_R = true,  R stored n x k; gives X X^T)
+// One 64x64 tile of C per 16x16 workgroup, 4x4 per invocation, staged through workgroup memory.
+
+override TRANSPOSE_R: bool = false;
+
+struct MatmulDims {
+    m: u32,
+    n: u32,
+    k: u32,
+    use_d: u32,       // 0: skip reading D (beta is 0)
+    l_stride: u32,    // elements between batch entries of L, R, D and C
+    r_stride: u32,
+    d_stride: u32,
+    c_stride: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> dims: MatmulDims;
+@group(0) @binding(1) var<storage, read> left: array<f32>;
+@group(0) @binding(2) var<storage, read> right: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+// Stored k-major so that the inner loop reads consecutive rows and columns.
+var<workgroup> tile_l: array<f32, 1024>;
+var<workgroup> tile_r: array<f32, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let batch = wid.z;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let t = lid.y * 16u + lid.x;
+    let lbase = batch * dims.l_stride;
+    let rbase = batch * dims.r_stride;
+    var acc: array<f32, 16>;
+    for (var k0 = 0u; k0 < dims.k; k0 += BK) {
+        for (var q = 0u; q < 4u; q++) {
+            let idx = t + 256u * q;
+            let r = idx / BK;
+            let kk = idx % BK;
+            let gi = row0 + r;
+            let gk = k0 + kk;
+            var v = 0.0;
+            if gi < dims.m && gk < dims.k {
+                v = left[lbase + gi * dims.k + gk];
+            }
+            tile_l[kk * BM + r] = v;
+        }
+        for (var q = 0u; q < 4u; q++) {
+            let idx = t + 256u * q;
+            var c: u32;
+            var kk: u32;
+            if TRANSPOSE_R {
+                c = idx / BK;
+                kk = idx % BK;
+            } else {
+                kk = idx / BN;
+                c = idx % BN;
+            }
+            let gj = col0 + c;
+            let gk = k0 + kk;
+            var v = 0.0;
+            if gj < dims.n && gk < dims.k {
+                if TRANSPOSE_R {
+                    v = right[rbase + gj * dims.k + gk];
+                } else {
+                    v = right[rbase + gk * dims.n + gj];
+                }
+            }
+            tile_r[kk * BN + c] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_l[kk * BM + lid.y + 16u * i];
+                b[i] = tile_r[kk * BN + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let dbase = batch * dims.d_stride;
+    let cbase = batch * dims.c_stride;
+    for (var i = 0u; i < 4u; i++) {
+        let gi = row0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let gj = col0 + lid.x + 16u * j;
+            if gi < dims.m && gj < dims.n {
+                var v = dims.alpha * acc[i * 4u + j];
+                if dims.use_d != 0u {
+                    v = fma(dims.beta, addend[dbase + gi * dims.n + gj], v);
+                }
+                result[cbase + gi * dims.n + gj] = v;
+            }
+        }
+    }
+}

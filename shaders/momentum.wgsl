@@ -1,0 +1,43 @@
+// Muon momentum and its Nesterov combination, written into the Newton-Schulz workspace.
+//   m <- decay_m * m + decay_g * g          (EMA: beta, 1-beta; heavy ball: beta, 1)
+//   u  = use_m * m + use_g * g              (Nesterov, plain, or bias-corrected, chosen on the host)
+// u is stored transposed for tall matrices so that Newton-Schulz always sees rows <= cols.
+
+struct MatrixDims {
+    rows: u32,        // stored (view) shape of one parameter
+    cols: u32,
+    count: u32,       // matrices in this dispatch
+    first: u32,       // index of the first one in the batch's momentum and workspace
+    src_stride: u32,  // elements between matrices in the gradient buffer
+    mat_stride: u32,  // elements between matrices in momentum and workspace (rows * cols)
+    unit: u32,        // which block of 16 step scalars to read
+    transposed: u32,  // 1 when rows > cols
+}
+
+@group(0) @binding(0) var<uniform> dims: MatrixDims;
+@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> momentum: array<f32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let size = dims.rows * dims.cols;
+    let idx = gid.y * groups.x * 256u + gid.x;
+    if idx >= size * dims.count {
+        return;
+    }
+    let i = idx / size;
+    let e = idx % size;
+    let s = dims.unit * 16u;
+    let g = grad[i * dims.src_stride + e];
+    let mi = (dims.first + i) * dims.mat_stride + e;
+    let m = fma(scalars[s], momentum[mi], scalars[s + 1u] * g);
+    momentum[mi] = m;
+    let u = fma(scalars[s + 2u], m, scalars[s + 3u] * g);
+    var xi = e;
+    if dims.transposed != 0u {
+        xi = (e % dims.cols) * dims.rows + e / dims.cols;
+    }
+    x[(dims.first + i) * dims.mat_stride + xi] = u;
+}

@@ -1,0 +1,38 @@
+// The Muon update with decoupled weight decay:  W <- W * keep - lr_eff * O,
+// keep = 1 - lr * wd and lr_eff = lr * shape scale, both from the step scalars.
+// O is read transposed back for tall matrices.
+
+struct MatrixDims {
+    rows: u32,
+    cols: u32,
+    count: u32,
+    first: u32,
+    dst_stride: u32,  // elements between matrices in the parameter buffer
+    mat_stride: u32,
+    unit: u32,
+    transposed: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: MatrixDims;
+@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(2) var<storage, read> ortho: array<f32>;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let size = dims.rows * dims.cols;
+    let idx = gid.y * groups.x * 256u + gid.x;
+    if idx >= size * dims.count {
+        return;
+    }
+    let i = idx / size;
+    let e = idx % size;
+    let s = dims.unit * 16u;
+    var xi = e;
+    if dims.transposed != 0u {
+        xi = (e % dims.cols) * dims.rows + e / dims.cols;
+    }
+    let o = ortho[(dims.first + i) * dims.mat_stride + xi];
+    let pi = i * dims.dst_stride + e;
+    param[pi] = fma(param[pi], scalars[s + 4u], -scalars[s + 5u] * o);
+}

@@ -1,0 +1,180 @@
+//! Instance, adapter and device: where the optimizer runs.
+
+use crate::error::{Error, Result};
+
+/// Environment variable that picks the backend when the caller asks for [`BackendChoice::Env`].
+pub const BACKEND_ENV: &str = "MUON_WGPU_BACKEND";
+
+/// Which graphics API to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    Vulkan,
+    Gl,
+    Metal,
+    Dx12,
+    /// The browser's WebGPU (wasm only).
+    WebGpu,
+    /// Every backend compiled in; the best adapter wins.
+    Any,
+    /// Read [`BACKEND_ENV`] (`vulkan|gl|metal|dx12|webgpu|any`), `any` when unset.
+    Env,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => Ok(Self::Vulkan),
+            "gl" | "gles" | "opengl" => Ok(Self::Gl),
+            "metal" | "mtl" => Ok(Self::Metal),
+            "dx12" | "d3d12" => Ok(Self::Dx12),
+            "webgpu" | "browser" => Ok(Self::WebGpu),
+            "any" | "" => Ok(Self::Any),
+            "env" => Ok(Self::Env),
+            other => Err(Error::UnknownBackend(other.to_string())),
+        }
+    }
+}
+
+impl BackendChoice {
+    /// The wgpu backends this choice enables, reading the environment for [`BackendChoice::Env`].
+    pub fn backends(self) -> Result<wgpu::Backends> {
+        Ok(match self {
+            Self::Vulkan => wgpu::Backends::VULKAN,
+            Self::Gl => wgpu::Backends::GL,
+            Self::Metal => wgpu::Backends::METAL,
+            Self::Dx12 => wgpu::Backends::DX12,
+            Self::WebGpu => wgpu::Backends::BROWSER_WEBGPU,
+            Self::Any => wgpu::Backends::all(),
+            Self::Env => match std::env::var(BACKEND_ENV) {
+                Ok(v) => v.parse::<BackendChoice>()?.backends()?,
+                Err(_) => wgpu::Backends::all(),
+            },
+        })
+    }
+}
+
+/// A device and queue with what we know of the adapter behind them.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Higher is better: real GPUs before software rasterizers, Vulkan before GL.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::BrowserWebGpu => 2,
+        wgpu::Backend::Gl => 1,
+        wgpu::Backend::Noop => 0,
+    };
+    (kind, api)
+}
+
+/// Every adapter the chosen backends expose (native only; the browser has one).
+pub async fn list_adapters(choice: BackendChoice) -> Result<Vec<wgpu::Adapter>> {
+    let backends = choice.backends()?;
+    let instance = instance_for(backends);
+    let mut adapters = instance.enumerate_adapters(backends).await;
+    adapters.retain(|a| a.get_info().backend != wgpu::Backend::Noop);
+    Ok(adapters)
+}
+
+impl GpuContext {
+    /// Creates a context on the best adapter of `choice`.
+    pub async fn new(choice: BackendChoice) -> Result<Self> {
+        let backends = choice.backends()?;
+        let adapter = Self::best_adapter(backends).await.ok_or_else(|| Error::NoAdapter {
+            backend: format!("{backends:?}"),
+            reason: "no adapter was found; on Linux install a Vulkan driver (apt-get install mesa-vulkan-drivers) or use the GL backend".into(),
+        })?;
+        Self::from_adapter(adapter).await
+    }
+
+    async fn best_adapter(backends: wgpu::Backends) -> Option<wgpu::Adapter> {
+        let instance = instance_for(backends);
+        let mut adapters = instance.enumerate_adapters(backends).await;
+        adapters.retain(|a| a.get_info().backend != wgpu::Backend::Noop);
+        adapters.sort_by_key(|a| std::cmp::Reverse(adapter_rank(&a.get_info())));
+        if let Some(best) = adapters.into_iter().next() {
+            return Some(best);
+        }
+        // The browser lists no adapters up front; ask for one.
+        instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .ok()
+    }
+
+    /// Creates a device on `adapter`, asking for every limit it offers (large storage
+    /// bindings and buffers) and the optional features the kernels can use.
+    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        let required_features = adapter.features() & wanted;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("muon-wgpu"),
+                required_features,
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// Wraps a device and queue the caller already has.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        Self {
+            device,
+            queue,
+            info,
+        }
+    }
+
+    /// The device's limits.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// A one-line description: adapter name and backend.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Blocks (natively) until the queue is idle; a no-op on the web, where the browser drives the GPU.
+    pub fn wait_idle(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `adamw.wgsl`: AdamW over a flat run of elements (multi-tensor when the run is an arena).
+
+use super::{elementwise_grid, Dispatch, Kernels};
+
+pub(super) const SOURCE: &str = include_str!("../../shaders/adamw.wgsl");
+
+/// Uniform of `adamw.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamDims {
+    pub len: u32,
+    pub unit: u32,
+    pub _pad: [u32; 2],
+}
+
+/// The buffers one AdamW dispatch updates.
+pub struct AdamOperands<'a> {
+    pub scalars: &'a wgpu::Buffer,
+    pub grad: &'a wgpu::Buffer,
+    pub param: &'a wgpu::Buffer,
+    pub exp_avg: &'a wgpu::Buffer,
+    pub exp_avg_sq: &'a wgpu::Buffer,
+}
+
+impl Kernels {
+    /// One AdamW step over the first `dims.len` elements of the buffers.
+    pub fn adamw(&self, device: &wgpu::Device, dims: AdamDims, ops: AdamOperands<'_>) -> Dispatch {
+        self.dispatch(
+            device,
+            "adamw",
+            &self.adamw,
+            bytemuck::bytes_of(&dims),
+            &[ops.scalars, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
+            elementwise_grid(dims.len as u64, self.max_workgroups),
+        )
+    }
+}

@@ -1,0 +1,811 @@
+//! The parameter registry, the plan of recorded kernels, and the step.
+//!
+//! Data flows one way: parameters are grouped (Muon: by group and matrix shape; AdamW: by group,
+//! packed into arenas), every kernel launch of a step is created once at [`OptimizerBuilder::build`],
+//! and a step replays them into one compute pass.
+
+use std::collections::HashMap;
+
+use wgpu::util::DeviceExt;
+
+use crate::config::{NormEps, Settings};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::kernels::{
+    AdamDims, AdamOperands, Dispatch, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims,
+};
+use crate::params::{element_count, matrix_view, resolve, Resolved, Route, Source};
+use crate::readback::{read_ranges, BufferRange};
+
+/// Step scalars per unit (one Muon batch or one AdamW group).
+const UNIT_SCALARS: usize = 16;
+/// Arena slots start on 256-byte boundaries so callers can bind one parameter on its own.
+const ARENA_ALIGN: usize = 64;
+
+/// A hyperparameter group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Muon(usize),
+    AdamW(usize),
+}
+
+/// What a step costs, for users sizing the optimizer on their GPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepStats {
+    pub dispatches: usize,
+    pub compute_passes: usize,
+    /// Distinct `(group, rows, cols)` Muon shapes.
+    pub muon_shapes: usize,
+    pub muon_params: usize,
+    pub adam_params: usize,
+    pub param_bytes: u64,
+    /// Momentum, first and second moments.
+    pub state_bytes: u64,
+    /// Newton-Schulz scratch and step scalars.
+    pub workspace_bytes: u64,
+}
+
+/// One registered parameter.
+#[derive(Clone, Debug)]
+pub struct ParamInfo {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub route: Resolved,
+    pub value: BufferRange,
+    pub grad: BufferRange,
+    state: Vec<(&'static str, BufferRange)>,
+    owned: bool,
+}
+
+impl ParamInfo {
+    /// The optimizer state of this parameter: `momentum`, or `exp_avg` and `exp_avg_sq`.
+    pub fn state(&self) -> &[(&'static str, BufferRange)] {
+        &self.state
+    }
+}
+
+enum Pending {
+    Host(Vec<f32>),
+    Buffers {
+        value: wgpu::Buffer,
+        grad: wgpu::Buffer,
+    },
+}
+
+struct PendingParam {
+    name: String,
+    shape: Vec<usize>,
+    len: usize,
+    route: Resolved,
+    data: Pending,
+}
+
+/// Collects parameters, then builds an [`Optimizer`].
+pub struct OptimizerBuilder {
+    ctx: GpuContext,
+    settings: Settings,
+    params: Vec<PendingParam>,
+    names: HashMap<String, usize>,
+}
+
+fn check_buffer(name: &str, what: &str, buffer: &wgpu::Buffer, len: usize) -> Result<()> {
+    let bad = |reason: String| Error::InvalidBuffer {
+        name: name.into(),
+        what: what.into(),
+        reason,
+    };
+    if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+        return Err(bad("it needs STORAGE usage".into()));
+    }
+    if buffer.size() < len as u64 * 4 {
+        return Err(bad(format!(
+            "{} bytes, but {len} f32 values need {}",
+            buffer.size(),
+            len * 4
+        )));
+    }
+    Ok(())
+}
+
+impl OptimizerBuilder {
+    /// Starts an optimizer with these groups and routing; the settings are validated here.
+    pub fn new(ctx: &GpuContext, settings: Settings) -> Result<Self> {
+        settings.validate()?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            settings,
+            params: Vec::new(),
+            names: HashMap::new(),
+        })
+    }
+
+    /// Registers a parameter. On error nothing is registered.
+    pub fn add(&mut self, name: &str, shape: &[usize], source: Source<'_>, route: Route) -> Result<&mut Self> {
+        if self.names.contains_key(name) {
+            return Err(Error::DuplicateParameter { name: name.into() });
+        }
+        let len = element_count(name, shape)?;
+        let route = resolve(&self.settings, name, shape, route)?;
+        let data = match source {
+            Source::Host(values) => {
+                if values.len() != len {
+                    return Err(Error::LengthMismatch {
+                        name: name.into(),
+                        what: "initial value".into(),
+                        shape: shape.to_vec(),
+                        expected: len,
+                        got: values.len(),
+                    });
+                }
+                Pending::Host(values.to_vec())
+            }
+            Source::Buffers { value, grad } => {
+                check_buffer(name, "value", &value, len)?;
+                check_buffer(name, "gradient", &grad, len)?;
+                Pending::Buffers { value, grad }
+            }
+        };
+        self.names.insert(name.into(), self.params.len());
+        self.params.push(PendingParam {
+            name: name.into(),
+            shape: shape.to_vec(),
+            len,
+            route,
+            data,
+        });
+        Ok(self)
+    }
+
+    /// Registers a parameter from host data with automatic routing.
+    pub fn add_host(&mut self, name: &str, shape: &[usize], values: &[f32]) -> Result<&mut Self> {
+        self.add(name, shape, Source::Host(values), Route::Auto)
+    }
+
+    /// Compiles the kernels, allocates state and workspace, uploads host data and records the plan.
+    pub fn build(self) -> Result<Optimizer> {
+        Planner::new(self).plan()
+    }
+}
+
+struct MuonBatch {
+    group: usize,
+    rows: usize,
+    cols: usize,
+    members: Vec<usize>,
+}
+
+struct Planner {
+    ctx: GpuContext,
+    settings: Settings,
+    params: Vec<PendingParam>,
+    kernels: Kernels,
+    limit: u64,
+}
+
+fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+impl Planner {
+    fn new(b: OptimizerBuilder) -> Self {
+        let limits = b.ctx.limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        Self {
+            kernels: Kernels::new(&b.ctx.device),
+            ctx: b.ctx,
+            settings: b.settings,
+            params: b.params,
+            limit,
+        }
+    }
+
+    fn too_large(&self, what: String, bytes: u64) -> Error {
+        Error::TooLarge {
+            what,
+            bytes,
+            limit: self.limit,
+        }
+    }
+
+    /// Same-shape Muon parameters of one group, split so every buffer fits one binding.
+    fn muon_batches(&self) -> Result<Vec<MuonBatch>> {
+        let mut batches: Vec<MuonBatch> = Vec::new();
+        let mut open: HashMap<(usize, usize, usize), usize> = HashMap::new();
+        for (i, p) in self.params.iter().enumerate() {
+            let Resolved::Muon(group) = p.route else { continue };
+            let (rows, cols) = matrix_view(&p.shape);
+            let slot = (p.len.next_multiple_of(ARENA_ALIGN) * 4) as u64;
+            if slot > self.limit {
+                return Err(self.too_large(format!("Muon parameter `{}`", p.name), slot));
+            }
+            let max_count = (self.limit / slot) as usize;
+            let key = (group, rows, cols);
+            match open.get(&key) {
+                Some(&b) if batches[b].members.len() < max_count => batches[b].members.push(i),
+                _ => {
+                    open.insert(key, batches.len());
+                    batches.push(MuonBatch {
+                        group,
+                        rows,
+                        cols,
+                        members: vec![i],
+                    });
+                }
+            }
+        }
+        // Host-owned members first: they share one arena and one dispatch.
+        for b in &mut batches {
+            b.members
+                .sort_by_key(|&i| matches!(self.params[i].data, Pending::Buffers { .. }));
+        }
+        Ok(batches)
+    }
+
+    fn plan(mut self) -> Result<Optimizer> {
+        let device = self.ctx.device.clone();
+        let batches = self.muon_batches()?;
+        let muon_units = batches.len();
+        let adam_groups = self.settings.adam.len();
+        let units = muon_units + adam_groups;
+        let scalars = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step scalars"),
+            size: (units.max(1) * UNIT_SCALARS * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        // Workspace shared by all batches: they run one after another.
+        let (mut x_len, mut a_len) = (0u64, 0u64);
+        for b in &batches {
+            let (m, n) = (b.rows.min(b.cols) as u64, b.rows.max(b.cols) as u64);
+            let count = b.members.len() as u64;
+            x_len = x_len.max(count * m * n);
+            a_len = a_len.max(count * m * m);
+        }
+        let x0 = storage_buffer(&device, "ns x0", x_len * 4);
+        let x1 = storage_buffer(&device, "ns x1", x_len * 4);
+        let gram = storage_buffer(&device, "ns gram", a_len * 4);
+        let poly = storage_buffer(&device, "ns poly", a_len * 4);
+        let workspace_bytes = x0.size() + x1.size() + gram.size() + poly.size() + scalars.size();
+
+        let mut infos: Vec<Option<ParamInfo>> = vec![None; self.params.len()];
+        let mut dispatches = Vec::new();
+        let mut units_kind = Vec::with_capacity(units);
+        let mut state_bytes = 0u64;
+
+        for (unit, b) in batches.iter().enumerate() {
+            units_kind.push(Unit::Muon {
+                group: b.group,
+                rows: b.rows,
+                cols: b.cols,
+            });
+            let cfg = &self.settings.muon[b.group];
+            let (rows, cols) = (b.rows as u32, b.cols as u32);
+            let (m, n) = (rows.min(cols), rows.max(cols));
+            let rc = rows * cols;
+            let count = b.members.len() as u32;
+            let momentum = storage_buffer(&device, "muon momentum", rc as u64 * count as u64 * 4);
+            state_bytes += momentum.size();
+            let hosted: Vec<usize> = b
+                .members
+                .iter()
+                .copied()
+                .filter(|&i| matches!(self.params[i].data, Pending::Host(_)))
+                .collect();
+            let stride = (rc as usize).next_multiple_of(ARENA_ALIGN);
+            let base = MatrixDims {
+                rows,
+                cols,
+                count: 1,
+                first: 0,
+                src_stride: rc,
+                mat_stride: rc,
+                unit: unit as u32,
+                transposed: (rows > cols) as u32,
+            };
+            let mut updates = Vec::new();
+            if !hosted.is_empty() {
+                let bytes = (stride * hosted.len() * 4) as u64;
+                let value = storage_buffer(&device, "muon values", bytes);
+                let grad = storage_buffer(&device, "muon grads", bytes);
+                let dims = MatrixDims {
+                    count: hosted.len() as u32,
+                    src_stride: stride as u32,
+                    ..base
+                };
+                dispatches.push(self.kernels.momentum(&device, dims, &scalars, &grad, &momentum, &x0));
+                updates.push((dims, value.clone()));
+                for (slot, &i) in hosted.iter().enumerate() {
+                    let offset = (slot * stride * 4) as u64;
+                    infos[i] = Some(self.info(i, &value, &grad, offset, Some(&momentum), slot, rc));
+                }
+            }
+            for (slot, &i) in b.members.iter().enumerate().skip(hosted.len()) {
+                let Pending::Buffers { value, grad } = &self.params[i].data else { unreachable!() };
+                let dims = MatrixDims {
+                    first: slot as u32,
+                    ..base
+                };
+                dispatches.push(self.kernels.momentum(&device, dims, &scalars, grad, &momentum, &x0));
+                updates.push((dims, value.clone()));
+                infos[i] = Some(self.info(i, value, grad, 0, Some(&momentum), slot, rc));
+            }
+            let norm = NormDims {
+                len: m * n,
+                mat_stride: m * n,
+                clamp: (cfg.norm_eps == NormEps::Clamp) as u32,
+                eps: cfg.eps as f32,
+                ..Default::default()
+            };
+            dispatches.push(self.kernels.normalize(&device, norm, count, &x0));
+            let (mut cur, mut other) = (&x0, &x1);
+            for &[a, bb, c] in &cfg.ns.0 {
+                let gram_dims = MatmulDims {
+                    m,
+                    n: m,
+                    k: n,
+                    use_d: 0,
+                    l_stride: m * n,
+                    r_stride: m * n,
+                    d_stride: 0,
+                    c_stride: m * m,
+                    alpha: 1.0,
+                    beta: 0.0,
+                    ..Default::default()
+                };
+                let ops = MatmulOperands { left: cur, right: cur, addend: cur, result: &gram };
+                dispatches.push(self.kernels.matmul(&device, gram_dims, count, true, ops));
+                let poly_dims = MatmulDims {
+                    m,
+                    n: m,
+                    k: m,
+                    use_d: 1,
+                    l_stride: m * m,
+                    r_stride: m * m,
+                    d_stride: m * m,
+                    c_stride: m * m,
+                    alpha: c as f32,
+                    beta: bb as f32,
+                    ..Default::default()
+                };
+                let ops = MatmulOperands { left: &gram, right: &gram, addend: &gram, result: &poly };
+                dispatches.push(self.kernels.matmul(&device, poly_dims, count, false, ops));
+                let apply_dims = MatmulDims {
+                    m,
+                    n,
+                    k: m,
+                    use_d: 1,
+                    l_stride: m * m,
+                    r_stride: m * n,
+                    d_stride: m * n,
+                    c_stride: m * n,
+                    alpha: 1.0,
+                    beta: a as f32,
+                    ..Default::default()
+                };
+                let ops = MatmulOperands { left: &poly, right: cur, addend: cur, result: other };
+                dispatches.push(self.kernels.matmul(&device, apply_dims, count, false, ops));
+                std::mem::swap(&mut cur, &mut other);
+            }
+            for (dims, value) in updates {
+                dispatches.push(self.kernels.muon_update(&device, dims, &scalars, cur, &value));
+            }
+        }
+
+        for group in 0..adam_groups {
+            let unit = (muon_units + group) as u32;
+            units_kind.push(Unit::AdamW { group });
+            let members: Vec<usize> = (0..self.params.len())
+                .filter(|&i| self.params[i].route == Resolved::AdamW(group))
+                .collect();
+            // Host-owned parameters packed into arenas, each within one binding.
+            let mut chunk: Vec<usize> = Vec::new();
+            let mut chunk_len = 0usize;
+            let mut chunks: Vec<(Vec<usize>, usize)> = Vec::new();
+            for &i in &members {
+                let Pending::Host(_) = self.params[i].data else { continue };
+                let len = self.params[i].len.next_multiple_of(ARENA_ALIGN);
+                if len as u64 * 4 > self.limit {
+                    return Err(self.too_large(format!("AdamW parameter `{}`", self.params[i].name), len as u64 * 4));
+                }
+                if (chunk_len + len) as u64 * 4 > self.limit {
+                    chunks.push((std::mem::take(&mut chunk), chunk_len));
+                    chunk_len = 0;
+                }
+                chunk.push(i);
+                chunk_len += len;
+            }
+            if !chunk.is_empty() {
+                chunks.push((chunk, chunk_len));
+            }
+            for (chunk, len) in chunks {
+                let bytes = len as u64 * 4;
+                let value = storage_buffer(&device, "adamw values", bytes);
+                let grad = storage_buffer(&device, "adamw grads", bytes);
+                let exp_avg = storage_buffer(&device, "adamw exp_avg", bytes);
+                let exp_avg_sq = storage_buffer(&device, "adamw exp_avg_sq", bytes);
+                state_bytes += 2 * exp_avg.size();
+                let mut at = 0usize;
+                for &i in &chunk {
+                    let offset = (at * 4) as u64;
+                    infos[i] = Some(self.adam_info(i, &value, &grad, offset, &exp_avg, &exp_avg_sq));
+                    at += self.params[i].len.next_multiple_of(ARENA_ALIGN);
+                }
+                let ops = AdamOperands {
+                    scalars: &scalars,
+                    grad: &grad,
+                    param: &value,
+                    exp_avg: &exp_avg,
+                    exp_avg_sq: &exp_avg_sq,
+                };
+                dispatches.push(self.kernels.adamw(&device, AdamDims { len: len as u32, unit, ..Default::default() }, ops));
+            }
+            for &i in &members {
+                let Pending::Buffers { value, grad } = &self.params[i].data else { continue };
+                let len = self.params[i].len;
+                let exp_avg = storage_buffer(&device, "adamw exp_avg", len as u64 * 4);
+                let exp_avg_sq = storage_buffer(&device, "adamw exp_avg_sq", len as u64 * 4);
+                state_bytes += 2 * exp_avg.size();
+                infos[i] = Some(self.adam_info(i, value, grad, 0, &exp_avg, &exp_avg_sq));
+                let ops = AdamOperands {
+                    scalars: &scalars,
+                    grad,
+                    param: value,
+                    exp_avg: &exp_avg,
+                    exp_avg_sq: &exp_avg_sq,
+                };
+                dispatches.push(self.kernels.adamw(&device, AdamDims { len: len as u32, unit, ..Default::default() }, ops));
+            }
+        }
+
+        let params: Vec<ParamInfo> = infos.into_iter().map(|i| i.expect("every parameter is planned")).collect();
+        for (p, pending) in params.iter().zip(&mut self.params) {
+            if let Pending::Host(values) = &pending.data {
+                self.ctx
+                    .queue
+                    .write_buffer(&p.value.buffer, p.value.offset, bytemuck::cast_slice(values));
+            }
+        }
+        let stats = StepStats {
+            dispatches: dispatches.len(),
+            compute_passes: 1,
+            muon_shapes: {
+                let mut shapes: Vec<_> = batches.iter().map(|b| (b.group, b.rows, b.cols)).collect();
+                shapes.sort_unstable();
+                shapes.dedup();
+                shapes.len()
+            },
+            muon_params: params.iter().filter(|p| matches!(p.route, Resolved::Muon(_))).count(),
+            adam_params: params.iter().filter(|p| matches!(p.route, Resolved::AdamW(_))).count(),
+            param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
+            state_bytes,
+            workspace_bytes,
+        };
+        let index = params.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        Ok(Optimizer {
+            ctx: self.ctx,
+            settings: self.settings,
+            params,
+            index,
+            units: units_kind,
+            scalars,
+            dispatches,
+            step: 0,
+            stats,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn info(
+        &self,
+        i: usize,
+        value: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        offset: u64,
+        momentum: Option<&wgpu::Buffer>,
+        slot: usize,
+        rc: u32,
+    ) -> ParamInfo {
+        let p = &self.params[i];
+        let range = |buffer: &wgpu::Buffer, offset: u64| BufferRange {
+            buffer: buffer.clone(),
+            offset,
+            len: p.len,
+        };
+        ParamInfo {
+            name: p.name.clone(),
+            shape: p.shape.clone(),
+            route: p.route,
+            value: range(value, offset),
+            grad: range(grad, offset),
+            state: momentum
+                .map(|m| vec![("momentum", range(m, (slot * rc as usize * 4) as u64))])
+                .unwrap_or_default(),
+            owned: matches!(p.data, Pending::Host(_)),
+        }
+    }
+
+    fn adam_info(
+        &self,
+        i: usize,
+        value: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        offset: u64,
+        exp_avg: &wgpu::Buffer,
+        exp_avg_sq: &wgpu::Buffer,
+    ) -> ParamInfo {
+        let mut info = self.info(i, value, grad, offset, None, 0, 0);
+        let range = |buffer: &wgpu::Buffer| BufferRange {
+            buffer: buffer.clone(),
+            offset,
+            len: info.value.len,
+        };
+        info.state = vec![("exp_avg", range(exp_avg)), ("exp_avg_sq", range(exp_avg_sq))];
+        info
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Unit {
+    Muon { group: usize, rows: usize, cols: usize },
+    AdamW { group: usize },
+}
+
+/// Muon for the matrices, AdamW for the rest, on the GPU.
+pub struct Optimizer {
+    ctx: GpuContext,
+    settings: Settings,
+    params: Vec<ParamInfo>,
+    index: HashMap<String, usize>,
+    units: Vec<Unit>,
+    scalars: wgpu::Buffer,
+    dispatches: Vec<Dispatch>,
+    step: u64,
+    stats: StepStats,
+}
+
+impl Optimizer {
+    /// The GPU context.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The current settings (learning rates and weight decays reflect any changes).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets the number of steps taken (for resuming); bias corrections follow it.
+    pub fn set_step_count(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// What one step records and how much memory the optimizer holds.
+    pub fn stats(&self) -> &StepStats {
+        &self.stats
+    }
+
+    /// Every parameter, in registration order.
+    pub fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+
+    /// One parameter by name.
+    pub fn param(&self, name: &str) -> Result<&ParamInfo> {
+        self.index
+            .get(name)
+            .map(|&i| &self.params[i])
+            .ok_or_else(|| Error::UnknownParameter { name: name.into() })
+    }
+
+    /// Changes a group's learning rate; takes effect at the next recorded step, no rebuild.
+    pub fn set_lr(&mut self, group: Group, lr: f64) -> Result<()> {
+        self.set_hyper(group, "lr", lr, |m| &mut m.lr, |a| &mut a.lr)
+    }
+
+    /// Changes a group's weight decay; takes effect at the next recorded step, no rebuild.
+    pub fn set_weight_decay(&mut self, group: Group, wd: f64) -> Result<()> {
+        self.set_hyper(group, "weight_decay", wd, |m| &mut m.weight_decay, |a| &mut a.weight_decay)
+    }
+
+    fn set_hyper(
+        &mut self,
+        group: Group,
+        key: &str,
+        value: f64,
+        muon: impl Fn(&mut crate::config::MuonConfig) -> &mut f64,
+        adam: impl Fn(&mut crate::config::AdamWConfig) -> &mut f64,
+    ) -> Result<()> {
+        if !value.is_finite() {
+            return Err(Error::InvalidHyperparameter {
+                key: key.into(),
+                value: value.to_string(),
+                reason: "must be finite".into(),
+            });
+        }
+        let missing = |kind: &'static str, g: usize, available: usize| Error::UnknownGroup {
+            name: format!("<{key}>"),
+            kind,
+            group: g,
+            available,
+        };
+        match group {
+            Group::Muon(g) => {
+                let n = self.settings.muon.len();
+                *muon(self.settings.muon.get_mut(g).ok_or_else(|| missing("Muon", g, n))?) = value;
+            }
+            Group::AdamW(g) => {
+                let n = self.settings.adam.len();
+                *adam(self.settings.adam.get_mut(g).ok_or_else(|| missing("AdamW", g, n))?) = value;
+            }
+        }
+        Ok(())
+    }
+
+    /// The step scalars of step `t`, one block of 16 per unit.
+    fn step_scalars(&self, t: u64) -> Vec<f32> {
+        let mut out = vec![0f32; self.units.len().max(1) * UNIT_SCALARS];
+        for (u, unit) in self.units.iter().enumerate() {
+            let block = &mut out[u * UNIT_SCALARS..(u + 1) * UNIT_SCALARS];
+            let values: Vec<f64> = match *unit {
+                Unit::Muon { group, rows, cols } => {
+                    let cfg = &self.settings.muon[group];
+                    let s = cfg.scalars(t);
+                    let lr_eff = cfg.lr * cfg.shape_scale(rows, cols);
+                    vec![s.decay_m, s.decay_g, s.use_m, s.use_g, s.keep, lr_eff]
+                }
+                Unit::AdamW { group } => {
+                    let s = self.settings.adam[group].scalars(t);
+                    vec![
+                        1.0 - s.beta1,
+                        1.0 - s.beta2,
+                        s.use_m,
+                        s.use_g,
+                        s.use_v,
+                        s.eps,
+                        s.eps_root,
+                        s.keep,
+                        s.lr_eff,
+                    ]
+                }
+            };
+            for (dst, v) in block.iter_mut().zip(values) {
+                *dst = v as f32;
+            }
+        }
+        out
+    }
+
+    /// Records one optimizer step into `encoder`: no submit, no readback. The gradients must be
+    /// in the gradient buffers when the encoder runs. Several steps may be recorded before one submit.
+    pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> &StepStats {
+        self.step += 1;
+        let scalars = self.step_scalars(self.step);
+        // A fresh staging buffer per step keeps each recorded step's scalars its own.
+        let staging = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("step scalars staging"),
+            contents: bytemuck::cast_slice(&scalars),
+            usage: wgpu::BufferUsages::COPY_SRC,
+        });
+        encoder.copy_buffer_to_buffer(&staging, 0, &self.scalars, 0, staging.size());
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("muon-wgpu step"),
+            timestamp_writes: None,
+        });
+        for d in &self.dispatches {
+            d.record(&mut pass);
+        }
+        drop(pass);
+        &self.stats
+    }
+
+    /// Records and submits one step. Returns without waiting for the GPU.
+    pub fn step(&mut self) -> wgpu::SubmissionIndex {
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("muon-wgpu step"),
+            });
+        self.record_step(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()])
+    }
+
+    fn check_len(&self, name: &str, what: &str, values: &[f32]) -> Result<&ParamInfo> {
+        let p = self.param(name)?;
+        if values.len() != p.value.len {
+            return Err(Error::LengthMismatch {
+                name: name.into(),
+                what: what.into(),
+                shape: p.shape.clone(),
+                expected: p.value.len,
+                got: values.len(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn write(&self, p: &ParamInfo, range: &BufferRange, what: &str, values: &[f32]) -> Result<()> {
+        if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
+            return Err(Error::InvalidBuffer {
+                name: p.name.clone(),
+                what: what.into(),
+                reason: "writing from the host needs COPY_DST usage".into(),
+            });
+        }
+        self.ctx
+            .queue
+            .write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+        Ok(())
+    }
+
+    /// Uploads a gradient from the host (staged on the queue; used by the next submit).
+    pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
+        let p = self.check_len(name, "gradient", values)?;
+        self.write(p, &p.grad, "gradient", values)
+    }
+
+    /// Overwrites a parameter's value from the host.
+    pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
+        let p = self.check_len(name, "value", values)?;
+        self.write(p, &p.value, "value", values)
+    }
+
+    /// Reads a parameter's current value (waits for the GPU).
+    pub async fn read_parameter(&self, name: &str) -> Result<Vec<f32>> {
+        let p = self.param(name)?;
+        self.readable(p, &p.value, "value")?;
+        Ok(read_ranges(&self.ctx, std::slice::from_ref(&p.value)).await?.remove(0))
+    }
+
+    fn readable(&self, p: &ParamInfo, range: &BufferRange, what: &str) -> Result<()> {
+        if range.buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            Ok(())
+        } else {
+            Err(Error::InvalidBuffer {
+                name: p.name.clone(),
+                what: what.into(),
+                reason: "reading back needs COPY_SRC usage".into(),
+            })
+        }
+    }
+
+    /// Reads every parameter and its state in one readback: `(tensor name, shape, values)`
+    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`.
+    pub async fn read_all(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let mut names = Vec::new();
+        let mut ranges = Vec::new();
+        for p in &self.params {
+            self.readable(p, &p.value, "value")?;
+            names.push((format!("param/{}", p.name), p.shape.clone()));
+            ranges.push(p.value.clone());
+            for (kind, range) in &p.state {
+                names.push((format!("state/{}/{kind}", p.name), p.shape.clone()));
+                ranges.push(range.clone());
+            }
+        }
+        let values = read_ranges(&self.ctx, &ranges).await?;
+        Ok(names
+            .into_iter()
+            .zip(values)
+            .map(|((n, s), v)| (n, s, v))
+            .collect())
+    }
+
+    /// Whether the optimizer owns this parameter's buffers (registered from host data).
+    pub fn owns(&self, name: &str) -> Result<bool> {
+        Ok(self.param(name)?.owned)
+    }
+}

@@ -1,0 +1,223 @@
+//! Presets: the exact semantics of the libraries users come from.
+//!
+//! | preset | Muon momentum | Nesterov `U` | norm guard | shape scale | aux Adam |
+//! |---|---|---|---|---|---|
+//! | `torch` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `max(‖X‖, 1e-7)` | `sqrt(max(1, rows/cols))` | `torch.optim.AdamW` defaults |
+//! | `keller` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `‖X‖ + 1e-7` | `sqrt(max(1, rows/cols))` on the `(out, -1)` view | Adam, ε on `sqrt(v̂)` |
+//! | `optax` | `m ← β m + (1-β) g`, bias-corrected | `β m/(1-β^(t+1)) + (1-β) g/(1-βᵗ)` | `‖X‖ + ε` | `sqrt(max(1, cols/rows))` | NAdamW sharing ε and `nesterov` |
+//! | `keras` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, lr × `adam_lr_ratio` |
+//! | `moonlight` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, shares lr and wd |
+//!
+//! Every preset then applies `W ← W·(1 - lr·wd) - lr·scale·O` with `O` the Newton-Schulz output.
+
+use crate::config::{
+    AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
+    RoutingRule, Settings,
+};
+use crate::error::{Error, Result};
+
+/// A library whose Muon (and aux AdamW) we reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// `torch.optim.Muon` + `torch.optim.AdamW` (PyTorch 2.9+).
+    Torch,
+    /// `SingleDeviceMuonWithAuxAdam` from KellerJordan's `muon-optimizer`.
+    Keller,
+    /// `optax.contrib.muon`.
+    Optax,
+    /// `keras.optimizers.Muon` (Keras 3.15).
+    Keras,
+    /// The Muon of "Muon is Scalable for LLM Training" (Moonlight).
+    Moonlight,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 5] = [Self::Torch, Self::Keller, Self::Optax, Self::Keras, Self::Moonlight];
+
+    /// The preset's name in the replay format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Torch => "torch",
+            Self::Keller => "keller",
+            Self::Optax => "optax",
+            Self::Keras => "keras",
+            Self::Moonlight => "moonlight",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s.trim())
+            .ok_or_else(|| Error::UnknownPreset(s.into()))
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Settings that override a preset's defaults (the replay format's metadata keys).
+/// Unset fields take the preset's default, or its rule (e.g. Keras' `adam_lr = lr · 0.1`... see each preset).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub lr: Option<f64>,
+    pub adam_lr: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub adam_weight_decay: Option<f64>,
+    pub momentum: Option<f64>,
+    pub nesterov: Option<bool>,
+    pub ns_steps: Option<usize>,
+    /// `a,b,c`, `a,b,c;a,b,c;...` or `polar_express`.
+    pub ns_coefficients: Option<String>,
+    pub eps: Option<f64>,
+    pub adjust_lr: Option<AdjustLr>,
+    pub rms_scale: Option<f64>,
+    pub adam_betas: Option<(f64, f64)>,
+    pub adam_eps: Option<f64>,
+}
+
+/// Keras' default ratio of the AdamW learning rate to the Muon one.
+pub const KERAS_ADAM_LR_RATIO: f64 = 1.0;
+
+impl Preset {
+    /// The preset's settings with `o` applied.
+    pub fn settings(self, o: &Overrides) -> Result<Settings> {
+        let mut muon = MuonConfig::default();
+        let mut adam = AdamWConfig::default();
+        let mut routing = RoutingRule::default();
+        match self {
+            Self::Torch => {
+                // torch.optim.Muon(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, eps=1e-7, ns_steps=5)
+                routing.max_rank = Some(2);
+            }
+            Self::Keller => {
+                // muon group: lr=0.02, weight_decay=0, momentum=0.95; adam group: lr=3e-4, betas=(0.9, 0.95), eps=1e-10, wd=0
+                muon.lr = 0.02;
+                muon.weight_decay = 0.0;
+                muon.norm_eps = NormEps::Additive;
+                adam = AdamWConfig {
+                    lr: 3e-4,
+                    weight_decay: 0.0,
+                    beta1: 0.9,
+                    beta2: 0.95,
+                    eps: 1e-10,
+                    ..AdamWConfig::default()
+                };
+            }
+            Self::Optax => {
+                // optax.contrib.muon(learning_rate, beta=0.95, eps=1e-8, weight_decay=0, nesterov=True,
+                //                    adam_b1=0.9, adam_b2=0.999, adam_weight_decay=0)
+                muon.lr = 0.02;
+                muon.weight_decay = 0.0;
+                muon.bias_correction = true;
+                muon.eps = 1e-8;
+                muon.norm_eps = NormEps::Additive;
+                muon.layout = Layout::InOut;
+                adam.weight_decay = 0.0;
+                routing.max_rank = Some(2);
+            }
+            Self::Keras => {
+                muon.weight_decay = 0.004;
+                muon.momentum_kind = MomentumKind::Plain;
+                muon.norm_eps = NormEps::Additive;
+                muon.adjust_lr = AdjustLr::MatchRmsAdamW;
+                muon.layout = Layout::InOut;
+                adam = AdamWConfig {
+                    weight_decay: 0.004,
+                    eps: 1e-7,
+                    variant: AdamVariant::UncorrectedEps,
+                    ..AdamWConfig::default()
+                };
+                routing.max_rank = Some(2);
+                routing.exclude_embeddings = true;
+            }
+            Self::Moonlight => {
+                muon.momentum_kind = MomentumKind::Plain;
+                muon.norm_eps = NormEps::Additive;
+                muon.adjust_lr = AdjustLr::MatchRmsAdamW;
+                adam = AdamWConfig {
+                    beta1: 0.9,
+                    beta2: 0.95,
+                    eps: 1e-8,
+                    variant: AdamVariant::UncorrectedEps,
+                    ..AdamWConfig::default()
+                };
+            }
+        }
+
+        // Muon's own settings.
+        if let Some(v) = o.lr {
+            muon.lr = v;
+        }
+        if let Some(v) = o.weight_decay {
+            muon.weight_decay = v;
+        }
+        if let Some(v) = o.momentum {
+            muon.momentum = v;
+        }
+        if let Some(v) = o.nesterov {
+            muon.nesterov = v;
+        }
+        if let Some(v) = o.eps {
+            muon.eps = v;
+        }
+        if let Some(v) = o.adjust_lr {
+            muon.adjust_lr = v;
+        }
+        if let Some(v) = o.rms_scale {
+            muon.rms_scale = v;
+        }
+        let [a, b, c] = NsSchedule::KELLER;
+        let text = o.ns_coefficients.clone().unwrap_or_else(|| format!("{a},{b},{c}"));
+        muon.ns = NsSchedule::parse(&text, o.ns_steps.unwrap_or(5))?;
+
+        // AdamW's defaults that follow Muon's, by each library's rule.
+        match self {
+            Self::Torch | Self::Keller => {}
+            Self::Optax => {
+                adam.lr = muon.lr;
+                adam.eps = muon.eps;
+                adam.variant = if muon.nesterov {
+                    AdamVariant::Nesterov
+                } else {
+                    AdamVariant::Standard
+                };
+            }
+            Self::Keras => {
+                adam.lr = muon.lr * KERAS_ADAM_LR_RATIO;
+                adam.decay_lr = Some(muon.lr);
+            }
+            Self::Moonlight => {
+                adam.lr = muon.lr;
+                adam.weight_decay = muon.weight_decay;
+            }
+        }
+        if let Some(v) = o.adam_lr {
+            adam.lr = v;
+        }
+        if let Some(v) = o.adam_weight_decay {
+            adam.weight_decay = v;
+        }
+        if let Some((b1, b2)) = o.adam_betas {
+            adam.beta1 = b1;
+            adam.beta2 = b2;
+        }
+        if let Some(v) = o.adam_eps {
+            adam.eps = v;
+        }
+        let settings = Settings {
+            muon: vec![muon],
+            adam: vec![adam],
+            routing,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}

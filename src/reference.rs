@@ -1,0 +1,193 @@
+//! An f64 CPU reference of every kernel and of whole optimizer steps, for the tests.
+//! It follows the same formulas as the WGSL kernels (see [`crate::config`]), in double precision.
+//! It is not a runtime fallback.
+
+use std::collections::HashMap;
+
+use crate::config::{MuonConfig, NormEps, Settings};
+use crate::error::{Error, Result};
+use crate::params::{element_count, matrix_view, resolve, Resolved, Route};
+
+/// `L·R` for row-major `L` (m×k) and `R` (k×n).
+pub fn matmul(l: &[f64], r: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let a = l[i * k + p];
+            for j in 0..n {
+                out[i * n + j] += a * r[p * n + j];
+            }
+        }
+    }
+    out
+}
+
+/// The transpose of a row-major `rows × cols` matrix.
+pub fn transpose(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            out[j * rows + i] = x[i * cols + j];
+        }
+    }
+    out
+}
+
+/// `A = X·Xᵀ` for `X` (m×n).
+pub fn gram(x: &[f64], m: usize, n: usize) -> Vec<f64> {
+    matmul(x, &transpose(x, m, n), m, n, m)
+}
+
+/// `B = b·A + c·A·A` for square `A` (m×m).
+pub fn ns_poly(a: &[f64], m: usize, b: f64, c: f64) -> Vec<f64> {
+    let aa = matmul(a, a, m, m, m);
+    a.iter().zip(aa).map(|(x, y)| b * x + c * y).collect()
+}
+
+/// `X' = a·X + B·X` for `B` (m×m) and `X` (m×n).
+pub fn ns_apply(x: &[f64], b: &[f64], m: usize, n: usize, a: f64) -> Vec<f64> {
+    let bx = matmul(b, x, m, m, n);
+    x.iter().zip(bx).map(|(x, y)| a * x + y).collect()
+}
+
+/// `‖X‖_F`.
+pub fn frobenius_norm(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// `X / (‖X‖ + ε)` or `X / max(‖X‖, ε)`.
+pub fn normalize(x: &[f64], eps: f64, mode: NormEps) -> Vec<f64> {
+    let norm = frobenius_norm(x);
+    let denom = match mode {
+        NormEps::Additive => norm + eps,
+        NormEps::Clamp => norm.max(eps),
+    };
+    x.iter().map(|v| v / denom).collect()
+}
+
+/// Newton-Schulz orthogonalization of a `rows × cols` matrix, transposing tall ones first
+/// and back at the end, exactly as the GPU plan does.
+pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
+    let tall = rows > cols;
+    let (m, n) = (rows.min(cols), rows.max(cols));
+    let mut x = if tall { transpose(u, rows, cols) } else { u.to_vec() };
+    x = normalize(&x, cfg.eps, cfg.norm_eps);
+    for &[a, b, c] in &cfg.ns.0 {
+        let g = gram(&x, m, n);
+        let p = ns_poly(&g, m, b, c);
+        x = ns_apply(&x, &p, m, n, a);
+    }
+    if tall {
+        transpose(&x, m, n)
+    } else {
+        x
+    }
+}
+
+/// A parameter and its state in the reference optimizer.
+#[derive(Clone, Debug)]
+pub struct RefParam {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub route: Resolved,
+    pub value: Vec<f64>,
+    pub momentum: Vec<f64>,
+    pub exp_avg: Vec<f64>,
+    pub exp_avg_sq: Vec<f64>,
+}
+
+/// The whole optimizer in f64: same routing, same formulas, same step scalars.
+#[derive(Clone, Debug)]
+pub struct ReferenceOptimizer {
+    pub settings: Settings,
+    pub params: Vec<RefParam>,
+    pub step: u64,
+}
+
+impl ReferenceOptimizer {
+    /// An empty optimizer with these settings.
+    pub fn new(settings: Settings) -> Result<Self> {
+        settings.validate()?;
+        Ok(Self {
+            settings,
+            params: Vec::new(),
+            step: 0,
+        })
+    }
+
+    /// Registers a parameter, routed as the GPU optimizer would.
+    pub fn add(&mut self, name: &str, shape: &[usize], values: &[f32], route: Route) -> Result<()> {
+        let len = element_count(name, shape)?;
+        if values.len() != len {
+            return Err(Error::LengthMismatch {
+                name: name.into(),
+                what: "initial value".into(),
+                shape: shape.to_vec(),
+                expected: len,
+                got: values.len(),
+            });
+        }
+        let route = resolve(&self.settings, name, shape, route)?;
+        self.params.push(RefParam {
+            name: name.into(),
+            shape: shape.to_vec(),
+            route,
+            value: values.iter().map(|&v| v as f64).collect(),
+            momentum: vec![0.0; len],
+            exp_avg: vec![0.0; len],
+            exp_avg_sq: vec![0.0; len],
+        });
+        Ok(())
+    }
+
+    /// One step with these gradients (every parameter needs one).
+    pub fn step(&mut self, grads: &HashMap<String, Vec<f32>>) -> Result<()> {
+        for p in &self.params {
+            if !grads.contains_key(&p.name) {
+                return Err(Error::MissingGradient {
+                    name: p.name.clone(),
+                    step: self.step as usize,
+                });
+            }
+        }
+        self.step += 1;
+        let t = self.step;
+        for p in &mut self.params {
+            let g: Vec<f64> = grads[&p.name].iter().map(|&v| v as f64).collect();
+            match p.route {
+                Resolved::Muon(group) => {
+                    let cfg = &self.settings.muon[group];
+                    let s = cfg.scalars(t);
+                    let (rows, cols) = matrix_view(&p.shape);
+                    let mut u = vec![0.0; g.len()];
+                    for i in 0..g.len() {
+                        p.momentum[i] = s.decay_m * p.momentum[i] + s.decay_g * g[i];
+                        u[i] = s.use_m * p.momentum[i] + s.use_g * g[i];
+                    }
+                    let o = orthogonalize(&u, rows, cols, cfg);
+                    let lr_eff = cfg.lr * cfg.shape_scale(rows, cols);
+                    for (w, o) in p.value.iter_mut().zip(o) {
+                        *w = *w * s.keep - lr_eff * o;
+                    }
+                }
+                Resolved::AdamW(group) => {
+                    let s = self.settings.adam[group].scalars(t);
+                    for i in 0..g.len() {
+                        let m = p.exp_avg[i] + (1.0 - s.beta1) * (g[i] - p.exp_avg[i]);
+                        let v = p.exp_avg_sq[i] + (1.0 - s.beta2) * (g[i] * g[i] - p.exp_avg_sq[i]);
+                        p.exp_avg[i] = m;
+                        p.exp_avg_sq[i] = v;
+                        let u = (s.use_m * m + s.use_g * g[i]) / ((s.use_v * v + s.eps_root).sqrt() + s.eps);
+                        p.value[i] = p.value[i] * s.keep - s.lr_eff * u;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A parameter by name.
+    pub fn param(&self, name: &str) -> Option<&RefParam> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}

@@ -1,0 +1,274 @@
+//! Replay cases (`../shared/spec/replay.md`): a starting set of parameters, a sequence of
+//! gradients and the optimizer settings in one safetensors file; replaying applies the optimizer
+//! on the GPU and returns the parameters and state after the last step.
+
+use std::collections::HashMap;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::optimizer::OptimizerBuilder;
+use crate::params::{Route, Source};
+use crate::presets::{Overrides, Preset};
+use crate::reference::ReferenceOptimizer;
+use crate::tensors::{self, Tensor, TensorFile};
+
+/// The metadata keys a case may carry (and the command line may override).
+pub const KEYS: &[&str] = &[
+    "preset",
+    "steps",
+    "muon",
+    "lr",
+    "adam_lr",
+    "weight_decay",
+    "adam_weight_decay",
+    "momentum",
+    "nesterov",
+    "ns_steps",
+    "ns_coefficients",
+    "eps",
+    "adjust_lr",
+    "rms_scale",
+    "adam_betas",
+    "adam_eps",
+];
+
+/// A parsed case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub preset: Preset,
+    pub overrides: Overrides,
+    /// Explicit Muon parameters (`muon` key); `None` uses the preset's routing rule.
+    pub muon: Option<Vec<String>>,
+    pub steps: usize,
+    pub params: Vec<Tensor>,
+    /// `grads[k][name]`.
+    pub grads: Vec<HashMap<String, Vec<f32>>>,
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> Error {
+    Error::InvalidHyperparameter {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn float(key: &str, value: &str) -> Result<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| invalid(key, value, "expected a finite number"))
+}
+
+fn integer(key: &str, value: &str) -> Result<usize> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| invalid(key, value, "expected a non-negative integer"))
+}
+
+impl Case {
+    /// Parses a case from safetensors bytes; `label` names the file in errors.
+    pub fn parse(bytes: &[u8], label: &str) -> Result<Self> {
+        Self::from_file(tensors::parse(bytes, label)?, label, &[])
+    }
+
+    /// Reads a case from disk, applying `overrides` (key, value) after the file's metadata.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(path: &std::path::Path, overrides: &[(String, String)]) -> Result<Self> {
+        let label = path.display().to_string();
+        Self::from_file(tensors::read_file(path)?, &label, overrides)
+    }
+
+    /// Builds a case from parsed tensors and metadata, then `overrides`.
+    pub fn from_file(file: TensorFile, label: &str, overrides: &[(String, String)]) -> Result<Self> {
+        let mut settings: Vec<(String, String)> = file.metadata.into_iter().collect();
+        settings.sort();
+        settings.extend(overrides.iter().cloned());
+        for (key, _) in &settings {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(Error::UnknownMetadataKey { key: key.clone() });
+            }
+        }
+        let lookup = |key: &str| settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let preset: Preset = lookup("preset").unwrap_or("torch").parse()?;
+        let mut o = Overrides::default();
+        let f = |key: &str| lookup(key).map(|v| float(key, v)).transpose();
+        o.lr = f("lr")?;
+        o.adam_lr = f("adam_lr")?;
+        o.weight_decay = f("weight_decay")?;
+        o.adam_weight_decay = f("adam_weight_decay")?;
+        o.momentum = f("momentum")?;
+        o.eps = f("eps")?;
+        o.rms_scale = f("rms_scale")?;
+        o.adam_eps = f("adam_eps")?;
+        o.nesterov = lookup("nesterov")
+            .map(|v| match v.trim() {
+                "true" | "True" | "1" => Ok(true),
+                "false" | "False" | "0" => Ok(false),
+                _ => Err(invalid("nesterov", v, "expected true or false")),
+            })
+            .transpose()?;
+        o.ns_steps = lookup("ns_steps").map(|v| integer("ns_steps", v)).transpose()?;
+        o.ns_coefficients = lookup("ns_coefficients").map(String::from);
+        o.adjust_lr = lookup("adjust_lr").map(str::parse).transpose()?;
+        o.adam_betas = lookup("adam_betas")
+            .map(|v| {
+                let parts: Vec<&str> = v.split(',').collect();
+                match parts.as_slice() {
+                    [a, b] => Ok((float("adam_betas", a)?, float("adam_betas", b)?)),
+                    _ => Err(invalid("adam_betas", v, "expected b1,b2")),
+                }
+            })
+            .transpose()?;
+        let muon = lookup("muon").map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        });
+
+        let bad_tensor = |tensor: &str, reason: String| Error::InvalidTensor {
+            path: label.into(),
+            tensor: tensor.into(),
+            reason,
+        };
+        let mut params: Vec<Tensor> = Vec::new();
+        let mut grad_sets: Vec<HashMap<String, Vec<f32>>> = Vec::new();
+        let mut grad_shapes: Vec<(String, usize, Vec<usize>)> = Vec::new();
+        for (name, shape, values) in file.tensors {
+            if let Some(p) = name.strip_prefix("param/") {
+                params.push((p.to_string(), shape, values));
+            } else if let Some(rest) = name.strip_prefix("grad/") {
+                let (k, p) = rest
+                    .split_once('/')
+                    .ok_or_else(|| bad_tensor(&name, "expected grad/<step>/<name>".into()))?;
+                let k: usize = k
+                    .parse()
+                    .map_err(|_| bad_tensor(&name, format!("step `{k}` is not an integer")))?;
+                if grad_sets.len() <= k {
+                    grad_sets.resize_with(k + 1, HashMap::new);
+                }
+                grad_shapes.push((p.to_string(), k, shape));
+                grad_sets[k].insert(p.to_string(), values);
+            } else {
+                return Err(bad_tensor(&name, "expected a `param/` or `grad/<step>/` prefix".into()));
+            }
+        }
+        if params.is_empty() {
+            return Err(Error::MalformedFile {
+                path: label.into(),
+                reason: "no `param/<name>` tensors".into(),
+            });
+        }
+        for (p, k, shape) in &grad_shapes {
+            let Some(param) = params.iter().find(|t| &t.0 == p) else {
+                return Err(bad_tensor(&format!("grad/{k}/{p}"), format!("no parameter `{p}`")));
+            };
+            if &param.1 != shape {
+                return Err(bad_tensor(
+                    &format!("grad/{k}/{p}"),
+                    format!("shape {shape:?}, but `param/{p}` has {:?}", param.1),
+                ));
+            }
+        }
+        let steps = match lookup("steps") {
+            Some(v) => integer("steps", v)?,
+            None => grad_sets.len(),
+        };
+        for k in 0..steps {
+            for (p, _, _) in &params {
+                if grad_sets.get(k).is_none_or(|g| !g.contains_key(p)) {
+                    return Err(Error::MissingGradient { name: p.clone(), step: k });
+                }
+            }
+        }
+        if let Some(names) = &muon {
+            for n in names {
+                if !params.iter().any(|t| &t.0 == n) {
+                    return Err(invalid("muon", n, "names no parameter of this case"));
+                }
+            }
+        }
+        let case = Self {
+            preset,
+            overrides: o,
+            muon,
+            steps,
+            params,
+            grads: grad_sets,
+        };
+        case.settings()?;
+        for (name, shape, _) in &case.params {
+            crate::params::resolve(&case.settings()?, name, shape, case.route(name))?;
+        }
+        Ok(case)
+    }
+
+    /// The optimizer settings of this case.
+    pub fn settings(&self) -> Result<Settings> {
+        self.preset.settings(&self.overrides)
+    }
+
+    /// How a parameter is routed: by the `muon` list when given, else the preset's rule.
+    pub fn route(&self, name: &str) -> Route {
+        match &self.muon {
+            Some(list) if list.iter().any(|n| n == name) => Route::Muon(0),
+            Some(_) => Route::AdamW(0),
+            None => Route::Auto,
+        }
+    }
+
+    /// Replays the case on the GPU: every parameter and state tensor after the last step.
+    pub async fn run(&self, ctx: &GpuContext) -> Result<Vec<Tensor>> {
+        let mut builder = OptimizerBuilder::new(ctx, self.settings()?)?;
+        for (name, shape, values) in &self.params {
+            builder.add(name, shape, Source::Host(values), self.route(name))?;
+        }
+        let mut opt = builder.build()?;
+        for grads in self.grads.iter().take(self.steps) {
+            for (name, _, _) in &self.params {
+                opt.write_gradient(name, &grads[name])?;
+            }
+            opt.step();
+        }
+        opt.read_all().await
+    }
+
+    /// Replays the case in the f64 reference, in the same tensor layout as [`Case::run`].
+    pub fn run_reference(&self) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+        let mut opt = ReferenceOptimizer::new(self.settings()?)?;
+        for (name, shape, values) in &self.params {
+            opt.add(name, shape, values, self.route(name))?;
+        }
+        for grads in self.grads.iter().take(self.steps) {
+            opt.step(grads)?;
+        }
+        let mut out = Vec::new();
+        for p in &opt.params {
+            out.push((format!("param/{}", p.name), p.shape.clone(), p.value.clone()));
+            let states: &[(&str, &Vec<f64>)] = match p.route {
+                crate::params::Resolved::Muon(_) => &[("momentum", &p.momentum)],
+                crate::params::Resolved::AdamW(_) => &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)],
+            };
+            for (k, v) in states {
+                out.push((format!("state/{}/{k}", p.name), p.shape.clone(), (*v).clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The output file's metadata.
+    pub fn output_metadata(&self, ctx: &GpuContext) -> HashMap<String, String> {
+        HashMap::from([
+            ("preset".to_string(), self.preset.name().to_string()),
+            ("steps".to_string(), self.steps.to_string()),
+            ("adapter".to_string(), ctx.info.name.clone()),
+            ("backend".to_string(), format!("{:?}", ctx.info.backend).to_lowercase()),
+        ])
+    }
+}

@@ -1,0 +1,76 @@
+//! Saving and loading the whole optimizer state (parameters, momentum, moments, step count) as safetensors.
+//!
+//! Tensor names follow the replay format: `param/<name>`, `state/<name>/momentum`,
+//! `state/<name>/exp_avg`, `state/<name>/exp_avg_sq`; the metadata holds `step`.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::optimizer::Optimizer;
+use crate::tensors::{self, Tensor};
+
+/// Metadata key of the step count.
+pub const STEP_KEY: &str = "step";
+const FORMAT_KEY: &str = "format";
+const FORMAT: &str = "muon-wgpu-state-1";
+
+impl Optimizer {
+    /// Every parameter and state tensor, with the step count, as safetensors bytes.
+    pub async fn save_state(&self) -> Result<Vec<u8>> {
+        let tensors = self.read_all().await?;
+        let metadata = HashMap::from([
+            (FORMAT_KEY.to_string(), FORMAT.to_string()),
+            (STEP_KEY.to_string(), self.step_count().to_string()),
+            ("adapter".to_string(), self.context().info.name.clone()),
+            ("backend".to_string(), format!("{:?}", self.context().info.backend)),
+        ]);
+        tensors::serialize(&tensors, metadata)
+    }
+
+    /// Restores what [`Optimizer::save_state`] wrote. Everything is checked before anything is
+    /// written, so on error the optimizer is unchanged.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let file = tensors::parse(bytes, "<state>")?;
+        let mismatch = |reason: String| Error::StateMismatch { reason };
+        let step: u64 = file
+            .metadata
+            .get(STEP_KEY)
+            .ok_or_else(|| mismatch(format!("metadata has no `{STEP_KEY}`")))?
+            .parse()
+            .map_err(|_| mismatch(format!("metadata `{STEP_KEY}` is not an integer")))?;
+        let mut by_name: HashMap<&str, &Tensor> = file.tensors.iter().map(|t| (t.0.as_str(), t)).collect();
+        let mut writes = Vec::new();
+        for p in self.params() {
+            let mut targets = vec![(format!("param/{}", p.name), p.value.clone())];
+            targets.extend(p.state().iter().map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())));
+            for (tensor, range) in targets {
+                let (_, shape, values) = by_name
+                    .remove(tensor.as_str())
+                    .ok_or_else(|| mismatch(format!("tensor `{tensor}` is missing")))?;
+                if *shape != p.shape {
+                    return Err(mismatch(format!(
+                        "tensor `{tensor}` has shape {shape:?}, the parameter has {:?}",
+                        p.shape
+                    )));
+                }
+                if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
+                    return Err(Error::InvalidBuffer {
+                        name: p.name.clone(),
+                        what: "value".into(),
+                        reason: "loading state needs COPY_DST usage".into(),
+                    });
+                }
+                writes.push((range, values));
+            }
+        }
+        if let Some(extra) = by_name.keys().min() {
+            return Err(mismatch(format!("tensor `{extra}` belongs to no parameter of this optimizer")));
+        }
+        let queue = &self.context().queue;
+        for (range, values) in writes {
+            queue.write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+        }
+        self.set_step_count(step);
+        Ok(())
+    }
+}
