@@ -1,1 +1,160 @@
-fn main(){}
+//! The `muon-wgpu` command line: `info` and `replay`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use muon_wgpu::replay::Case;
+use muon_wgpu::{gpu, tensors, BackendChoice, GpuContext};
+
+#[derive(Parser)]
+#[command(name = "muon-wgpu", version, about = "The Muon optimizer on WebGPU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters with their backend, type, key limits and features.
+    Info {
+        /// Backends to list: vulkan, gl, metal, dx12 or any.
+        #[arg(long, default_value = "any")]
+        backend: String,
+    },
+    /// Apply the optimizer to a replay case and write the parameters and state after the last step.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The case (safetensors, replay format).
+    case: PathBuf,
+    /// Where to write the result.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Backend: vulkan, gl, metal, dx12 or any (default: $MUON_WGPU_BACKEND, else any).
+    #[arg(long, default_value = "env")]
+    backend: String,
+    #[arg(long)]
+    preset: Option<String>,
+    #[arg(long)]
+    steps: Option<String>,
+    #[arg(long)]
+    muon: Option<String>,
+    #[arg(long)]
+    lr: Option<String>,
+    #[arg(long)]
+    adam_lr: Option<String>,
+    #[arg(long)]
+    weight_decay: Option<String>,
+    #[arg(long)]
+    adam_weight_decay: Option<String>,
+    #[arg(long)]
+    momentum: Option<String>,
+    #[arg(long)]
+    nesterov: Option<String>,
+    #[arg(long)]
+    ns_steps: Option<String>,
+    #[arg(long)]
+    ns_coefficients: Option<String>,
+    #[arg(long)]
+    eps: Option<String>,
+    #[arg(long)]
+    adjust_lr: Option<String>,
+    #[arg(long)]
+    rms_scale: Option<String>,
+    #[arg(long)]
+    adam_betas: Option<String>,
+    #[arg(long)]
+    adam_eps: Option<String>,
+}
+
+impl ReplayArgs {
+    /// The flags given, as replay metadata keys and values.
+    fn overrides(&self) -> Vec<(String, String)> {
+        let flags = [
+            ("preset", &self.preset),
+            ("steps", &self.steps),
+            ("muon", &self.muon),
+            ("lr", &self.lr),
+            ("adam_lr", &self.adam_lr),
+            ("weight_decay", &self.weight_decay),
+            ("adam_weight_decay", &self.adam_weight_decay),
+            ("momentum", &self.momentum),
+            ("nesterov", &self.nesterov),
+            ("ns_steps", &self.ns_steps),
+            ("ns_coefficients", &self.ns_coefficients),
+            ("eps", &self.eps),
+            ("adjust_lr", &self.adjust_lr),
+            ("rms_scale", &self.rms_scale),
+            ("adam_betas", &self.adam_betas),
+            ("adam_eps", &self.adam_eps),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+            .collect()
+    }
+}
+
+fn info(backend: &str) -> muon_wgpu::Result<()> {
+    let choice: BackendChoice = backend.parse()?;
+    let adapters = pollster::block_on(gpu::list_adapters(choice))?;
+    if adapters.is_empty() {
+        println!("no adapters found for backend `{backend}`; on Linux: apt-get install mesa-vulkan-drivers");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        let f = a.features();
+        println!("adapter {i}: {}", info.name);
+        println!("  backend:      {:?}", info.backend);
+        println!("  device type:  {:?}", info.device_type);
+        println!("  driver:       {} {}", info.driver, info.driver_info);
+        println!("  max storage binding:     {} MiB", l.max_storage_buffer_binding_size >> 20);
+        println!("  max buffer size:         {} MiB", l.max_buffer_size >> 20);
+        println!("  max workgroup storage:   {} bytes", l.max_compute_workgroup_storage_size);
+        println!("  max invocations/group:   {}", l.max_compute_invocations_per_workgroup);
+        println!("  max workgroups/dim:      {}", l.max_compute_workgroups_per_dimension);
+        println!("  storage buffers/stage:   {}", l.max_storage_buffers_per_shader_stage);
+        println!(
+            "  features: subgroup={} shader_f16={} timestamp_query={}",
+            f.contains(wgpu::Features::SUBGROUP),
+            f.contains(wgpu::Features::SHADER_F16),
+            f.contains(wgpu::Features::TIMESTAMP_QUERY)
+        );
+    }
+    Ok(())
+}
+
+fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
+    let case = Case::read(&args.case, &args.overrides())?;
+    let ctx = pollster::block_on(GpuContext::new(args.backend.parse()?))?;
+    let tensors = pollster::block_on(case.run(&ctx))?;
+    tensors::write_file(&args.output, &tensors, case.output_metadata(&ctx))?;
+    eprintln!(
+        "replayed {} steps of {} parameters ({} preset) on {} -> {}",
+        case.steps,
+        case.params.len(),
+        case.preset,
+        ctx.describe(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Info { backend } => info(backend),
+        Command::Replay(args) => replay(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
