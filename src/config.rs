@@ -145,6 +145,18 @@ pub struct MuonConfig {
     pub adjust_lr: AdjustLr,
     pub rms_scale: f64,
     pub layout: Layout,
+    /// Which two dimensions the shape scale reads for rank > 2.
+    pub scale_dims: ScaleDims,
+}
+
+/// The dimensions the shape scale of a rank > 2 parameter is computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleDims {
+    /// The `(shape[0], product of the rest)` matrix Newton-Schulz sees.
+    View,
+    /// The last two dimensions of the stored tensor, as KellerJordan's `muon_update` reads
+    /// `grad.size(-2) / grad.size(-1)` before flattening (so `kh/kw` for a conv filter).
+    LastTwo,
 }
 
 impl Default for MuonConfig {
@@ -163,6 +175,7 @@ impl Default for MuonConfig {
             adjust_lr: AdjustLr::Original,
             rms_scale: 0.2,
             layout: Layout::OutIn,
+            scale_dims: ScaleDims::View,
         }
     }
 }
@@ -223,8 +236,13 @@ impl MuonConfig {
         }
     }
 
-    /// The shape factor `s(rows, cols)` of the update, on the stored `(rows, cols)` view.
-    pub fn shape_scale(&self, rows: usize, cols: usize) -> f64 {
+    /// The shape factor `s(rows, cols)` of the update for a parameter of this shape (rank >= 2),
+    /// on the `(shape[0], -1)` view or the last two dimensions per [`ScaleDims`].
+    pub fn shape_scale(&self, shape: &[usize]) -> f64 {
+        let (rows, cols) = match self.scale_dims {
+            ScaleDims::LastTwo if shape.len() > 2 => (shape[shape.len() - 2], shape[shape.len() - 1]),
+            _ => crate::params::matrix_view(shape),
+        };
         let (r, c) = (rows as f64, cols as f64);
         match self.adjust_lr {
             AdjustLr::Original => match self.layout {

@@ -40,7 +40,7 @@ pub mod tensors;
 
 pub use config::{
     AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
-    RoutingRule, Settings,
+    RoutingRule, ScaleDims, Settings,
 };
 pub use error::{Error, Result};
 pub use gpu::{BackendChoice, GpuContext};

@@ -171,6 +171,7 @@ struct MuonBatch {
     group: usize,
     rows: usize,
     cols: usize,
+    scale: f64,
     members: Vec<usize>,
 }
 
@@ -217,7 +218,7 @@ impl Planner {
     /// Same-shape Muon parameters of one group, split so every buffer fits one binding.
     fn muon_batches(&self) -> Result<Vec<MuonBatch>> {
         let mut batches: Vec<MuonBatch> = Vec::new();
-        let mut open: HashMap<(usize, usize, usize), usize> = HashMap::new();
+        let mut open: HashMap<(usize, usize, usize, u64), usize> = HashMap::new();
         for (i, p) in self.params.iter().enumerate() {
             let Resolved::Muon(group) = p.route else { continue };
             let (rows, cols) = matrix_view(&p.shape);
@@ -226,7 +227,9 @@ impl Planner {
                 return Err(self.too_large(format!("Muon parameter `{}`", p.name), slot));
             }
             let max_count = (self.limit / slot) as usize;
-            let key = (group, rows, cols);
+            // Same view but another shape scale (KellerJordan's conv rule) cannot share a unit.
+            let scale = self.settings.muon[group].shape_scale(&p.shape);
+            let key = (group, rows, cols, scale.to_bits());
             match open.get(&key) {
                 Some(&b) if batches[b].members.len() < max_count => batches[b].members.push(i),
                 _ => {
@@ -235,6 +238,7 @@ impl Planner {
                         group,
                         rows,
                         cols,
+                        scale,
                         members: vec![i],
                     });
                 }
@@ -283,8 +287,7 @@ impl Planner {
         for (unit, b) in batches.iter().enumerate() {
             units_kind.push(Unit::Muon {
                 group: b.group,
-                rows: b.rows,
-                cols: b.cols,
+                scale: b.scale,
             });
             let cfg = &self.settings.muon[b.group];
             let (rows, cols) = (b.rows as u32, b.cols as u32);
@@ -554,7 +557,7 @@ impl Planner {
 
 #[derive(Clone, Copy, Debug)]
 enum Unit {
-    Muon { group: usize, rows: usize, cols: usize },
+    Muon { group: usize, scale: f64 },
     AdamW { group: usize },
 }
 
@@ -660,10 +663,10 @@ impl Optimizer {
         for (u, unit) in self.units.iter().enumerate() {
             let block = &mut out[u * UNIT_SCALARS..(u + 1) * UNIT_SCALARS];
             let values: Vec<f64> = match *unit {
-                Unit::Muon { group, rows, cols } => {
+                Unit::Muon { group, scale } => {
                     let cfg = &self.settings.muon[group];
                     let s = cfg.scalars(t);
-                    let lr_eff = cfg.lr * cfg.shape_scale(rows, cols);
+                    let lr_eff = cfg.lr * scale;
                     vec![s.decay_m, s.decay_g, s.use_m, s.use_g, s.keep, lr_eff]
                 }
                 Unit::AdamW { group } => {

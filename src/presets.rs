@@ -3,7 +3,7 @@
 //! | preset | Muon momentum | Nesterov `U` | norm guard | shape scale | aux Adam |
 //! |---|---|---|---|---|---|
 //! | `torch` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `max(‖X‖, 1e-7)` | `sqrt(max(1, rows/cols))` | `torch.optim.AdamW` defaults |
-//! | `keller` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `‖X‖ + 1e-7` | `sqrt(max(1, rows/cols))` on the `(out, -1)` view | Adam, ε on `sqrt(v̂)` |
+//! | `keller` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `‖X‖ + 1e-7` | `sqrt(max(1, d₋₂/d₋₁))` on the last two dims (as `muon_update` reads the unflattened grad) | Adam, ε on `sqrt(v̂)` |
 //! | `optax` | `m ← β m + (1-β) g`, bias-corrected | `β m/(1-β^(t+1)) + (1-β) g/(1-βᵗ)` | `‖X‖ + ε` | `sqrt(max(1, cols/rows))` | NAdamW sharing ε and `nesterov` |
 //! | `keras` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, lr × `adam_lr_ratio` |
 //! | `moonlight` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, shares lr and wd |
@@ -12,7 +12,7 @@
 
 use crate::config::{
     AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
-    RoutingRule, Settings,
+    RoutingRule, ScaleDims, Settings,
 };
 use crate::error::{Error, Result};
 
@@ -102,6 +102,7 @@ impl Preset {
                 muon.lr = 0.02;
                 muon.weight_decay = 0.0;
                 muon.norm_eps = NormEps::Additive;
+                muon.scale_dims = ScaleDims::LastTwo;
                 adam = AdamWConfig {
                     lr: 3e-4,
                     weight_decay: 0.0,

@@ -165,7 +165,7 @@ impl ReferenceOptimizer {
                         u[i] = s.use_m * p.momentum[i] + s.use_g * g[i];
                     }
                     let o = orthogonalize(&u, rows, cols, cfg);
-                    let lr_eff = cfg.lr * cfg.shape_scale(rows, cols);
+                    let lr_eff = cfg.lr * cfg.shape_scale(&p.shape);
                     for (w, o) in p.value.iter_mut().zip(o) {
                         *w = *w * s.keep - lr_eff * o;
                     }

@@ -1,0 +1,233 @@
+//! Whole multi-step runs on the GPU against the f64 reference optimizer, for every preset and adapter.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use muon_wgpu::reference::ReferenceOptimizer;
+use muon_wgpu::{
+    AdamWConfig, Group, MuonConfig, NsSchedule, OptimizerBuilder, Overrides, Preset, Route, Settings, Source,
+};
+
+/// Parameters covering vectors as matrices, odd sizes, tall, wide, a same-shape batch, rank 4.
+fn shapes() -> Vec<(&'static str, Vec<usize>, Route)> {
+    vec![
+        ("blocks.0.attn.w", vec![37, 53], Route::Auto),
+        ("blocks.1.attn.w", vec![37, 53], Route::Auto),
+        ("blocks.2.attn.w", vec![37, 53], Route::Auto),
+        ("tall", vec![70, 20], Route::Auto),
+        ("wide", vec![8, 100], Route::Auto),
+        ("row", vec![1, 33], Route::Auto),
+        ("col", vec![33, 1], Route::Auto),
+        ("conv", vec![6, 3, 3, 3], Route::Muon(0)),
+        ("bias", vec![17], Route::Auto),
+        ("token_embedding", vec![20, 8], Route::Auto),
+    ]
+}
+
+struct Run {
+    got: HashMap<String, Vec<f32>>,
+    want: HashMap<String, Vec<f64>>,
+    init: HashMap<String, Vec<f32>>,
+}
+
+fn run_both(ctx: &muon_wgpu::GpuContext, settings: Settings, steps: usize, lr_change: Option<(usize, f64)>) -> Run {
+    let mut builder = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
+    let mut reference = ReferenceOptimizer::new(settings).unwrap();
+    let mut init = HashMap::new();
+    for (i, (name, shape, route)) in shapes().into_iter().enumerate() {
+        let len: usize = shape.iter().product();
+        let values: Vec<f32> = random(100 + i as u64, len).iter().map(|v| v * 0.5).collect();
+        builder.add(name, &shape, Source::Host(&values), route).unwrap();
+        reference.add(name, &shape, &values, route).unwrap();
+        init.insert(name.to_string(), values);
+    }
+    let mut opt = builder.build().unwrap();
+    for step in 0..steps {
+        if let Some((at, lr)) = lr_change.filter(|&(at, _)| at == step) {
+            let _ = at;
+            opt.set_lr(Group::Muon(0), lr).unwrap();
+            opt.set_lr(Group::AdamW(0), lr / 10.0).unwrap();
+            reference.settings.muon[0].lr = lr;
+            reference.settings.adam[0].lr = lr / 10.0;
+        }
+        let grads: HashMap<String, Vec<f32>> = shapes()
+            .iter()
+            .enumerate()
+            .map(|(i, (name, shape, _))| (name.to_string(), random(1000 * step as u64 + i as u64, shape.iter().product())))
+            .collect();
+        for (name, g) in &grads {
+            opt.write_gradient(name, g).unwrap();
+        }
+        opt.step();
+        reference.step(&grads).unwrap();
+    }
+    let all = pollster::block_on(opt.read_all()).unwrap();
+    let got = all.into_iter().map(|(n, _, v)| (n, v)).collect();
+    let mut want = HashMap::new();
+    for p in &reference.params {
+        want.insert(format!("param/{}", p.name), p.value.clone());
+        match p.route {
+            muon_wgpu::params::Resolved::Muon(_) => {
+                want.insert(format!("state/{}/momentum", p.name), p.momentum.clone());
+            }
+            muon_wgpu::params::Resolved::AdamW(_) => {
+                want.insert(format!("state/{}/exp_avg", p.name), p.exp_avg.clone());
+                want.insert(format!("state/{}/exp_avg_sq", p.name), p.exp_avg_sq.clone());
+            }
+        }
+    }
+    Run { got, want, init }
+}
+
+/// Parameters within `tol` of the reference, relative to how far they moved; state within 1e-5 relative.
+fn check(run: &Run, label: &str, tol: f64) {
+    assert_eq!(run.got.len(), run.want.len(), "{label}: tensor sets differ");
+    for (name, want) in &run.want {
+        let got = &run.got[name];
+        if let Some(p) = name.strip_prefix("param/") {
+            let err = relative_to_update(got, want, &run.init[p]);
+            assert!(err <= tol, "{label}: {name} error {err:.2e} relative to the update (limit {tol:.0e})");
+        } else {
+            let err = max_abs_diff(got, want) / max_abs(want).max(1e-30);
+            assert!(err <= 1e-5, "{label}: {name} state error {err:.2e}");
+        }
+    }
+}
+
+#[test]
+fn every_preset_matches_the_reference_over_several_steps() {
+    for a in adapters() {
+        let steps = if is_gl(&a.ctx) { 2 } else { 4 };
+        for preset in Preset::ALL {
+            let settings = preset.settings(&Overrides { lr: Some(0.03), weight_decay: Some(0.1), adam_weight_decay: Some(0.05), ..Default::default() }).unwrap();
+            let run = run_both(&a.ctx, settings, steps, None);
+            check(&run, &format!("{} {preset}", a.ctx.describe()), 1e-4);
+        }
+    }
+}
+
+#[test]
+fn non_nesterov_polar_express_and_per_iteration_schedules_match_the_reference() {
+    for a in adapters() {
+        let variants = [
+            Overrides { nesterov: Some(false), ..Default::default() },
+            Overrides { ns_coefficients: Some("polar_express".into()), ..Default::default() },
+            Overrides { ns_coefficients: Some("3.4445,-4.775,2.0315;3,-3.2,1.2;2,-1.5,0.5".into()), ..Default::default() },
+            Overrides { ns_steps: Some(0), ..Default::default() },
+        ];
+        for preset in [Preset::Torch, Preset::Optax, Preset::Keras] {
+            for o in &variants {
+                let o = Overrides { lr: Some(0.02), ..o.clone() };
+                let run = run_both(&a.ctx, preset.settings(&o).unwrap(), 2, None);
+                check(&run, &format!("{} {preset} {o:?}", a.ctx.describe()), 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn learning_rate_changes_between_steps_take_effect_without_rebuilding() {
+    for a in adapters() {
+        let settings = Preset::Keller.settings(&Overrides::default()).unwrap();
+        let run = run_both(&a.ctx, settings, 3, Some((1, 0.07)));
+        check(&run, &a.ctx.describe(), 1e-4);
+    }
+}
+
+#[test]
+fn caller_owned_buffers_give_bitwise_the_same_result_as_host_data() {
+    for a in adapters() {
+        let ctx = &a.ctx;
+        let settings = Preset::Torch.settings(&Overrides { lr: Some(0.02), ..Default::default() }).unwrap();
+        let params = [("a", vec![12usize, 9]), ("b", vec![12, 9]), ("c", vec![5]), ("d", vec![9, 12])];
+        let mut host = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
+        let mut caller = OptimizerBuilder::new(ctx, settings).unwrap();
+        let mut buffers = Vec::new();
+        for (i, (name, shape)) in params.iter().enumerate() {
+            let len: usize = shape.iter().product();
+            let init = random(i as u64, len);
+            host.add(name, shape, Source::Host(&init), Route::Auto).unwrap();
+            // Mix: "b" stays host-owned in the caller optimizer so a batch holds both kinds.
+            if *name == "b" {
+                caller.add(name, shape, Source::Host(&init), Route::Auto).unwrap();
+                continue;
+            }
+            let (value, grad) = (buffer(ctx, &init), buffer(ctx, &vec![0.0; len]));
+            caller.add(name, shape, Source::Buffers { value: value.clone(), grad: grad.clone() }, Route::Auto).unwrap();
+            buffers.push((name.to_string(), value, grad));
+        }
+        let (mut host, mut caller) = (host.build().unwrap(), caller.build().unwrap());
+        for step in 0..3u64 {
+            for (i, (name, shape)) in params.iter().enumerate() {
+                let g = random(50 + step * 10 + i as u64, shape.iter().product());
+                host.write_gradient(name, &g).unwrap();
+                caller.write_gradient(name, &g).unwrap();
+            }
+            host.step();
+            caller.step();
+        }
+        for (name, value, _) in &buffers {
+            let want = pollster::block_on(host.read_parameter(name)).unwrap();
+            let got = read(ctx, value, want.len());
+            assert_eq!(got, want, "{} parameter {name}", ctx.describe());
+        }
+        let want = pollster::block_on(host.read_all()).unwrap();
+        let got = pollster::block_on(caller.read_all()).unwrap();
+        assert_eq!(got, want, "{}: state differs", ctx.describe());
+    }
+}
+
+#[test]
+fn dispatches_grow_with_distinct_shapes_not_with_parameters() {
+    let a = adapters().remove(0);
+    let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
+    let count_for = |n: usize, shapes: usize| {
+        let mut b = OptimizerBuilder::new(&a.ctx, settings.clone()).unwrap();
+        for i in 0..n {
+            let shape = [16 + (i % shapes), 24];
+            b.add_host(&format!("w{i}"), &shape, &vec![0.1; shape[0] * 24]).unwrap();
+            b.add_host(&format!("b{i}"), &[16], &[0.0; 16]).unwrap();
+        }
+        b.build().unwrap().stats().dispatches
+    };
+    assert_eq!(count_for(1, 1), count_for(24, 1), "same-shape parameters share dispatches");
+    assert_eq!(count_for(2, 2), count_for(24, 2));
+    assert!(count_for(2, 2) > count_for(1, 1));
+}
+
+#[test]
+fn several_groups_keep_their_own_hyperparameters() {
+    for a in adapters() {
+        let settings = Settings {
+            muon: vec![MuonConfig { lr: 0.02, ..Default::default() }, MuonConfig { lr: 0.005, weight_decay: 0.0, ns: NsSchedule::polar_express(), ..Default::default() }],
+            adam: vec![AdamWConfig::default(), AdamWConfig { lr: 0.01, beta2: 0.95, ..Default::default() }],
+            routing: Default::default(),
+        };
+        let routes = [("m0", Route::Muon(0)), ("m1", Route::Muon(1)), ("a0", Route::AdamW(0)), ("a1", Route::AdamW(1))];
+        let mut builder = OptimizerBuilder::new(&a.ctx, settings.clone()).unwrap();
+        let mut reference = ReferenceOptimizer::new(settings).unwrap();
+        let mut init = HashMap::new();
+        for (i, (name, route)) in routes.iter().enumerate() {
+            let v = random(i as u64, 60);
+            builder.add(name, &[6, 10], Source::Host(&v), *route).unwrap();
+            reference.add(name, &[6, 10], &v, *route).unwrap();
+            init.insert(name.to_string(), v);
+        }
+        let mut opt = builder.build().unwrap();
+        for step in 0..2u64 {
+            let grads: HashMap<String, Vec<f32>> = routes.iter().enumerate().map(|(i, (n, _))| (n.to_string(), random(step * 7 + i as u64, 60))).collect();
+            for (n, g) in &grads {
+                opt.write_gradient(n, g).unwrap();
+            }
+            opt.step();
+            reference.step(&grads).unwrap();
+        }
+        for (name, _) in routes {
+            let got = pollster::block_on(opt.read_parameter(name)).unwrap();
+            let err = relative_to_update(&got, &reference.param(name).unwrap().value, &init[name]);
+            assert!(err <= 1e-4, "{} {name}: {err:.2e}", a.ctx.describe());
+        }
+    }
+}
