@@ -1,8 +1,10 @@
 // Batched matrix product with an axpby epilogue, the building block of Newton-Schulz:
-//   C = alpha * L R + beta * D       (TRANSPOSE_R = false, R stored k x n)
-//   C = alpha * L R^T + beta * D     (TRANSPOSE_R = true,  R stored n x k; gives X X^T)
+//   C = alpha * op(L) op(R) + beta * D
+// op(L) = L (stored m x k) or L^T (TRANSPOSE_L, stored k x m);
+// op(R) = R (stored k x n) or R^T (TRANSPOSE_R, stored n x k; X X^T is L = R = X with TRANSPOSE_R).
 // One 64x64 tile of C per 16x16 workgroup, 4x4 per invocation, staged through workgroup memory.
 
+override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
 
 struct MatmulDims {
@@ -44,13 +46,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var k0 = 0u; k0 < dims.k; k0 += BK) {
         for (var q = 0u; q < 4u; q++) {
             let idx = t + 256u * q;
-            let r = idx / BK;
-            let kk = idx % BK;
+            var r: u32;
+            var kk: u32;
+            // Consecutive invocations read consecutive addresses in either layout.
+            if TRANSPOSE_L {
+                kk = idx / BM;
+                r = idx % BM;
+            } else {
+                r = idx / BK;
+                kk = idx % BK;
+            }
             let gi = row0 + r;
             let gk = k0 + kk;
             var v = 0.0;
             if gi < dims.m && gk < dims.k {
-                v = left[lbase + gi * dims.k + gk];
+                if TRANSPOSE_L {
+                    v = left[lbase + gk * dims.m + gi];
+                } else {
+                    v = left[lbase + gi * dims.k + gk];
+                }
             }
             tile_l[kk * BM + r] = v;
         }

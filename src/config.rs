@@ -105,7 +105,8 @@ impl NsSchedule {
                     .map(|x| x.trim().parse::<f64>())
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|_| bad("not a number"))?;
-                <[f64; 3]>::try_from(v).map_err(|_| bad("each triple needs exactly three numbers a,b,c"))
+                <[f64; 3]>::try_from(v)
+                    .map_err(|_| bad("each triple needs exactly three numbers a,b,c"))
             })
             .collect::<Result<_>>()?;
         if triples.iter().flatten().any(|x| !x.is_finite()) {
@@ -240,7 +241,9 @@ impl MuonConfig {
     /// on the `(shape[0], -1)` view or the last two dimensions per [`ScaleDims`].
     pub fn shape_scale(&self, shape: &[usize]) -> f64 {
         let (rows, cols) = match self.scale_dims {
-            ScaleDims::LastTwo if shape.len() > 2 => (shape[shape.len() - 2], shape[shape.len() - 1]),
+            ScaleDims::LastTwo if shape.len() > 2 => {
+                (shape[shape.len() - 2], shape[shape.len() - 1])
+            }
             _ => crate::params::matrix_view(shape),
         };
         let (r, c) = (rows as f64, cols as f64);

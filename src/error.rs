@@ -23,7 +23,9 @@ pub enum Error {
         shape: Vec<usize>,
         reason: String,
     },
-    #[error("parameter `{name}`: {what} has {got} values, but its shape {shape:?} needs {expected}")]
+    #[error(
+        "parameter `{name}`: {what} has {got} values, but its shape {shape:?} needs {expected}"
+    )]
     LengthMismatch {
         name: String,
         what: String,
@@ -37,7 +39,9 @@ pub enum Error {
         what: String,
         reason: String,
     },
-    #[error("parameter `{name}` has rank {rank}; Muon needs a matrix (rank >= 2), so it must use AdamW")]
+    #[error(
+        "parameter `{name}` has rank {rank}; Muon needs a matrix (rank >= 2), so it must use AdamW"
+    )]
     RankTooLowForMuon { name: String, rank: usize },
     #[error("parameter `{name}` is routed to {kind} group {group}, but only {available} such groups exist")]
     UnknownGroup {
@@ -67,7 +71,11 @@ pub enum Error {
     #[error("state file does not match this optimizer: {reason}")]
     StateMismatch { reason: String },
     #[error("buffer of {bytes} bytes for {what} exceeds the device limit of {limit} bytes")]
-    TooLarge { what: String, bytes: u64, limit: u64 },
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("GPU readback failed: {0}")]
     Readback(String),
     #[error("I/O error on {path}: {source}")]

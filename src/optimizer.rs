@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{
     AdamDims, AdamOperands, Dispatch, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims,
+    Transpose,
 };
 use crate::params::{element_count, matrix_view, resolve, Resolved, Route, Source};
 use crate::readback::{read_ranges, BufferRange};
@@ -120,7 +121,13 @@ impl OptimizerBuilder {
     }
 
     /// Registers a parameter. On error nothing is registered.
-    pub fn add(&mut self, name: &str, shape: &[usize], source: Source<'_>, route: Route) -> Result<&mut Self> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        source: Source<'_>,
+        route: Route,
+    ) -> Result<&mut Self> {
         if self.names.contains_key(name) {
             return Err(Error::DuplicateParameter { name: name.into() });
         }
@@ -187,7 +194,9 @@ fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffe
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes.max(16).next_multiple_of(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
@@ -220,7 +229,9 @@ impl Planner {
         let mut batches: Vec<MuonBatch> = Vec::new();
         let mut open: HashMap<(usize, usize, usize, u64), usize> = HashMap::new();
         for (i, p) in self.params.iter().enumerate() {
-            let Resolved::Muon(group) = p.route else { continue };
+            let Resolved::Muon(group) = p.route else {
+                continue;
+            };
             let (rows, cols) = matrix_view(&p.shape);
             let slot = (p.len.next_multiple_of(ARENA_ALIGN) * 4) as u64;
             if slot > self.limit {
@@ -323,7 +334,10 @@ impl Planner {
                     src_stride: stride as u32,
                     ..base
                 };
-                dispatches.push(self.kernels.momentum(&device, dims, &scalars, &grad, &momentum, &x0));
+                dispatches.push(
+                    self.kernels
+                        .momentum(&device, dims, &scalars, &grad, &momentum, &x0),
+                );
                 updates.push((dims, value.clone()));
                 for (slot, &i) in hosted.iter().enumerate() {
                     let offset = (slot * stride * 4) as u64;
@@ -331,12 +345,17 @@ impl Planner {
                 }
             }
             for (slot, &i) in b.members.iter().enumerate().skip(hosted.len()) {
-                let Pending::Buffers { value, grad } = &self.params[i].data else { unreachable!() };
+                let Pending::Buffers { value, grad } = &self.params[i].data else {
+                    unreachable!()
+                };
                 let dims = MatrixDims {
                     first: slot as u32,
                     ..base
                 };
-                dispatches.push(self.kernels.momentum(&device, dims, &scalars, grad, &momentum, &x0));
+                dispatches.push(
+                    self.kernels
+                        .momentum(&device, dims, &scalars, grad, &momentum, &x0),
+                );
                 updates.push((dims, value.clone()));
                 infos[i] = Some(self.info(i, value, grad, 0, Some(&momentum), slot, rc));
             }
@@ -363,8 +382,19 @@ impl Planner {
                     beta: 0.0,
                     ..Default::default()
                 };
-                let ops = MatmulOperands { left: cur, right: cur, addend: cur, result: &gram };
-                dispatches.push(self.kernels.matmul(&device, gram_dims, count, true, ops));
+                let ops = MatmulOperands {
+                    left: cur,
+                    right: cur,
+                    addend: cur,
+                    result: &gram,
+                };
+                dispatches.push(self.kernels.matmul(
+                    &device,
+                    gram_dims,
+                    count,
+                    Transpose::RIGHT,
+                    ops,
+                ));
                 let poly_dims = MatmulDims {
                     m,
                     n: m,
@@ -378,8 +408,19 @@ impl Planner {
                     beta: bb as f32,
                     ..Default::default()
                 };
-                let ops = MatmulOperands { left: &gram, right: &gram, addend: &gram, result: &poly };
-                dispatches.push(self.kernels.matmul(&device, poly_dims, count, false, ops));
+                let ops = MatmulOperands {
+                    left: &gram,
+                    right: &gram,
+                    addend: &gram,
+                    result: &poly,
+                };
+                dispatches.push(self.kernels.matmul(
+                    &device,
+                    poly_dims,
+                    count,
+                    Transpose::NONE,
+                    ops,
+                ));
                 let apply_dims = MatmulDims {
                     m,
                     n,
@@ -393,12 +434,26 @@ impl Planner {
                     beta: a as f32,
                     ..Default::default()
                 };
-                let ops = MatmulOperands { left: &poly, right: cur, addend: cur, result: other };
-                dispatches.push(self.kernels.matmul(&device, apply_dims, count, false, ops));
+                let ops = MatmulOperands {
+                    left: &poly,
+                    right: cur,
+                    addend: cur,
+                    result: other,
+                };
+                dispatches.push(self.kernels.matmul(
+                    &device,
+                    apply_dims,
+                    count,
+                    Transpose::NONE,
+                    ops,
+                ));
                 std::mem::swap(&mut cur, &mut other);
             }
             for (dims, value) in updates {
-                dispatches.push(self.kernels.muon_update(&device, dims, &scalars, cur, &value));
+                dispatches.push(
+                    self.kernels
+                        .muon_update(&device, dims, &scalars, cur, &value),
+                );
             }
         }
 
@@ -413,10 +468,15 @@ impl Planner {
             let mut chunk_len = 0usize;
             let mut chunks: Vec<(Vec<usize>, usize)> = Vec::new();
             for &i in &members {
-                let Pending::Host(_) = self.params[i].data else { continue };
+                let Pending::Host(_) = self.params[i].data else {
+                    continue;
+                };
                 let len = self.params[i].len.next_multiple_of(ARENA_ALIGN);
                 if len as u64 * 4 > self.limit {
-                    return Err(self.too_large(format!("AdamW parameter `{}`", self.params[i].name), len as u64 * 4));
+                    return Err(self.too_large(
+                        format!("AdamW parameter `{}`", self.params[i].name),
+                        len as u64 * 4,
+                    ));
                 }
                 if (chunk_len + len) as u64 * 4 > self.limit {
                     chunks.push((std::mem::take(&mut chunk), chunk_len));
@@ -438,7 +498,8 @@ impl Planner {
                 let mut at = 0usize;
                 for &i in &chunk {
                     let offset = (at * 4) as u64;
-                    infos[i] = Some(self.adam_info(i, &value, &grad, offset, &exp_avg, &exp_avg_sq));
+                    infos[i] =
+                        Some(self.adam_info(i, &value, &grad, offset, &exp_avg, &exp_avg_sq));
                     at += self.params[i].len.next_multiple_of(ARENA_ALIGN);
                 }
                 let ops = AdamOperands {
@@ -448,10 +509,20 @@ impl Planner {
                     exp_avg: &exp_avg,
                     exp_avg_sq: &exp_avg_sq,
                 };
-                dispatches.push(self.kernels.adamw(&device, AdamDims { len: len as u32, unit, ..Default::default() }, ops));
+                dispatches.push(self.kernels.adamw(
+                    &device,
+                    AdamDims {
+                        len: len as u32,
+                        unit,
+                        ..Default::default()
+                    },
+                    ops,
+                ));
             }
             for &i in &members {
-                let Pending::Buffers { value, grad } = &self.params[i].data else { continue };
+                let Pending::Buffers { value, grad } = &self.params[i].data else {
+                    continue;
+                };
                 let len = self.params[i].len;
                 let exp_avg = storage_buffer(&device, "adamw exp_avg", len as u64 * 4);
                 let exp_avg_sq = storage_buffer(&device, "adamw exp_avg_sq", len as u64 * 4);
@@ -464,34 +535,58 @@ impl Planner {
                     exp_avg: &exp_avg,
                     exp_avg_sq: &exp_avg_sq,
                 };
-                dispatches.push(self.kernels.adamw(&device, AdamDims { len: len as u32, unit, ..Default::default() }, ops));
+                dispatches.push(self.kernels.adamw(
+                    &device,
+                    AdamDims {
+                        len: len as u32,
+                        unit,
+                        ..Default::default()
+                    },
+                    ops,
+                ));
             }
         }
 
-        let params: Vec<ParamInfo> = infos.into_iter().map(|i| i.expect("every parameter is planned")).collect();
+        let params: Vec<ParamInfo> = infos
+            .into_iter()
+            .map(|i| i.expect("every parameter is planned"))
+            .collect();
         for (p, pending) in params.iter().zip(&mut self.params) {
             if let Pending::Host(values) = &pending.data {
-                self.ctx
-                    .queue
-                    .write_buffer(&p.value.buffer, p.value.offset, bytemuck::cast_slice(values));
+                self.ctx.queue.write_buffer(
+                    &p.value.buffer,
+                    p.value.offset,
+                    bytemuck::cast_slice(values),
+                );
             }
         }
         let stats = StepStats {
             dispatches: dispatches.len(),
             compute_passes: 1,
             muon_shapes: {
-                let mut shapes: Vec<_> = batches.iter().map(|b| (b.group, b.rows, b.cols)).collect();
+                let mut shapes: Vec<_> =
+                    batches.iter().map(|b| (b.group, b.rows, b.cols)).collect();
                 shapes.sort_unstable();
                 shapes.dedup();
                 shapes.len()
             },
-            muon_params: params.iter().filter(|p| matches!(p.route, Resolved::Muon(_))).count(),
-            adam_params: params.iter().filter(|p| matches!(p.route, Resolved::AdamW(_))).count(),
+            muon_params: params
+                .iter()
+                .filter(|p| matches!(p.route, Resolved::Muon(_)))
+                .count(),
+            adam_params: params
+                .iter()
+                .filter(|p| matches!(p.route, Resolved::AdamW(_)))
+                .count(),
             param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
             state_bytes,
             workspace_bytes,
         };
-        let index = params.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let index = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
         Ok(Optimizer {
             ctx: self.ctx,
             settings: self.settings,
@@ -550,7 +645,10 @@ impl Planner {
             offset,
             len: info.value.len,
         };
-        info.state = vec![("exp_avg", range(exp_avg)), ("exp_avg_sq", range(exp_avg_sq))];
+        info.state = vec![
+            ("exp_avg", range(exp_avg)),
+            ("exp_avg_sq", range(exp_avg_sq)),
+        ];
         info
     }
 }
@@ -620,7 +718,13 @@ impl Optimizer {
 
     /// Changes a group's weight decay; takes effect at the next recorded step, no rebuild.
     pub fn set_weight_decay(&mut self, group: Group, wd: f64) -> Result<()> {
-        self.set_hyper(group, "weight_decay", wd, |m| &mut m.weight_decay, |a| &mut a.weight_decay)
+        self.set_hyper(
+            group,
+            "weight_decay",
+            wd,
+            |m| &mut m.weight_decay,
+            |a| &mut a.weight_decay,
+        )
     }
 
     fn set_hyper(
@@ -647,11 +751,21 @@ impl Optimizer {
         match group {
             Group::Muon(g) => {
                 let n = self.settings.muon.len();
-                *muon(self.settings.muon.get_mut(g).ok_or_else(|| missing("Muon", g, n))?) = value;
+                *muon(
+                    self.settings
+                        .muon
+                        .get_mut(g)
+                        .ok_or_else(|| missing("Muon", g, n))?,
+                ) = value;
             }
             Group::AdamW(g) => {
                 let n = self.settings.adam.len();
-                *adam(self.settings.adam.get_mut(g).ok_or_else(|| missing("AdamW", g, n))?) = value;
+                *adam(
+                    self.settings
+                        .adam
+                        .get_mut(g)
+                        .ok_or_else(|| missing("AdamW", g, n))?,
+                ) = value;
             }
         }
         Ok(())
@@ -697,11 +811,14 @@ impl Optimizer {
         self.step += 1;
         let scalars = self.step_scalars(self.step);
         // A fresh staging buffer per step keeps each recorded step's scalars its own.
-        let staging = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("step scalars staging"),
-            contents: bytemuck::cast_slice(&scalars),
-            usage: wgpu::BufferUsages::COPY_SRC,
-        });
+        let staging = self
+            .ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("step scalars staging"),
+                contents: bytemuck::cast_slice(&scalars),
+                usage: wgpu::BufferUsages::COPY_SRC,
+            });
         encoder.copy_buffer_to_buffer(&staging, 0, &self.scalars, 0, staging.size());
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("muon-wgpu step"),
@@ -770,7 +887,9 @@ impl Optimizer {
     pub async fn read_parameter(&self, name: &str) -> Result<Vec<f32>> {
         let p = self.param(name)?;
         self.readable(p, &p.value, "value")?;
-        Ok(read_ranges(&self.ctx, std::slice::from_ref(&p.value)).await?.remove(0))
+        Ok(read_ranges(&self.ctx, std::slice::from_ref(&p.value))
+            .await?
+            .remove(0))
     }
 
     fn readable(&self, p: &ParamInfo, range: &BufferRange, what: &str) -> Result<()> {

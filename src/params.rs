@@ -60,7 +60,9 @@ pub fn matrix_view(shape: &[usize]) -> (usize, usize) {
 /// Resolves a route for `name` against `settings`, checking the group exists and Muon gets a matrix.
 pub fn resolve(settings: &Settings, name: &str, shape: &[usize], route: Route) -> Result<Resolved> {
     let resolved = match route {
-        Route::Auto if settings.routing.routes_to_muon(name, shape) && !settings.muon.is_empty() => {
+        Route::Auto
+            if settings.routing.routes_to_muon(name, shape) && !settings.muon.is_empty() =>
+        {
             Resolved::Muon(0)
         }
         Route::Auto => Resolved::AdamW(0),

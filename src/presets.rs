@@ -33,7 +33,13 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 5] = [Self::Torch, Self::Keller, Self::Optax, Self::Keras, Self::Moonlight];
+    pub const ALL: [Preset; 5] = [
+        Self::Torch,
+        Self::Keller,
+        Self::Optax,
+        Self::Keras,
+        Self::Moonlight,
+    ];
 
     /// The preset's name in the replay format.
     pub fn name(self) -> &'static str {
@@ -176,7 +182,10 @@ impl Preset {
             muon.rms_scale = v;
         }
         let [a, b, c] = NsSchedule::KELLER;
-        let text = o.ns_coefficients.clone().unwrap_or_else(|| format!("{a},{b},{c}"));
+        let text = o
+            .ns_coefficients
+            .clone()
+            .unwrap_or_else(|| format!("{a},{b},{c}"));
         muon.ns = NsSchedule::parse(&text, o.ns_steps.unwrap_or(5))?;
 
         // AdamW's defaults that follow Muon's, by each library's rule.

@@ -70,7 +70,11 @@ pub fn normalize(x: &[f64], eps: f64, mode: NormEps) -> Vec<f64> {
 pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
     let tall = rows > cols;
     let (m, n) = (rows.min(cols), rows.max(cols));
-    let mut x = if tall { transpose(u, rows, cols) } else { u.to_vec() };
+    let mut x = if tall {
+        transpose(u, rows, cols)
+    } else {
+        u.to_vec()
+    };
     x = normalize(&x, cfg.eps, cfg.norm_eps);
     for &[a, b, c] in &cfg.ns.0 {
         let g = gram(&x, m, n);
@@ -177,7 +181,8 @@ impl ReferenceOptimizer {
                         let v = p.exp_avg_sq[i] + (1.0 - s.beta2) * (g[i] * g[i] - p.exp_avg_sq[i]);
                         p.exp_avg[i] = m;
                         p.exp_avg_sq[i] = v;
-                        let u = (s.use_m * m + s.use_g * g[i]) / ((s.use_v * v + s.eps_root).sqrt() + s.eps);
+                        let u = (s.use_m * m + s.use_g * g[i])
+                            / ((s.use_v * v + s.eps_root).sqrt() + s.eps);
                         p.value[i] = p.value[i] * s.keep - s.lr_eff * u;
                     }
                 }

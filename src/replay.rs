@@ -84,7 +84,11 @@ impl Case {
     }
 
     /// Builds a case from parsed tensors and metadata, then `overrides`.
-    pub fn from_file(file: TensorFile, label: &str, overrides: &[(String, String)]) -> Result<Self> {
+    pub fn from_file(
+        file: TensorFile,
+        label: &str,
+        overrides: &[(String, String)],
+    ) -> Result<Self> {
         let mut settings: Vec<(String, String)> = file.metadata.into_iter().collect();
         settings.sort();
         settings.extend(overrides.iter().cloned());
@@ -93,7 +97,13 @@ impl Case {
                 return Err(Error::UnknownMetadataKey { key: key.clone() });
             }
         }
-        let lookup = |key: &str| settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let lookup = |key: &str| {
+            settings
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         let preset: Preset = lookup("preset").unwrap_or("torch").parse()?;
         let mut o = Overrides::default();
         let f = |key: &str| lookup(key).map(|v| float(key, v)).transpose();
@@ -112,7 +122,9 @@ impl Case {
                 _ => Err(invalid("nesterov", v, "expected true or false")),
             })
             .transpose()?;
-        o.ns_steps = lookup("ns_steps").map(|v| integer("ns_steps", v)).transpose()?;
+        o.ns_steps = lookup("ns_steps")
+            .map(|v| integer("ns_steps", v))
+            .transpose()?;
         o.ns_coefficients = lookup("ns_coefficients").map(String::from);
         o.adjust_lr = lookup("adjust_lr").map(str::parse).transpose()?;
         o.adam_betas = lookup("adam_betas")
@@ -156,7 +168,10 @@ impl Case {
                 grad_shapes.push((p.to_string(), k, shape));
                 grad_sets[k].insert(p.to_string(), values);
             } else {
-                return Err(bad_tensor(&name, "expected a `param/` or `grad/<step>/` prefix".into()));
+                return Err(bad_tensor(
+                    &name,
+                    "expected a `param/` or `grad/<step>/` prefix".into(),
+                ));
             }
         }
         if params.is_empty() {
@@ -167,7 +182,10 @@ impl Case {
         }
         for (p, k, shape) in &grad_shapes {
             let Some(param) = params.iter().find(|t| &t.0 == p) else {
-                return Err(bad_tensor(&format!("grad/{k}/{p}"), format!("no parameter `{p}`")));
+                return Err(bad_tensor(
+                    &format!("grad/{k}/{p}"),
+                    format!("no parameter `{p}`"),
+                ));
             };
             if &param.1 != shape {
                 return Err(bad_tensor(
@@ -183,7 +201,10 @@ impl Case {
         for k in 0..steps {
             for (p, _, _) in &params {
                 if grad_sets.get(k).is_none_or(|g| !g.contains_key(p)) {
-                    return Err(Error::MissingGradient { name: p.clone(), step: k });
+                    return Err(Error::MissingGradient {
+                        name: p.clone(),
+                        step: k,
+                    });
                 }
             }
         }
@@ -250,13 +271,23 @@ impl Case {
         }
         let mut out = Vec::new();
         for p in &opt.params {
-            out.push((format!("param/{}", p.name), p.shape.clone(), p.value.clone()));
+            out.push((
+                format!("param/{}", p.name),
+                p.shape.clone(),
+                p.value.clone(),
+            ));
             let states: &[(&str, &Vec<f64>)] = match p.route {
                 crate::params::Resolved::Muon(_) => &[("momentum", &p.momentum)],
-                crate::params::Resolved::AdamW(_) => &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)],
+                crate::params::Resolved::AdamW(_) => {
+                    &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)]
+                }
             };
             for (k, v) in states {
-                out.push((format!("state/{}/{k}", p.name), p.shape.clone(), (*v).clone()));
+                out.push((
+                    format!("state/{}/{k}", p.name),
+                    p.shape.clone(),
+                    (*v).clone(),
+                ));
             }
         }
         Ok(out)
@@ -268,7 +299,10 @@ impl Case {
             ("preset".to_string(), self.preset.name().to_string()),
             ("steps".to_string(), self.steps.to_string()),
             ("adapter".to_string(), ctx.info.name.clone()),
-            ("backend".to_string(), format!("{:?}", ctx.info.backend).to_lowercase()),
+            (
+                "backend".to_string(),
+                format!("{:?}", ctx.info.backend).to_lowercase(),
+            ),
         ])
     }
 }

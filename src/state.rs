@@ -22,7 +22,10 @@ impl Optimizer {
             (FORMAT_KEY.to_string(), FORMAT.to_string()),
             (STEP_KEY.to_string(), self.step_count().to_string()),
             ("adapter".to_string(), self.context().info.name.clone()),
-            ("backend".to_string(), format!("{:?}", self.context().info.backend)),
+            (
+                "backend".to_string(),
+                format!("{:?}", self.context().info.backend),
+            ),
         ]);
         tensors::serialize(&tensors, metadata)
     }
@@ -38,11 +41,16 @@ impl Optimizer {
             .ok_or_else(|| mismatch(format!("metadata has no `{STEP_KEY}`")))?
             .parse()
             .map_err(|_| mismatch(format!("metadata `{STEP_KEY}` is not an integer")))?;
-        let mut by_name: HashMap<&str, &Tensor> = file.tensors.iter().map(|t| (t.0.as_str(), t)).collect();
+        let mut by_name: HashMap<&str, &Tensor> =
+            file.tensors.iter().map(|t| (t.0.as_str(), t)).collect();
         let mut writes = Vec::new();
         for p in self.params() {
             let mut targets = vec![(format!("param/{}", p.name), p.value.clone())];
-            targets.extend(p.state().iter().map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())));
+            targets.extend(
+                p.state()
+                    .iter()
+                    .map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())),
+            );
             for (tensor, range) in targets {
                 let (_, shape, values) = by_name
                     .remove(tensor.as_str())
@@ -64,7 +72,9 @@ impl Optimizer {
             }
         }
         if let Some(extra) = by_name.keys().min() {
-            return Err(mismatch(format!("tensor `{extra}` belongs to no parameter of this optimizer")));
+            return Err(mismatch(format!(
+                "tensor `{extra}` belongs to no parameter of this optimizer"
+            )));
         }
         let queue = &self.context().queue;
         for (range, values) in writes {

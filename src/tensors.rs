@@ -94,7 +94,11 @@ pub fn read_file(path: &std::path::Path) -> Result<TensorFile> {
 
 /// Serializes and writes a file (native only).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn write_file(path: &std::path::Path, tensors: &[Tensor], metadata: HashMap<String, String>) -> Result<()> {
+pub fn write_file(
+    path: &std::path::Path,
+    tensors: &[Tensor],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     let bytes = serialize(tensors, metadata)?;
     std::fs::write(path, bytes).map_err(|source| Error::Io {
         path: path.display().to_string(),

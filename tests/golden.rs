@@ -22,16 +22,28 @@ fn golden_cases() -> Vec<(String, Case, HashMap<String, Vec<f32>>)> {
     names
         .into_iter()
         .map(|name| {
-            let case = Case::read(&dir.join(format!("{name}.case.safetensors")), &[]).expect("case parses");
-            let expected = tensors::read_file(&dir.join(format!("{name}.expected.safetensors"))).expect("expected parses");
-            let expected = expected.tensors.into_iter().map(|(n, _, v)| (n, v)).collect();
+            let case = Case::read(&dir.join(format!("{name}.case.safetensors")), &[])
+                .expect("case parses");
+            let expected = tensors::read_file(&dir.join(format!("{name}.expected.safetensors")))
+                .expect("expected parses");
+            let expected = expected
+                .tensors
+                .into_iter()
+                .map(|(n, _, v)| (n, v))
+                .collect();
             (name, case, expected)
         })
         .collect()
 }
 
 /// `max|ours - theirs| / max|theirs - initial|` per parameter, and state within 1e-5 + 1e-4·|theirs|.
-fn compare(label: &str, case: &Case, ours: &HashMap<String, Vec<f64>>, theirs: &HashMap<String, Vec<f32>>, tol: f64) -> f64 {
+fn compare(
+    label: &str,
+    case: &Case,
+    ours: &HashMap<String, Vec<f64>>,
+    theirs: &HashMap<String, Vec<f32>>,
+    tol: f64,
+) -> f64 {
     assert_eq!(
         ours.keys().collect::<std::collections::BTreeSet<_>>(),
         theirs.keys().collect(),
@@ -42,14 +54,29 @@ fn compare(label: &str, case: &Case, ours: &HashMap<String, Vec<f64>>, theirs: &
         let got = &ours[name];
         if let Some(p) = name.strip_prefix("param/") {
             let init = &case.params.iter().find(|t| t.0 == p).unwrap().2;
-            let moved = want.iter().zip(init).map(|(w, i)| (w - i).abs() as f64).fold(0.0, f64::max);
-            let err = got.iter().zip(want).map(|(g, &w)| (g - w as f64).abs()).fold(0.0, f64::max) / moved;
+            let moved = want
+                .iter()
+                .zip(init)
+                .map(|(w, i)| (w - i).abs() as f64)
+                .fold(0.0, f64::max);
+            let err = got
+                .iter()
+                .zip(want)
+                .map(|(g, &w)| (g - w as f64).abs())
+                .fold(0.0, f64::max)
+                / moved;
             worst = worst.max(err);
-            assert!(err <= tol, "{label}: {name} differs by {err:.2e} of its update (limit {tol:.0e})");
+            assert!(
+                err <= tol,
+                "{label}: {name} differs by {err:.2e} of its update (limit {tol:.0e})"
+            );
         } else {
             for (g, &w) in got.iter().zip(want) {
                 let w = w as f64;
-                assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{label}: {name}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                    "{label}: {name}: {g} vs {w}"
+                );
             }
         }
     }
@@ -60,14 +87,22 @@ fn compare(label: &str, case: &Case, ours: &HashMap<String, Vec<f64>>, theirs: &
 fn golden_cases_cover_every_library() {
     let cases = golden_cases();
     for preset in ["torch", "keller", "optax", "keras"] {
-        assert!(cases.iter().any(|(_, c, _)| c.preset.name() == preset), "no golden case for {preset}");
+        assert!(
+            cases.iter().any(|(_, c, _)| c.preset.name() == preset),
+            "no golden case for {preset}"
+        );
     }
 }
 
 #[test]
 fn f64_reference_reproduces_the_libraries() {
     for (name, case, expected) in golden_cases() {
-        let ours = case.run_reference().unwrap().into_iter().map(|(n, _, v)| (n, v)).collect();
+        let ours = case
+            .run_reference()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _, v)| (n, v))
+            .collect();
         let worst = compare(&name, &case, &ours, &expected, 1e-4);
         eprintln!("reference {name}: worst {worst:.2e}");
     }

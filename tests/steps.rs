@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use common::*;
 use muon_wgpu::reference::ReferenceOptimizer;
 use muon_wgpu::{
-    AdamWConfig, Group, MuonConfig, NsSchedule, OptimizerBuilder, Overrides, Preset, Route, Settings, Source,
+    AdamWConfig, Group, MuonConfig, NsSchedule, OptimizerBuilder, Overrides, Preset, Route,
+    Settings, Source,
 };
 
 /// Parameters covering vectors as matrices, odd sizes, tall, wide, a same-shape batch, rank 4.
@@ -32,14 +33,24 @@ struct Run {
     init: HashMap<String, Vec<f32>>,
 }
 
-fn run_both(ctx: &muon_wgpu::GpuContext, settings: Settings, steps: usize, lr_change: Option<(usize, f64)>) -> Run {
+fn run_both(
+    ctx: &muon_wgpu::GpuContext,
+    settings: Settings,
+    steps: usize,
+    lr_change: Option<(usize, f64)>,
+) -> Run {
     let mut builder = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
     let mut reference = ReferenceOptimizer::new(settings).unwrap();
     let mut init = HashMap::new();
     for (i, (name, shape, route)) in shapes().into_iter().enumerate() {
         let len: usize = shape.iter().product();
-        let values: Vec<f32> = random(100 + i as u64, len).iter().map(|v| v * 0.5).collect();
-        builder.add(name, &shape, Source::Host(&values), route).unwrap();
+        let values: Vec<f32> = random(100 + i as u64, len)
+            .iter()
+            .map(|v| v * 0.5)
+            .collect();
+        builder
+            .add(name, &shape, Source::Host(&values), route)
+            .unwrap();
         reference.add(name, &shape, &values, route).unwrap();
         init.insert(name.to_string(), values);
     }
@@ -55,7 +66,12 @@ fn run_both(ctx: &muon_wgpu::GpuContext, settings: Settings, steps: usize, lr_ch
         let grads: HashMap<String, Vec<f32>> = shapes()
             .iter()
             .enumerate()
-            .map(|(i, (name, shape, _))| (name.to_string(), random(1000 * step as u64 + i as u64, shape.iter().product())))
+            .map(|(i, (name, shape, _))| {
+                (
+                    name.to_string(),
+                    random(1000 * step as u64 + i as u64, shape.iter().product()),
+                )
+            })
             .collect();
         for (name, g) in &grads {
             opt.write_gradient(name, g).unwrap();
@@ -88,7 +104,10 @@ fn check(run: &Run, label: &str, tol: f64) {
         let got = &run.got[name];
         if let Some(p) = name.strip_prefix("param/") {
             let err = relative_to_update(got, want, &run.init[p]);
-            assert!(err <= tol, "{label}: {name} error {err:.2e} relative to the update (limit {tol:.0e})");
+            assert!(
+                err <= tol,
+                "{label}: {name} error {err:.2e} relative to the update (limit {tol:.0e})"
+            );
         } else {
             let err = max_abs_diff(got, want) / max_abs(want).max(1e-30);
             assert!(err <= 1e-5, "{label}: {name} state error {err:.2e}");
@@ -101,7 +120,14 @@ fn every_preset_matches_the_reference_over_several_steps() {
     for a in adapters() {
         let steps = if is_gl(&a.ctx) { 2 } else { 4 };
         for preset in Preset::ALL {
-            let settings = preset.settings(&Overrides { lr: Some(0.03), weight_decay: Some(0.1), adam_weight_decay: Some(0.05), ..Default::default() }).unwrap();
+            let settings = preset
+                .settings(&Overrides {
+                    lr: Some(0.03),
+                    weight_decay: Some(0.1),
+                    adam_weight_decay: Some(0.05),
+                    ..Default::default()
+                })
+                .unwrap();
             let run = run_both(&a.ctx, settings, steps, None);
             check(&run, &format!("{} {preset}", a.ctx.describe()), 1e-4);
         }
@@ -112,14 +138,29 @@ fn every_preset_matches_the_reference_over_several_steps() {
 fn non_nesterov_polar_express_and_per_iteration_schedules_match_the_reference() {
     for a in adapters() {
         let variants = [
-            Overrides { nesterov: Some(false), ..Default::default() },
-            Overrides { ns_coefficients: Some("polar_express".into()), ..Default::default() },
-            Overrides { ns_coefficients: Some("3.4445,-4.775,2.0315;3,-3.2,1.2;2,-1.5,0.5".into()), ..Default::default() },
-            Overrides { ns_steps: Some(0), ..Default::default() },
+            Overrides {
+                nesterov: Some(false),
+                ..Default::default()
+            },
+            Overrides {
+                ns_coefficients: Some("polar_express".into()),
+                ..Default::default()
+            },
+            Overrides {
+                ns_coefficients: Some("3.4445,-4.775,2.0315;3,-3.2,1.2;2,-1.5,0.5".into()),
+                ..Default::default()
+            },
+            Overrides {
+                ns_steps: Some(0),
+                ..Default::default()
+            },
         ];
         for preset in [Preset::Torch, Preset::Optax, Preset::Keras] {
             for o in &variants {
-                let o = Overrides { lr: Some(0.02), ..o.clone() };
+                let o = Overrides {
+                    lr: Some(0.02),
+                    ..o.clone()
+                };
                 let run = run_both(&a.ctx, preset.settings(&o).unwrap(), 2, None);
                 check(&run, &format!("{} {preset} {o:?}", a.ctx.describe()), 1e-4);
             }
@@ -140,22 +181,45 @@ fn learning_rate_changes_between_steps_take_effect_without_rebuilding() {
 fn caller_owned_buffers_give_bitwise_the_same_result_as_host_data() {
     for a in adapters() {
         let ctx = &a.ctx;
-        let settings = Preset::Torch.settings(&Overrides { lr: Some(0.02), ..Default::default() }).unwrap();
-        let params = [("a", vec![12usize, 9]), ("b", vec![12, 9]), ("c", vec![5]), ("d", vec![9, 12])];
+        let settings = Preset::Torch
+            .settings(&Overrides {
+                lr: Some(0.02),
+                ..Default::default()
+            })
+            .unwrap();
+        let params = [
+            ("a", vec![12usize, 9]),
+            ("b", vec![12, 9]),
+            ("c", vec![5]),
+            ("d", vec![9, 12]),
+        ];
         let mut host = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
         let mut caller = OptimizerBuilder::new(ctx, settings).unwrap();
         let mut buffers = Vec::new();
         for (i, (name, shape)) in params.iter().enumerate() {
             let len: usize = shape.iter().product();
             let init = random(i as u64, len);
-            host.add(name, shape, Source::Host(&init), Route::Auto).unwrap();
+            host.add(name, shape, Source::Host(&init), Route::Auto)
+                .unwrap();
             // Mix: "b" stays host-owned in the caller optimizer so a batch holds both kinds.
             if *name == "b" {
-                caller.add(name, shape, Source::Host(&init), Route::Auto).unwrap();
+                caller
+                    .add(name, shape, Source::Host(&init), Route::Auto)
+                    .unwrap();
                 continue;
             }
             let (value, grad) = (buffer(ctx, &init), buffer(ctx, &vec![0.0; len]));
-            caller.add(name, shape, Source::Buffers { value: value.clone(), grad: grad.clone() }, Route::Auto).unwrap();
+            caller
+                .add(
+                    name,
+                    shape,
+                    Source::Buffers {
+                        value: value.clone(),
+                        grad: grad.clone(),
+                    },
+                    Route::Auto,
+                )
+                .unwrap();
             buffers.push((name.to_string(), value, grad));
         }
         let (mut host, mut caller) = (host.build().unwrap(), caller.build().unwrap());
@@ -187,12 +251,17 @@ fn dispatches_grow_with_distinct_shapes_not_with_parameters() {
         let mut b = OptimizerBuilder::new(&a.ctx, settings.clone()).unwrap();
         for i in 0..n {
             let shape = [16 + (i % shapes), 24];
-            b.add_host(&format!("w{i}"), &shape, &vec![0.1; shape[0] * 24]).unwrap();
+            b.add_host(&format!("w{i}"), &shape, &vec![0.1; shape[0] * 24])
+                .unwrap();
             b.add_host(&format!("b{i}"), &[16], &[0.0; 16]).unwrap();
         }
         b.build().unwrap().stats().dispatches
     };
-    assert_eq!(count_for(1, 1), count_for(24, 1), "same-shape parameters share dispatches");
+    assert_eq!(
+        count_for(1, 1),
+        count_for(24, 1),
+        "same-shape parameters share dispatches"
+    );
     assert_eq!(count_for(2, 2), count_for(24, 2));
     assert!(count_for(2, 2) > count_for(1, 1));
 }
@@ -201,23 +270,52 @@ fn dispatches_grow_with_distinct_shapes_not_with_parameters() {
 fn several_groups_keep_their_own_hyperparameters() {
     for a in adapters() {
         let settings = Settings {
-            muon: vec![MuonConfig { lr: 0.02, ..Default::default() }, MuonConfig { lr: 0.005, weight_decay: 0.0, ns: NsSchedule::polar_express(), ..Default::default() }],
-            adam: vec![AdamWConfig::default(), AdamWConfig { lr: 0.01, beta2: 0.95, ..Default::default() }],
+            muon: vec![
+                MuonConfig {
+                    lr: 0.02,
+                    ..Default::default()
+                },
+                MuonConfig {
+                    lr: 0.005,
+                    weight_decay: 0.0,
+                    ns: NsSchedule::polar_express(),
+                    ..Default::default()
+                },
+            ],
+            adam: vec![
+                AdamWConfig::default(),
+                AdamWConfig {
+                    lr: 0.01,
+                    beta2: 0.95,
+                    ..Default::default()
+                },
+            ],
             routing: Default::default(),
         };
-        let routes = [("m0", Route::Muon(0)), ("m1", Route::Muon(1)), ("a0", Route::AdamW(0)), ("a1", Route::AdamW(1))];
+        let routes = [
+            ("m0", Route::Muon(0)),
+            ("m1", Route::Muon(1)),
+            ("a0", Route::AdamW(0)),
+            ("a1", Route::AdamW(1)),
+        ];
         let mut builder = OptimizerBuilder::new(&a.ctx, settings.clone()).unwrap();
         let mut reference = ReferenceOptimizer::new(settings).unwrap();
         let mut init = HashMap::new();
         for (i, (name, route)) in routes.iter().enumerate() {
             let v = random(i as u64, 60);
-            builder.add(name, &[6, 10], Source::Host(&v), *route).unwrap();
+            builder
+                .add(name, &[6, 10], Source::Host(&v), *route)
+                .unwrap();
             reference.add(name, &[6, 10], &v, *route).unwrap();
             init.insert(name.to_string(), v);
         }
         let mut opt = builder.build().unwrap();
         for step in 0..2u64 {
-            let grads: HashMap<String, Vec<f32>> = routes.iter().enumerate().map(|(i, (n, _))| (n.to_string(), random(step * 7 + i as u64, 60))).collect();
+            let grads: HashMap<String, Vec<f32>> = routes
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| (n.to_string(), random(step * 7 + i as u64, 60)))
+                .collect();
             for (n, g) in &grads {
                 opt.write_gradient(n, g).unwrap();
             }

@@ -112,12 +112,27 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
         println!("  backend:      {:?}", info.backend);
         println!("  device type:  {:?}", info.device_type);
         println!("  driver:       {} {}", info.driver, info.driver_info);
-        println!("  max storage binding:     {} MiB", l.max_storage_buffer_binding_size >> 20);
+        println!(
+            "  max storage binding:     {} MiB",
+            l.max_storage_buffer_binding_size >> 20
+        );
         println!("  max buffer size:         {} MiB", l.max_buffer_size >> 20);
-        println!("  max workgroup storage:   {} bytes", l.max_compute_workgroup_storage_size);
-        println!("  max invocations/group:   {}", l.max_compute_invocations_per_workgroup);
-        println!("  max workgroups/dim:      {}", l.max_compute_workgroups_per_dimension);
-        println!("  storage buffers/stage:   {}", l.max_storage_buffers_per_shader_stage);
+        println!(
+            "  max workgroup storage:   {} bytes",
+            l.max_compute_workgroup_storage_size
+        );
+        println!(
+            "  max invocations/group:   {}",
+            l.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "  max workgroups/dim:      {}",
+            l.max_compute_workgroups_per_dimension
+        );
+        println!(
+            "  storage buffers/stage:   {}",
+            l.max_storage_buffers_per_shader_stage
+        );
         println!(
             "  features: subgroup={} shader_f16={} timestamp_query={}",
             f.contains(wgpu::Features::SUBGROUP),

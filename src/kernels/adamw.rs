@@ -30,7 +30,13 @@ impl Kernels {
             "adamw",
             &self.adamw,
             bytemuck::bytes_of(&dims),
-            &[ops.scalars, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
+            &[
+                ops.scalars,
+                ops.grad,
+                ops.param,
+                ops.exp_avg,
+                ops.exp_avg_sq,
+            ],
             elementwise_grid(dims.len as u64, self.max_workgroups),
         )
     }

@@ -33,21 +33,44 @@ pub struct MatmulOperands<'a> {
     pub result: &'a wgpu::Buffer,
 }
 
+/// Which operands are stored transposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transpose {
+    /// `left` is stored `k × m`.
+    pub left: bool,
+    /// `right` is stored `n × k`.
+    pub right: bool,
+}
+
+impl Transpose {
+    /// `L·R`.
+    pub const NONE: Self = Self {
+        left: false,
+        right: false,
+    };
+    /// `L·Rᵀ` (the Gram matrix `X·Xᵀ`).
+    pub const RIGHT: Self = Self {
+        left: false,
+        right: true,
+    };
+    /// `Lᵀ·R` (weight gradients `dYᵀ·X`).
+    pub const LEFT: Self = Self {
+        left: true,
+        right: false,
+    };
+}
+
 impl Kernels {
-    /// `result = α·left·right + β·addend` for `batch` matrices (`right` read transposed when `transpose_right`).
+    /// `result = α·op(left)·op(right) + β·addend` for `batch` matrices, `result` is `m × n`.
     pub fn matmul(
         &self,
         device: &wgpu::Device,
         dims: MatmulDims,
         batch: u32,
-        transpose_right: bool,
+        transpose: Transpose,
         ops: MatmulOperands<'_>,
     ) -> Dispatch {
-        let pipeline = if transpose_right {
-            &self.matmul_transposed
-        } else {
-            &self.matmul
-        };
+        let pipeline = &self.matmul[2 * transpose.left as usize + transpose.right as usize];
         self.dispatch(
             device,
             "matmul",

@@ -11,7 +11,7 @@ mod normalize;
 
 pub use adamw::AdamDims;
 pub use adamw::AdamOperands;
-pub use matmul::{MatmulDims, MatmulOperands, TILE as MATMUL_TILE};
+pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use normalize::NormDims;
 
@@ -34,8 +34,8 @@ pub const ELEMENTWISE_WORKGROUP: u32 = 256;
 pub struct Kernels {
     momentum: wgpu::ComputePipeline,
     normalize: wgpu::ComputePipeline,
-    matmul: wgpu::ComputePipeline,
-    matmul_transposed: wgpu::ComputePipeline,
+    /// Indexed by `2·transpose_left + transpose_right`.
+    matmul: [wgpu::ComputePipeline; 4],
     muon_update: wgpu::ComputePipeline,
     adamw: wgpu::ComputePipeline,
     max_workgroups: u32,
@@ -102,13 +102,14 @@ impl Kernels {
         Self {
             momentum: pipeline(device, "momentum", momentum::SOURCE, &[]),
             normalize: pipeline(device, "normalize", normalize::SOURCE, &[]),
-            matmul: pipeline(device, "matmul", matmul::SOURCE, &[("TRANSPOSE_R", 0.0)]),
-            matmul_transposed: pipeline(
-                device,
-                "matmul_transposed",
-                matmul::SOURCE,
-                &[("TRANSPOSE_R", 1.0)],
-            ),
+            matmul: [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)].map(|(l, r)| {
+                pipeline(
+                    device,
+                    "matmul",
+                    matmul::SOURCE,
+                    &[("TRANSPOSE_L", l), ("TRANSPOSE_R", r)],
+                )
+            }),
             muon_update: pipeline(device, "muon_update", muon_update::SOURCE, &[]),
             adamw: pipeline(device, "adamw", adamw::SOURCE, &[]),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
@@ -133,10 +134,15 @@ impl Kernels {
             binding: 0,
             resource: uniform.as_entire_binding(),
         }];
-        entries.extend(buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32 + 1,
-            resource: b.as_entire_binding(),
-        }));
+        entries.extend(
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.as_entire_binding(),
+                }),
+        );
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(label),
             layout: &pipeline.get_bind_group_layout(0),

@@ -38,11 +38,15 @@ pub fn adapters() -> Vec<Adapter> {
             continue;
         }
         seen.push((info.name.clone(), info.backend));
-        let guard = (info.backend == wgpu::Backend::Gl).then(|| gl_lock().lock().unwrap_or_else(|e| e.into_inner()));
+        let guard = (info.backend == wgpu::Backend::Gl)
+            .then(|| gl_lock().lock().unwrap_or_else(|e| e.into_inner()));
         let ctx = pollster::block_on(GpuContext::from_adapter(adapter)).expect("creating a device");
         out.push(Adapter { ctx, _guard: guard });
     }
-    assert!(!out.is_empty(), "no GPU adapter found: install mesa-vulkan-drivers or run scripts/test.sh");
+    assert!(
+        !out.is_empty(),
+        "no GPU adapter found: install mesa-vulkan-drivers or run scripts/test.sh"
+    );
     out
 }
 
@@ -53,7 +57,9 @@ pub fn is_gl(ctx: &GpuContext) -> bool {
 
 /// Deterministic uniform values in [-1, 1).
 pub fn random(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x2545_F491_4F6C_DD1D);
+    let mut s = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x2545_F491_4F6C_DD1D);
     (0..len)
         .map(|_| {
             s ^= s << 13;
@@ -72,11 +78,14 @@ pub fn to_f64(x: &[f32]) -> Vec<f64> {
 pub fn buffer(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
     let mut bytes: Vec<u8> = bytemuck::cast_slice(data).to_vec();
     bytes.resize(bytes.len().max(16), 0);
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("test"),
-        contents: &bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-    })
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test"),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
 }
 
 /// Reads `len` floats from the start of `buffer`.
