@@ -156,3 +156,24 @@ impl Kernels {
         }
     }
 }
+
+/// Parses and validates every shader with naga, as a browser or driver would before compiling:
+/// `(file name, error message)` for each one that fails.
+pub fn validate_shaders() -> Vec<(&'static str, String)> {
+    SHADERS
+        .iter()
+        .filter_map(|&(name, source)| validate_wgsl(source).err().map(|e| (name, e)))
+        .collect()
+}
+
+/// Parses and validates one WGSL source with naga.
+pub fn validate_wgsl(source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map(|_| ())
+    .map_err(|e| e.emit_to_string(source))
+}
