@@ -29,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod nn;
 pub mod optimizer;
 pub mod params;
 pub mod presets;

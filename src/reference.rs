@@ -88,6 +88,9 @@ pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> V
     }
 }
 
+/// A named f64 tensor: `(name, shape, values)`.
+pub type Tensor64 = (String, Vec<usize>, Vec<f64>);
+
 /// A parameter and its state in the reference optimizer.
 #[derive(Clone, Debug)]
 pub struct RefParam {
@@ -163,11 +166,15 @@ impl ReferenceOptimizer {
                     let cfg = &self.settings.muon[group];
                     let s = cfg.scalars(t);
                     let (rows, cols) = matrix_view(&p.shape);
-                    let mut u = vec![0.0; g.len()];
-                    for i in 0..g.len() {
-                        p.momentum[i] = s.decay_m * p.momentum[i] + s.decay_g * g[i];
-                        u[i] = s.use_m * p.momentum[i] + s.use_g * g[i];
-                    }
+                    let u: Vec<f64> = p
+                        .momentum
+                        .iter_mut()
+                        .zip(&g)
+                        .map(|(m, &g)| {
+                            *m = s.decay_m * *m + s.decay_g * g;
+                            s.use_m * *m + s.use_g * g
+                        })
+                        .collect();
                     let o = orthogonalize(&u, rows, cols, cfg);
                     let lr_eff = cfg.lr * cfg.shape_scale(&p.shape);
                     for (w, o) in p.value.iter_mut().zip(o) {

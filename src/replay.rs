@@ -10,7 +10,7 @@ use crate::gpu::GpuContext;
 use crate::optimizer::OptimizerBuilder;
 use crate::params::{Route, Source};
 use crate::presets::{Overrides, Preset};
-use crate::reference::ReferenceOptimizer;
+use crate::reference::{ReferenceOptimizer, Tensor64};
 use crate::tensors::{self, Tensor, TensorFile};
 
 /// The metadata keys a case may carry (and the command line may override).
@@ -261,7 +261,7 @@ impl Case {
     }
 
     /// Replays the case in the f64 reference, in the same tensor layout as [`Case::run`].
-    pub fn run_reference(&self) -> Result<Vec<(String, Vec<usize>, Vec<f64>)>> {
+    pub fn run_reference(&self) -> Result<Vec<Tensor64>> {
         let mut opt = ReferenceOptimizer::new(self.settings()?)?;
         for (name, shape, values) in &self.params {
             opt.add(name, shape, values, self.route(name))?;

@@ -23,7 +23,7 @@ enum Command {
         backend: String,
     },
     /// Apply the optimizer to a replay case and write the parameters and state after the last step.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
 }
 
 #[derive(Args)]

@@ -1,0 +1,344 @@
+//! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file): their uniforms and how
+//! to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
+//!
+//! Pipelines are compiled once in [`NnKernels::new`]; a [`Launch`] is created once per plan and
+//! replayed every step.
+
+use wgpu::util::DeviceExt;
+
+use crate::kernels::{elementwise_grid, Dispatch};
+
+/// Activation functions, prepended to the two kernels that use them.
+const ACTIVATIONS: &str = include_str!("../../shaders/nn_activations.wgsl");
+const BIAS_ACTIVATION: &str = include_str!("../../shaders/nn_bias_activation.wgsl");
+const ACTIVATION_BACKWARD: &str = include_str!("../../shaders/nn_activation_backward.wgsl");
+const BIAS_GRAD: &str = include_str!("../../shaders/nn_bias_grad.wgsl");
+const SOFTMAX_CROSS_ENTROPY: &str = include_str!("../../shaders/nn_softmax_cross_entropy.wgsl");
+const MEAN_SQUARED_ERROR: &str = include_str!("../../shaders/nn_mean_squared_error.wgsl");
+const BATCH_METRICS: &str = include_str!("../../shaders/nn_batch_metrics.wgsl");
+
+/// Every kernel of the MLP as compiled: `(file name, complete WGSL source)`.
+pub fn shaders() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "nn_bias_activation.wgsl",
+            format!("{ACTIVATIONS}\n{BIAS_ACTIVATION}"),
+        ),
+        (
+            "nn_activation_backward.wgsl",
+            format!("{ACTIVATIONS}\n{ACTIVATION_BACKWARD}"),
+        ),
+        ("nn_bias_grad.wgsl", BIAS_GRAD.into()),
+        (
+            "nn_softmax_cross_entropy.wgsl",
+            SOFTMAX_CROSS_ENTROPY.into(),
+        ),
+        ("nn_mean_squared_error.wgsl", MEAN_SQUARED_ERROR.into()),
+        ("nn_batch_metrics.wgsl", BATCH_METRICS.into()),
+    ]
+}
+
+/// Uniform of `nn_bias_activation.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BiasActivationDims {
+    pub rows: u32,
+    pub cols: u32,
+    /// [`Activation::code`](super::Activation::code).
+    pub activation: u32,
+    pub _pad: u32,
+}
+
+/// Uniform of `nn_activation_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ActivationDims {
+    pub len: u32,
+    pub activation: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Uniform of `nn_bias_grad.wgsl`, `nn_softmax_cross_entropy.wgsl` and `nn_mean_squared_error.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RowsDims {
+    pub rows: u32,
+    pub cols: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Uniform of `nn_batch_metrics.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MetricsDims {
+    /// History entries.
+    pub capacity: u32,
+    pub _pad: [u32; 3],
+}
+
+/// The buffers of a loss kernel.
+pub struct LossOperands<'a> {
+    /// Outputs of the last layer, `rows × cols`.
+    pub outputs: &'a wgpu::Buffer,
+    /// Labels (`u32`, one per row) for cross-entropy, values (`rows × cols`) for squared error.
+    pub targets: &'a wgpu::Buffer,
+    /// `[valid rows, history slot]`.
+    pub batch: &'a wgpu::Buffer,
+    /// `∂loss/∂outputs`, written.
+    pub doutputs: &'a wgpu::Buffer,
+    /// `[loss, correct]` per row, written.
+    pub row_stats: &'a wgpu::Buffer,
+}
+
+/// One recorded launch of an MLP kernel: replayed every step, never rebuilt.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub label: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Launch {
+    /// Records this launch into a compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// The workgroup grid.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+}
+
+/// A step of a plan: a product on the crate's matmul kernel, or one of the MLP's kernels.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Matmul(Dispatch),
+    Kernel(Launch),
+}
+
+impl Op {
+    /// Records this launch into a compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        match self {
+            Self::Matmul(d) => d.record(pass),
+            Self::Kernel(l) => l.record(pass),
+        }
+    }
+}
+
+/// The compiled pipelines of the MLP kernels.
+#[derive(Clone, Debug)]
+pub struct NnKernels {
+    bias_activation: wgpu::ComputePipeline,
+    activation_backward: wgpu::ComputePipeline,
+    bias_grad: wgpu::ComputePipeline,
+    softmax_cross_entropy: wgpu::ComputePipeline,
+    mean_squared_error: wgpu::ComputePipeline,
+    batch_metrics: wgpu::ComputePipeline,
+    max_workgroups: u32,
+}
+
+fn pipeline(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[],
+            zero_initialize_workgroup_memory: true,
+        },
+        cache: None,
+    })
+}
+
+/// Rows one workgroup of the per-row loss kernels covers.
+const LOSS_WORKGROUP: u32 = 64;
+/// Columns one workgroup of `nn_bias_grad.wgsl` sums.
+const BIAS_GRAD_COLUMNS: u32 = 16;
+
+impl NnKernels {
+    /// Compiles every pipeline once.
+    pub fn new(device: &wgpu::Device) -> Self {
+        let sources = shaders();
+        let compile = |i: usize| pipeline(device, sources[i].0, &sources[i].1);
+        Self {
+            bias_activation: compile(0),
+            activation_backward: compile(1),
+            bias_grad: compile(2),
+            softmax_cross_entropy: compile(3),
+            mean_squared_error: compile(4),
+            batch_metrics: compile(5),
+            max_workgroups: device.limits().max_compute_workgroups_per_dimension,
+        }
+    }
+
+    fn launch(
+        &self,
+        device: &wgpu::Device,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        uniform: &[u8],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Op {
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: uniform,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        entries.extend(
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.as_entire_binding(),
+                }),
+        );
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Op::Kernel(Launch {
+            label,
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        })
+    }
+
+    /// `z ← z + bias` (broadcast over rows), `a ← act(z)`.
+    pub fn bias_activation(
+        &self,
+        device: &wgpu::Device,
+        dims: BiasActivationDims,
+        bias: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_bias_activation",
+            &self.bias_activation,
+            bytemuck::bytes_of(&dims),
+            &[bias, z, a],
+            elementwise_grid(dims.rows as u64 * dims.cols as u64, self.max_workgroups),
+        )
+    }
+
+    /// `grad ← grad ⊙ act'(z)`, in place.
+    pub fn activation_backward(
+        &self,
+        device: &wgpu::Device,
+        dims: ActivationDims,
+        z: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_activation_backward",
+            &self.activation_backward,
+            bytemuck::bytes_of(&dims),
+            &[z, grad],
+            elementwise_grid(dims.len as u64, self.max_workgroups),
+        )
+    }
+
+    /// `db[c] = Σ_r dz[r, c]`, written over `db`.
+    pub fn bias_grad(
+        &self,
+        device: &wgpu::Device,
+        dims: RowsDims,
+        dz: &wgpu::Buffer,
+        db: &wgpu::Buffer,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_bias_grad",
+            &self.bias_grad,
+            bytemuck::bytes_of(&dims),
+            &[dz, db],
+            [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1],
+        )
+    }
+
+    /// Softmax cross-entropy with integer labels: gradient and per-row loss and correctness.
+    pub fn softmax_cross_entropy(
+        &self,
+        device: &wgpu::Device,
+        dims: RowsDims,
+        ops: LossOperands<'_>,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_softmax_cross_entropy",
+            &self.softmax_cross_entropy,
+            bytemuck::bytes_of(&dims),
+            &[
+                ops.outputs,
+                ops.targets,
+                ops.batch,
+                ops.doutputs,
+                ops.row_stats,
+            ],
+            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
+        )
+    }
+
+    /// Mean squared error: gradient and per-row loss and argmax agreement.
+    pub fn mean_squared_error(
+        &self,
+        device: &wgpu::Device,
+        dims: RowsDims,
+        ops: LossOperands<'_>,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_mean_squared_error",
+            &self.mean_squared_error,
+            bytemuck::bytes_of(&dims),
+            &[
+                ops.outputs,
+                ops.targets,
+                ops.batch,
+                ops.doutputs,
+                ops.row_stats,
+            ],
+            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
+        )
+    }
+
+    /// Sums a batch's per-row loss and correctness into its history slot.
+    pub fn batch_metrics(
+        &self,
+        device: &wgpu::Device,
+        dims: MetricsDims,
+        batch: &wgpu::Buffer,
+        row_stats: &wgpu::Buffer,
+        history: &wgpu::Buffer,
+    ) -> Op {
+        self.launch(
+            device,
+            "nn_batch_metrics",
+            &self.batch_metrics,
+            bytemuck::bytes_of(&dims),
+            &[batch, row_stats, history],
+            [1, 1, 1],
+        )
+    }
+}
