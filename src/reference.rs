@@ -183,14 +183,13 @@ impl ReferenceOptimizer {
                 }
                 Resolved::AdamW(group) => {
                     let s = self.settings.adam[group].scalars(t);
-                    for i in 0..g.len() {
-                        let m = p.exp_avg[i] + (1.0 - s.beta1) * (g[i] - p.exp_avg[i]);
-                        let v = p.exp_avg_sq[i] + (1.0 - s.beta2) * (g[i] * g[i] - p.exp_avg_sq[i]);
-                        p.exp_avg[i] = m;
-                        p.exp_avg_sq[i] = v;
-                        let u = (s.use_m * m + s.use_g * g[i])
-                            / ((s.use_v * v + s.eps_root).sqrt() + s.eps);
-                        p.value[i] = p.value[i] * s.keep - s.lr_eff * u;
+                    let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
+                    for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(&g) {
+                        *m += (1.0 - s.beta1) * (g - *m);
+                        *v += (1.0 - s.beta2) * (g * g - *v);
+                        let u = (s.use_m * *m + s.use_g * g)
+                            / ((s.use_v * *v + s.eps_root).sqrt() + s.eps);
+                        *w = *w * s.keep - s.lr_eff * u;
                     }
                 }
             }
