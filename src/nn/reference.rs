@@ -8,32 +8,49 @@ use crate::reference::{matmul, transpose};
 use super::model::{Activation, LayerParams, Loss, MlpSpec};
 use super::trainer::Targets;
 
-/// The error function, to about 1e-15: its Taylor series below 3, a continued fraction for `erfc` above.
+/// The error function, to about 1e-16.
 pub fn erf(x: f64) -> f64 {
     let a = x.abs();
     let value = if a < 3.0 {
-        // erf(a) = 2/√π Σ (-1)ⁿ a^(2n+1) / (n! (2n+1))
-        let (mut term, mut sum, mut n) = (a, a, 0.0);
-        while term.abs() > 1e-17 * sum.abs() {
-            n += 1.0;
-            term *= -a * a / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
+        erf_series(a)
     } else {
-        // erfc(a) = e^(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + ...)))), evaluated from the tail.
-        let mut f = a;
-        for k in (1..60).rev() {
-            f = a + (k as f64 / 2.0) / f;
-        }
-        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
+        1.0 - erfc_continued_fraction(a)
     };
     value.copysign(x)
 }
 
-/// The standard normal CDF `Φ(x) = (1 + erf(x/√2))/2`.
+/// The complementary error function `1 - erf(x)`, accurate relative to its value in the tail.
+pub fn erfc(x: f64) -> f64 {
+    if x >= 3.0 {
+        erfc_continued_fraction(x)
+    } else {
+        1.0 - erf(x)
+    }
+}
+
+/// `erf(a) = 2/√π · e^(-a²) · Σ 2ⁿ a^(2n+1) / (1·3·…·(2n+1))`: positive terms, no cancellation.
+fn erf_series(a: f64) -> f64 {
+    let (mut term, mut sum, mut n) = (a, a, 0.0);
+    while term > 1e-17 * sum {
+        n += 1.0;
+        term *= 2.0 * a * a / (2.0 * n + 1.0);
+        sum += term;
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt() * (-a * a).exp()
+}
+
+/// `erfc(a) = e^(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …))))` for `a >= 3`, evaluated from the tail.
+fn erfc_continued_fraction(a: f64) -> f64 {
+    let mut f = a;
+    for k in (1..100).rev() {
+        f = a + (k as f64 / 2.0) / f;
+    }
+    (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
+}
+
+/// The standard normal CDF `Φ(x) = erfc(-x/√2)/2`.
 pub fn normal_cdf(x: f64) -> f64 {
-    0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2))
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
 }
 
 const GELU_K: f64 = 0.797_884_560_802_865_4; // √(2/π)
