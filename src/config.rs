@@ -69,8 +69,10 @@ impl NsSchedule {
         Self(vec![coefficients; steps])
     }
 
-    /// The Polar Express schedule (Amsel et al. 2025, as used in modded-nanogpt):
-    /// five optimal odd quintics for `σ ∈ [1e-3, 1]`, with their safety factor applied.
+    /// The Polar Express schedule (Amsel et al. 2025, arXiv:2505.16932): the five odd quintics
+    /// modded-nanogpt ships, optimal for singular values in `[1e-3, 1]`, with their safety
+    /// factor applied. (modded-nanogpt also divides by `1.02·‖X‖`; here the normalization stays
+    /// the preset's.)
     pub fn polar_express() -> Self {
         Self(vec![
             [8.156554524902461, -22.48329292557795, 15.878769915207462],
