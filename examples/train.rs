@@ -1,0 +1,650 @@
+//! Muon against AdamW on real data, on your GPU:
+//!
+//! ```text
+//! cargo run --release --example train
+//! ```
+//!
+//! trains the same MLP (64-256-256-10, ReLU) from the same initialization twice on the UCI
+//! handwritten digits, with the same minibatches:
+//!
+//! 1. **Muon + AdamW**: Muon for the hidden matrix, AdamW for the first layer, the last layer
+//!    and the biases (the split KellerJordan's `MuonWithAuxAdam` and Moonlight recommend);
+//! 2. **AdamW** alone, for every parameter.
+//!
+//! Everything runs on the GPU: the batch goes up, forward, loss, backward and the optimizer
+//! step are recorded into one encoder, and the gradients are written straight into the
+//! optimizer's buffers. It shows a progress bar, prints a table (test accuracy, steps to reach
+//! a target accuracy, wall time, adapter) and writes both runs' loss and accuracy curves to
+//! `target/train_curves.png`.
+//!
+//! `--sweep` runs the learning-rate sweep the defaults come from, on a validation split carved
+//! out of the training set (the test set plays no part in it). `--task spirals` trains on two
+//! spirals instead. `MUON_WGPU_BACKEND=gl|vulkan|metal|dx12` picks the backend.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use muon_wgpu::nn::{self, Activation, Batch, Loss, MlpSpec, Split, Targets, Trainer};
+use muon_wgpu::{BackendChoice, Error, GpuContext, Overrides, Preset, Route};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Task {
+    /// UCI optical digits: 8x8 images, 10 classes, 1437 training / 360 test samples.
+    Digits,
+    /// Two interleaved spirals: 2 inputs, 2 classes, 2000 training / 1000 test points.
+    Spirals,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Train an MLP on the GPU with Muon + AdamW and with AdamW alone, and compare")]
+struct Args {
+    #[arg(long, value_enum, default_value = "digits")]
+    task: Task,
+    /// Training steps of each run.
+    #[arg(long, default_value_t = 600)]
+    steps: usize,
+    /// Samples per minibatch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Hidden layer widths.
+    #[arg(long, value_delimiter = ',', default_value = "256,256")]
+    hidden: Vec<usize>,
+    /// relu, gelu, gelu_tanh, tanh or identity.
+    #[arg(long, default_value = "relu")]
+    activation: Activation,
+    /// Muon's learning rate (hidden matrices) [default: the sweep's best for the task].
+    #[arg(long)]
+    muon_lr: Option<f64>,
+    /// AdamW's learning rate next to Muon (first and last layer, biases) [default: the sweep's best].
+    #[arg(long)]
+    aux_lr: Option<f64>,
+    /// The AdamW-only baseline's learning rate [default: the sweep's best].
+    #[arg(long)]
+    adamw_lr: Option<f64>,
+    /// Test accuracy whose first crossing is reported as "steps to target".
+    #[arg(long, default_value_t = 0.95)]
+    target: f64,
+    /// Evaluate on the test set every this many steps.
+    #[arg(long, default_value_t = 10)]
+    eval_every: usize,
+    /// Seed of the initialization and of the minibatch order (both runs share them).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to write the curves.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/train_curves.png"))]
+    plot: PathBuf,
+    /// Sweep the learning rates on a validation split of the training set instead.
+    #[arg(long)]
+    sweep: bool,
+}
+
+/// Learning rates of one run; `muon: None` is AdamW alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Rates {
+    muon: Option<f64>,
+    adam: f64,
+}
+
+impl Rates {
+    fn name(&self) -> &'static str {
+        if self.muon.is_some() {
+            "Muon + AdamW"
+        } else {
+            "AdamW"
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.muon {
+            Some(m) => format!("muon {m}, adamw {}", self.adam),
+            None => format!("adamw {}", self.adam),
+        }
+    }
+}
+
+/// The sweep's winners (see `--sweep` and the README): `(muon, aux adamw)` and the AdamW baseline.
+fn default_rates(task: Task) -> (Rates, Rates) {
+    match task {
+        Task::Digits => (
+            Rates {
+                muon: Some(0.02),
+                adam: 3e-3,
+            },
+            Rates {
+                muon: None,
+                adam: 3e-3,
+            },
+        ),
+        Task::Spirals => (
+            Rates {
+                muon: Some(0.02),
+                adam: 1e-2,
+            },
+            Rates {
+                muon: None,
+                adam: 1e-2,
+            },
+        ),
+    }
+}
+
+/// What one run measured.
+struct Run {
+    rates: Rates,
+    /// Training loss of every step's batch (before its update).
+    train_loss: Vec<f64>,
+    /// `(step, loss, accuracy)` on the evaluation set.
+    evals: Vec<(usize, f64, f64)>,
+    steps_to_target: Option<usize>,
+    wall: Duration,
+    /// Time spent evaluating (included in `wall`).
+    eval_time: Duration,
+}
+
+impl Run {
+    fn final_eval(&self) -> (f64, f64) {
+        let &(_, loss, acc) = self.evals.last().expect("at least one evaluation");
+        (loss, acc)
+    }
+
+    /// Mean evaluation accuracy and loss over the last `n` evaluations (steadier than the last one).
+    fn tail(&self, n: usize) -> (f64, f64) {
+        let tail = &self.evals[self.evals.len().saturating_sub(n)..];
+        let k = tail.len() as f64;
+        (
+            tail.iter().map(|e| e.2).sum::<f64>() / k,
+            tail.iter().map(|e| e.1).sum::<f64>() / k,
+        )
+    }
+
+    fn ms_per_step(&self) -> f64 {
+        (self.wall - self.eval_time).as_secs_f64() * 1e3 / self.train_loss.len().max(1) as f64
+    }
+}
+
+fn settings(rates: Rates) -> muon_wgpu::Result<muon_wgpu::Settings> {
+    // PyTorch semantics (torch.optim.Muon + torch.optim.AdamW), no weight decay in either run,
+    // so the only difference between the runs is the optimizer of the hidden matrix.
+    Preset::Torch.settings(&Overrides {
+        lr: Some(rates.muon.unwrap_or(0.02)),
+        adam_lr: Some(rates.adam),
+        weight_decay: Some(0.0),
+        adam_weight_decay: Some(0.0),
+        ..Default::default()
+    })
+}
+
+fn train(
+    ctx: &GpuContext,
+    spec: &MlpSpec,
+    data: &Split,
+    rates: Rates,
+    args: &Args,
+    bar: &ProgressBar,
+) -> muon_wgpu::Result<Run> {
+    let params = nn::init_params(spec, args.seed);
+    let route = |role: &nn::ParamRole| match rates.muon {
+        Some(_) => nn::muon_for_hidden(role),
+        None => Route::AdamW(0),
+    };
+    let options = nn::TrainerOptions {
+        batch_size: args.batch,
+        // The whole evaluation set in one launch where it fits.
+        eval_batch_size: data.test.len().clamp(1, 1024),
+        ..Default::default()
+    };
+    let mut trainer = Trainer::new(ctx, spec.clone(), &params, settings(rates)?, route, options)?;
+    let mut batches = nn::data::Batches::new(data.train.len(), args.batch, args.seed)?;
+    // wgpu's GL backend holds its context for a whole submit: keep GL submits to one step.
+    let per_submit = if ctx.info.backend == wgpu::Backend::Gl {
+        1
+    } else {
+        5
+    };
+    let mut run = Run {
+        rates,
+        train_loss: Vec::with_capacity(args.steps),
+        evals: Vec::new(),
+        steps_to_target: None,
+        wall: Duration::ZERO,
+        eval_time: Duration::ZERO,
+    };
+    bar.set_length(args.steps as u64);
+    bar.set_prefix(rates.name());
+    let start = Instant::now();
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    for step in 1..=args.steps {
+        let (inputs, labels) = data.train.gather(batches.next_indices());
+        let batch = Batch {
+            inputs: &inputs,
+            targets: Targets::Labels(&labels),
+        };
+        trainer.record_step(&mut encoder, batch)?;
+        let evaluate = step % args.eval_every == 0 || step == args.steps;
+        if step % per_submit == 0 || evaluate {
+            let done = std::mem::replace(
+                &mut encoder,
+                ctx.device.create_command_encoder(&Default::default()),
+            );
+            ctx.queue.submit([done.finish()]);
+        }
+        if evaluate {
+            // Wait for the submitted steps first, so that evaluation time is not training time.
+            ctx.wait_idle();
+            let t = Instant::now();
+            let metrics = pollster::block_on(trainer.read_metrics())?;
+            run.train_loss.extend(metrics.iter().map(|m| m.loss));
+            let test = pollster::block_on(trainer.evaluate_dataset(&data.test))?;
+            run.evals.push((step, test.loss, test.accuracy));
+            if run.steps_to_target.is_none() && test.accuracy >= args.target {
+                run.steps_to_target = Some(step);
+            }
+            run.eval_time += t.elapsed();
+            let recent = &run.train_loss[run.train_loss.len().saturating_sub(args.eval_every)..];
+            bar.set_message(format!(
+                "train loss {:.4}  test loss {:.4}  test acc {:.1}%",
+                recent.iter().sum::<f64>() / recent.len() as f64,
+                test.loss,
+                100.0 * test.accuracy
+            ));
+        }
+        bar.set_position(step as u64);
+    }
+    run.wall = start.elapsed();
+    bar.finish();
+    Ok(run)
+}
+
+fn progress_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>13} [{bar:28.cyan/blue}] {pos:>4}/{len} {msg} ({elapsed})",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
+}
+
+fn task_data(task: Task) -> muon_wgpu::Result<Split> {
+    match task {
+        Task::Digits => nn::data::digits(),
+        Task::Spirals => Ok(nn::data::spirals()),
+    }
+}
+
+fn format_steps(steps: Option<usize>) -> String {
+    steps.map_or("not reached".into(), |s| s.to_string())
+}
+
+fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgpu::Result<()> {
+    let (muon, adamw) = default_rates(args.task);
+    let muon = Rates {
+        muon: Some(args.muon_lr.unwrap_or(muon.muon.expect("a Muon rate"))),
+        adam: args.aux_lr.unwrap_or(muon.adam),
+    };
+    let adamw = Rates {
+        muon: None,
+        adam: args.adamw_lr.unwrap_or(adamw.adam),
+    };
+    let bars = MultiProgress::new();
+    let mut runs = Vec::new();
+    for rates in [muon, adamw] {
+        let bar = bars.add(ProgressBar::new(args.steps as u64).with_style(progress_style()));
+        runs.push(train(ctx, spec, data, rates, args, &bar)?);
+    }
+
+    println!();
+    println!(
+        "{:<13} {:<22} {:>9} {:>9} {:>14} {:>10} {:>9} {:>8}",
+        "optimizer",
+        "learning rates",
+        "test acc",
+        "test loss",
+        format!("steps to {:.0}%", 100.0 * args.target),
+        "train loss",
+        "wall time",
+        "ms/step"
+    );
+    for run in &runs {
+        let (loss, acc) = run.final_eval();
+        let last = &run.train_loss[run.train_loss.len().saturating_sub(50)..];
+        println!(
+            "{:<13} {:<22} {:>8.1}% {:>9.4} {:>14} {:>10.4} {:>8.1}s {:>8.1}",
+            run.rates.name(),
+            run.rates.describe(),
+            100.0 * acc,
+            loss,
+            format_steps(run.steps_to_target),
+            last.iter().sum::<f64>() / last.len() as f64,
+            run.wall.as_secs_f64(),
+            run.ms_per_step()
+        );
+    }
+    println!(
+        "\ntrain loss: mean of the last 50 steps; wall time includes an evaluation every {} steps; ms/step excludes it.",
+        args.eval_every
+    );
+    let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    plot(&runs, args, &spec.sizes, &adapter)?;
+    println!("curves: {}", args.plot.display());
+    Ok(())
+}
+
+fn sweep(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgpu::Result<()> {
+    // Hold out the last fifth of the training split: the sweep never sees the test set.
+    let (fit, validation) = data.train.split_at(data.train.len() * 4 / 5);
+    let holdout = Split {
+        train: fit,
+        test: validation,
+    };
+    let mut grid: Vec<Rates> = Vec::new();
+    for muon in [0.005, 0.01, 0.02, 0.05, 0.1] {
+        for adam in [1e-3, 3e-3, 1e-2] {
+            grid.push(Rates {
+                muon: Some(muon),
+                adam,
+            });
+        }
+    }
+    for adam in [3e-4, 1e-3, 3e-3, 1e-2, 3e-2] {
+        grid.push(Rates { muon: None, adam });
+    }
+    println!(
+        "sweep: {} runs of {} steps, training on {} samples, validating on {}",
+        grid.len(),
+        args.steps,
+        holdout.train.len(),
+        holdout.test.len()
+    );
+    println!(
+        "{:<13} {:<22} {:>14} {:>14} {:>14}",
+        "optimizer",
+        "learning rates",
+        "val acc (last 5)",
+        "val loss (last 5)",
+        format!("steps to {:.0}%", 100.0 * args.target)
+    );
+    let mut results = Vec::new();
+    for rates in grid {
+        let bar = ProgressBar::new(args.steps as u64).with_style(progress_style());
+        let run = train(ctx, spec, &holdout, rates, args, &bar)?;
+        bar.finish_and_clear();
+        let (acc, loss) = run.tail(5);
+        println!(
+            "{:<13} {:<22} {:>15.2}% {:>17.4} {:>14}",
+            rates.name(),
+            rates.describe(),
+            100.0 * acc,
+            loss,
+            format_steps(run.steps_to_target)
+        );
+        results.push((rates, acc, loss));
+    }
+    for muon in [true, false] {
+        // Best mean validation accuracy over the last 5 evaluations; ties go to the lower loss.
+        let best = results
+            .iter()
+            .filter(|r| r.0.muon.is_some() == muon)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)))
+            .expect("a run");
+        println!(
+            "best {}: {} (val acc {:.2}%, val loss {:.4})",
+            best.0.name(),
+            best.0.describe(),
+            100.0 * best.1,
+            best.2
+        );
+    }
+    Ok(())
+}
+
+/// Centered moving average over `2·half + 1` steps (shorter at the ends): a readable training
+/// loss curve that does not lag behind the test loss.
+fn smooth(values: &[f64], half: usize) -> Vec<f64> {
+    (0..values.len())
+        .map(|i| {
+            let window = &values[i.saturating_sub(half)..(i + half + 1).min(values.len())];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
+}
+
+fn plot(runs: &[Run], args: &Args, sizes: &[usize], adapter: &str) -> muon_wgpu::Result<()> {
+    use plotters::element::DashedPathElement;
+    use plotters::prelude::*;
+
+    let io_error = |e: Box<dyn std::error::Error>| Error::Io {
+        path: args.plot.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    if let Some(dir) = args.plot.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    // Text needs a font: one shipped inside a crate, so no system fonts or fontconfig are needed.
+    plotters::style::register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        epaint_default_fonts::HACK_REGULAR,
+    )
+    .map_err(|_| io_error("the embedded font does not parse".into()))?;
+
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(&args.plot, (1400, 580)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (title, body) = root.split_vertically(48);
+        title.draw(&Text::new(
+            format!(
+                "{}: MLP {}, batch {}, same initialization and minibatches",
+                match args.task {
+                    Task::Digits => "UCI digits",
+                    Task::Spirals => "Two spirals",
+                },
+                sizes
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                args.batch
+            ),
+            (24, 14),
+            ("sans-serif", 24).into_font(),
+        ))?;
+        let small = ("sans-serif", 16).into_font().color(&BLACK.mix(0.55));
+        let (width, _) = title.estimate_text_size(adapter, &small)?;
+        title.draw(&Text::new(
+            adapter.to_string(),
+            (1400 - 24 - width as i32, 20),
+            small,
+        ))?;
+        let (left, right) = body.split_horizontally(700);
+        let colors = [RGBColor(214, 39, 40), RGBColor(31, 119, 180)];
+        let steps = args.steps as f64;
+        let step_label = |x: &f64| format!("{x:.0}");
+
+        // Training loss per step (faint), its centered 21-step mean, and the test loss.
+        let smoothed: Vec<Vec<f64>> = runs.iter().map(|r| smooth(&r.train_loss, 10)).collect();
+        let (lo, hi) = smoothed
+            .iter()
+            .flatten()
+            .copied()
+            .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
+            .filter(|v| *v > 0.0)
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let mut chart = ChartBuilder::on(&left)
+            .margin(16)
+            .caption("loss (cross-entropy, log scale)", ("sans-serif", 22))
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..steps, (lo * 0.7..hi * 1.3).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&step_label)
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()?;
+        for ((run, color), smooth) in runs.iter().zip(colors).zip(&smoothed) {
+            let at_step = |v: &[f64]| -> Vec<(f64, f64)> {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i + 1) as f64, v.clamp(lo * 0.7, hi * 1.3)))
+                    .collect()
+            };
+            chart.draw_series(LineSeries::new(at_step(&run.train_loss), color.mix(0.15)))?;
+            chart
+                .draw_series(LineSeries::new(at_step(smooth), color.stroke_width(2)))?
+                .label(format!(
+                    "{} ({}): training",
+                    run.rates.name(),
+                    run.rates.describe()
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(DashedLineSeries::new(
+                    run.evals.iter().map(|e| (e.0 as f64, e.1)),
+                    8,
+                    5,
+                    color.stroke_width(2),
+                ))?
+                .label(format!("{}: test", run.rates.name()))
+                .legend(move |(x, y)| {
+                    DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+
+        let low = runs
+            .iter()
+            .flat_map(|r| r.evals.iter().map(|e| e.2))
+            .fold(1.0f64, f64::min);
+        let floor = (((low.min(args.target) - 0.02) * 20.0).floor() / 20.0).max(0.0);
+        let mut chart = ChartBuilder::on(&right)
+            .margin(16)
+            .caption("test accuracy (%)", ("sans-serif", 22))
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..steps, floor * 100.0..100.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_label_formatter(&step_label)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, args.target * 100.0), (steps, args.target * 100.0)],
+                6,
+                6,
+                BLACK.mix(0.5).stroke_width(1),
+            ))?
+            .label(format!("target: {:.0}%", 100.0 * args.target))
+            .legend(|(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, BLACK.mix(0.5)));
+        for (run, color) in runs.iter().zip(colors) {
+            chart
+                .draw_series(LineSeries::new(
+                    run.evals.iter().map(|e| (e.0 as f64, 100.0 * e.2)),
+                    color.stroke_width(2),
+                ))?
+                .label(format!(
+                    "{}: {:.1}% at the end, {:.0}% {}",
+                    run.rates.name(),
+                    100.0 * run.final_eval().1,
+                    100.0 * args.target,
+                    run.steps_to_target
+                        .map_or("not reached".into(), |s| format!("at step {s}"))
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(io_error)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ctx = match pollster::block_on(GpuContext::new(BackendChoice::Env)) {
+        Ok(ctx) => ctx,
+        Err(e @ (Error::NoAdapter { .. } | Error::RequestDevice { .. })) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "This example trains on a GPU through wgpu and found none it can use. On Linux, \
+                 install Mesa: `apt-get install mesa-vulkan-drivers` (Vulkan, lavapipe on a CPU) or \
+                 `apt-get install libegl1 libgl1-mesa-dri` (OpenGL, llvmpipe); then check with \
+                 `cargo run --bin muon-wgpu -- info`. MUON_WGPU_BACKEND=vulkan|gl|metal|dx12 picks \
+                 a backend."
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&ctx, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
+    let data = task_data(args.task)?;
+    let mut sizes = vec![data.train.features];
+    sizes.extend(&args.hidden);
+    sizes.push(data.train.classes);
+    let spec = MlpSpec::new(&sizes, args.activation, Loss::SoftmaxCrossEntropy)?;
+    if args.eval_every == 0 || args.steps == 0 {
+        return Err(Error::InvalidHyperparameter {
+            key: "steps / eval-every".into(),
+            value: format!("{} / {}", args.steps, args.eval_every),
+            reason: "must be positive".into(),
+        });
+    }
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        ctx.info.name, ctx.info.backend, ctx.info.device_type
+    );
+    println!(
+        "task: {:?}, {} training / {} test samples; MLP {} ({}, {} parameters); batch {}, {} steps, seed {}",
+        args.task,
+        data.train.len(),
+        data.test.len(),
+        sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-"),
+        args.activation,
+        spec.parameter_count(),
+        args.batch,
+        args.steps,
+        args.seed
+    );
+    if args.sweep {
+        sweep(ctx, &spec, &data, args)
+    } else {
+        race(ctx, &spec, &data, args)
+    }
+}
