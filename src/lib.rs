@@ -38,6 +38,8 @@ pub mod reference;
 pub mod replay;
 pub mod state;
 pub mod tensors;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use config::{
     AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,

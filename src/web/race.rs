@@ -1,0 +1,190 @@
+//! The web demo's digits race: one MLP trained twice from the same initialization on the same
+//! minibatches, once with Muon for the hidden matrices + AdamW for the rest, once with AdamW
+//! alone, both on the GPU.
+//!
+//! This file has no browser code: `examples/web_parity.rs` includes it natively, so the browser
+//! run and the native run of the same [`RaceConfig`] execute exactly the same Rust.
+
+use super::mw::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Split, Targets, Trainer};
+use super::mw::{Error, GpuContext, Group, Overrides, Preset, Result, Route, Settings};
+
+/// What the race trains and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RaceConfig {
+    /// Hidden layer widths; the MLP is `64-hidden-10`, ReLU, softmax cross-entropy.
+    pub hidden: Vec<usize>,
+    /// Samples per minibatch.
+    pub batch: usize,
+    /// Seed of the initialization and of the minibatch order (both runs share them).
+    pub seed: u64,
+    /// Muon's learning rate (hidden matrices).
+    pub muon_lr: f64,
+    /// AdamW's learning rate next to Muon (first and last layer, biases).
+    pub aux_lr: f64,
+    /// The AdamW-only baseline's learning rate.
+    pub adamw_lr: f64,
+}
+
+impl Default for RaceConfig {
+    /// `examples/train.rs`'s MLP (64-256-256-10) and the learning rates its `--sweep` chose.
+    fn default() -> Self {
+        Self {
+            hidden: vec![256, 256],
+            batch: 64,
+            seed: 0,
+            muon_lr: 0.02,
+            aux_lr: 3e-3,
+            adamw_lr: 3e-3,
+        }
+    }
+}
+
+/// Settings of one run: PyTorch semantics, no weight decay, so that the runs differ only in the
+/// optimizer of the hidden matrices.
+pub fn race_settings(muon_lr: f64, adam_lr: f64) -> Result<Settings> {
+    Preset::Torch.settings(&Overrides {
+        lr: Some(muon_lr),
+        adam_lr: Some(adam_lr),
+        weight_decay: Some(0.0),
+        adam_weight_decay: Some(0.0),
+        ..Default::default()
+    })
+}
+
+/// A metric of both runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pair<T> {
+    pub muon: T,
+    pub adamw: T,
+}
+
+/// Both trainers, the data and the shared minibatch order.
+pub struct Race {
+    config: RaceConfig,
+    data: Split,
+    batches: Batches,
+    muon: Trainer,
+    adamw: Trainer,
+    steps: u64,
+}
+
+impl Race {
+    /// Builds both runs from the same initialization.
+    pub fn new(ctx: &GpuContext, config: RaceConfig) -> Result<Self> {
+        let data = nn::data::digits()?;
+        let mut sizes = vec![data.train.features];
+        sizes.extend(&config.hidden);
+        sizes.push(data.train.classes);
+        let spec = MlpSpec::new(&sizes, Activation::Relu, Loss::SoftmaxCrossEntropy)?;
+        let params = nn::init_params(&spec, config.seed);
+        let options = nn::TrainerOptions {
+            batch_size: config.batch,
+            // The page reads the history every few steps; a short one keeps memory small.
+            history: 1024,
+            ..Default::default()
+        };
+        let muon = Trainer::new(
+            ctx,
+            spec.clone(),
+            &params,
+            race_settings(config.muon_lr, config.aux_lr)?,
+            nn::muon_for_hidden,
+            options,
+        )?;
+        let adamw = Trainer::new(
+            ctx,
+            spec,
+            &params,
+            race_settings(config.muon_lr, config.adamw_lr)?,
+            |_: &nn::ParamRole| Route::AdamW(0),
+            options,
+        )?;
+        let batches = Batches::new(data.train.len(), config.batch, config.seed)?;
+        Ok(Self {
+            config,
+            data,
+            batches,
+            muon,
+            adamw,
+            steps: 0,
+        })
+    }
+
+    pub fn config(&self) -> &RaceConfig {
+        &self.config
+    }
+
+    /// Steps recorded so far (each step trains both runs on the same minibatch).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The parameter count of the MLP.
+    pub fn parameter_count(&self) -> usize {
+        self.muon.spec().parameter_count()
+    }
+
+    /// Records `steps` training steps of both runs into one encoder and submits it; returns
+    /// without waiting for the GPU.
+    pub fn train(&mut self, steps: usize) -> Result<()> {
+        let ctx = self.muon.context().clone();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for _ in 0..steps {
+            let (inputs, labels) = self.data.train.gather(self.batches.next_indices());
+            for trainer in [&mut self.muon, &mut self.adamw] {
+                let batch = Batch {
+                    inputs: &inputs,
+                    targets: Targets::Labels(&labels),
+                };
+                trainer.record_step(&mut encoder, batch)?;
+            }
+            self.steps += 1;
+        }
+        ctx.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
+    /// The training loss (before its update) of every step since the last call, oldest first.
+    pub async fn read_losses(&mut self) -> Result<Pair<Vec<f64>>> {
+        let loss = |m: Vec<nn::Metrics>| m.into_iter().map(|m| m.loss).collect();
+        Ok(Pair {
+            muon: loss(self.muon.read_metrics().await?),
+            adamw: loss(self.adamw.read_metrics().await?),
+        })
+    }
+
+    /// Loss and accuracy of both runs on the 360 test digits.
+    pub async fn evaluate(&mut self) -> Result<Pair<nn::Metrics>> {
+        Ok(Pair {
+            muon: self.muon.evaluate_dataset(&self.data.test).await?,
+            adamw: self.adamw.evaluate_dataset(&self.data.test).await?,
+        })
+    }
+
+    /// Changes the learning rates from the next step on.
+    pub fn set_rates(&mut self, muon_lr: f64, aux_lr: f64, adamw_lr: f64) -> Result<()> {
+        for (key, v) in [
+            ("muon_lr", muon_lr),
+            ("aux_lr", aux_lr),
+            ("adamw_lr", adamw_lr),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::InvalidHyperparameter {
+                    key: key.into(),
+                    value: v.to_string(),
+                    reason: "must be a finite number >= 0".into(),
+                });
+            }
+        }
+        let opt = self.muon.optimizer_mut();
+        opt.set_lr(Group::Muon(0), muon_lr)?;
+        opt.set_lr(Group::AdamW(0), aux_lr)?;
+        self.adamw
+            .optimizer_mut()
+            .set_lr(Group::AdamW(0), adamw_lr)?;
+        self.config.muon_lr = muon_lr;
+        self.config.aux_lr = aux_lr;
+        self.config.adamw_lr = adamw_lr;
+        Ok(())
+    }
+}
