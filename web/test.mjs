@@ -1,0 +1,290 @@
+// The browser test of the demo (run by scripts/web-test.sh after it built web/pkg):
+// serves web/ on 127.0.0.1, opens it in headless Debian Chromium with --enable-unsafe-webgpu
+// (SwiftShader's WebGPU) through playwright-core, and checks
+//   - digits, ?autorun=N: ready, step N, both losses fell, test accuracies, no console errors,
+//     and the per-step losses equal a native run's of the same seed and steps (WEB_TEST_NATIVE);
+//   - the JS API: MuonOptimizer on Float32Arrays against the same step computed here in f64,
+//     and errors as exceptions carrying the crate's message;
+//   - "fit an image", ?mode=image&autorun=M: both losses fell, both reconstructions drawn;
+//   - without WebGPU: the page says what is missing and how to get it.
+// Screenshots: target/web-screenshot.png (digits), target/web-screenshot-image.png.
+//
+// Environment: WEB_TEST_STEPS (30), WEB_TEST_IMAGE_STEPS (8), WEB_TEST_HIDDEN (64,64),
+// WEB_TEST_NATIVE (a JSON file from `cargo run --example web_parity`), CHROMIUM (/usr/bin/chromium),
+// WEB_TEST_TOLERANCE (1e-4, relative).
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "..");
+const env = process.env;
+const STEPS = Number(env.WEB_TEST_STEPS ?? 30);
+const IMAGE_STEPS = Number(env.WEB_TEST_IMAGE_STEPS ?? 8);
+const HIDDEN = env.WEB_TEST_HIDDEN ?? "64,64";
+const TOLERANCE = Number(env.WEB_TEST_TOLERANCE ?? 1e-4);
+const CHROMIUM = env.CHROMIUM ?? "/usr/bin/chromium";
+const TIMEOUT_MS = Number(env.WEB_TEST_TIMEOUT_S ?? 900) * 1000;
+const BASE_ARGS = [
+  "--no-sandbox",
+  "--headless",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+  "--disable-sync",
+];
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}${detail ? `: ${detail}` : ""}`);
+}
+
+const mean = (v) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+// "Fell": the mean of the last five steps is below the mean of the first five.
+function fell(losses) {
+  if (losses.length < 10 || !losses.every(Number.isFinite)) return [false, "too few or non-finite losses"];
+  const [first, last] = [mean(losses.slice(0, 5)), mean(losses.slice(-5))];
+  return [last < first, `${first.toFixed(4)} → ${last.toFixed(4)}`];
+}
+
+async function launch(webgpu) {
+  const profile = mkdtempSync(join(tmpdir(), "muon-wgpu-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: webgpu ? ["--enable-unsafe-webgpu", ...BASE_ARGS] : BASE_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// Opens `url`, collecting console errors and uncaught exceptions.
+async function open(context, url, init) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(`uncaught: ${e.message}`));
+  if (init) await page.addInitScript(init);
+  await page.goto(url);
+  return { page, errors };
+}
+
+async function finished(page) {
+  await page.waitForFunction(() => window.muonDemo && (window.muonDemo.done || window.muonDemo.error), null, {
+    timeout: TIMEOUT_MS,
+    polling: 500,
+  });
+  return page.evaluate(() => JSON.parse(JSON.stringify(window.muonDemo)));
+}
+
+// Newton-Schulz as muon.py's zeropower_via_newtonschulz5, in f64, on a rows × cols array.
+function newtonSchulz(g, rows, cols, steps = 5) {
+  const [a, b, c] = [3.4445, -4.775, 2.0315];
+  const tall = rows > cols;
+  const [m, n] = tall ? [cols, rows] : [rows, cols];
+  let x = Array.from({ length: m }, (_, i) => Array.from({ length: n }, (_, j) => (tall ? g[j * cols + i] : g[i * cols + j])));
+  const norm = Math.sqrt(x.flat().reduce((s, v) => s + v * v, 0));
+  x = x.map((r) => r.map((v) => v / Math.max(norm, 1e-7)));
+  const mul = (p, q) => p.map((r) => q[0].map((_, j) => r.reduce((s, v, k) => s + v * q[k][j], 0)));
+  const t = (p) => p[0].map((_, j) => p.map((r) => r[j]));
+  for (let s = 0; s < steps; s++) {
+    const A = mul(x, t(x));
+    const A2 = mul(A, A);
+    const B = A.map((r, i) => r.map((v, j) => b * v + c * A2[i][j]));
+    const Bx = mul(B, x);
+    x = x.map((r, i) => r.map((v, j) => a * v + Bx[i][j]));
+  }
+  const out = new Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[i * cols + j] = tall ? x[j][i] : x[i][j];
+  return out;
+}
+
+async function testDigits(context, base) {
+  const url = `${base}/?autorun=${STEPS}&hidden=${HIDDEN}&seed=0`;
+  const { page, errors } = await open(context, url);
+  const t0 = Date.now();
+  const demo = await finished(page);
+  const seconds = (Date.now() - t0) / 1000;
+  await page.screenshot({ path: join(repo, "target/web-screenshot.png"), fullPage: true });
+
+  check("digits: the page got a WebGPU adapter and became ready", demo.ready && !!demo.adapter, demo.adapter ?? demo.error);
+  check("digits: no error", demo.error === null, demo.error ?? "");
+  check(`digits: ?autorun=${STEPS} reached step ${STEPS} and stopped`, demo.step === STEPS && demo.done, `step ${demo.step}`);
+  for (const run of ["muon", "adamw"]) {
+    const [ok, detail] = fell(demo.losses[run]);
+    check(`digits: the ${run} loss fell`, ok, detail);
+    const acc = demo.accuracy[run];
+    check(`digits: the ${run} test accuracy is reported`, acc !== null && acc > 0.1, `${acc}`);
+  }
+  check("digits: loss fields are the last step's", demo.loss.muon === demo.losses.muon.at(-1) && demo.loss.adamw === demo.losses.adamw.at(-1));
+  check("digits: no console errors", errors.length === 0, errors.join(" | "));
+  const stepsPerSecond = demo.stepsPerSecond;
+  console.log(
+    `     adapter ${demo.adapter}; ${STEPS} steps of 64-${HIDDEN.replace(/,/g, "-")}-10 in ${seconds.toFixed(1)} s ` +
+      `(page load included), ${stepsPerSecond?.toFixed(2)} steps/s at the end; test accuracy ` +
+      `Muon+AdamW ${(100 * demo.accuracy.muon).toFixed(1)}%, AdamW ${(100 * demo.accuracy.adamw).toFixed(1)}%`,
+  );
+
+  if (env.WEB_TEST_NATIVE) {
+    const native = JSON.parse(readFileSync(env.WEB_TEST_NATIVE, "utf8"));
+    for (const run of ["muon", "adamw"]) {
+      const [b, n] = [demo.losses[run], native.loss[run]];
+      let worst = b.length === n.length ? 0 : Infinity;
+      for (let i = 0; i < Math.min(b.length, n.length); i++) worst = Math.max(worst, Math.abs(b[i] - n[i]) / Math.abs(n[i]));
+      check(
+        `parity: browser ${run} losses equal the native run's (${native.adapter}) within ${TOLERANCE} relative`,
+        worst <= TOLERANCE,
+        `${b.length} vs ${n.length} steps, worst ${worst.toExponential(2)}`,
+      );
+    }
+  }
+  await page.close();
+}
+
+async function testApi(context, base) {
+  const { page, errors } = await open(context, `${base}/?autorun=0`);
+  await page.waitForFunction(() => window.muonDemo?.ready || window.muonDemo?.error, null, { timeout: TIMEOUT_MS });
+  const grad = Array.from({ length: 12 }, (_, i) => Math.sin(i + 1));
+  const r = await page.evaluate(async (grad) => {
+    const m = await import("./pkg/muon_wgpu.js");
+    await m.default();
+    const opt = await m.MuonOptimizer.create({ preset: "torch", lr: 0.02, adamLr: 0.1, weightDecay: 0, adamWeightDecay: 0 });
+    opt.addParameter("w", [4, 3], new Float32Array(12).fill(0.5));
+    opt.addParameter("b", [4], new Float32Array([1, 1, 1, 1]));
+    opt.build();
+    opt.setGradient("w", Float32Array.from(grad));
+    opt.setGradient("b", new Float32Array([1, -2, 3, -4]));
+    opt.step();
+    const w = await opt.readParameter("w");
+    const b = await opt.readParameter("b");
+    const message = (f) => {
+      try {
+        f();
+        return null;
+      } catch (e) {
+        return `${e instanceof Error ? "Error" : typeof e}: ${e.message}`;
+      }
+    };
+    let unknownOption = null;
+    try {
+      await m.MuonOptimizer.create({ lrr: 0.1 });
+    } catch (e) {
+      unknownOption = e.message;
+    }
+    const out = {
+      w: [...w],
+      b: [...b],
+      isFloat32: w instanceof Float32Array,
+      routes: [opt.route("w"), opt.route("b")],
+      stepCount: opt.stepCount,
+      wrongLength: message(() => opt.setGradient("b", new Float32Array(3))),
+      unknownName: message(() => opt.setGradient("nope", new Float32Array(3))),
+      unknownOption,
+    };
+    opt.free();
+    return out;
+  }, grad);
+  // torch preset, first step, no weight decay: W ← W − lr·sqrt(max(1, rows/cols))·NS(G/‖G‖);
+  // AdamW's first step is lr·g/(|g| + ε).
+  const o = newtonSchulz(grad, 4, 3);
+  const scale = Math.sqrt(4 / 3);
+  const expectW = o.map((v) => 0.5 - 0.02 * scale * v);
+  const worstW = Math.max(...r.w.map((v, i) => Math.abs(v - expectW[i])));
+  const expectB = [0.9, 1.1, 0.9, 1.1];
+  const worstB = Math.max(...r.b.map((v, i) => Math.abs(v - expectB[i])));
+  check("api: MuonOptimizer routes the matrix to Muon and the vector to AdamW", r.routes.join() === "muon,adamw", r.routes.join());
+  check("api: a Muon step on Float32Arrays matches Newton-Schulz in f64", r.isFloat32 && worstW < 1e-5, `max |Δ| ${worstW.toExponential(2)}`);
+  check("api: an AdamW step matches lr·sign(g)", worstB < 1e-5, `max |Δ| ${worstB.toExponential(2)}`);
+  check("api: stepCount counts steps", r.stepCount === 1, `${r.stepCount}`);
+  check(
+    "api: a wrong length throws an Error with the crate's message",
+    r.wrongLength === "Error: parameter `b`: gradient has 3 values, but its shape [4] needs 4",
+    r.wrongLength,
+  );
+  check("api: an unknown parameter throws", r.unknownName === "Error: unknown parameter `nope`", r.unknownName);
+  check("api: an unknown option throws", /unknown option `lrr`/.test(r.unknownOption ?? ""), r.unknownOption);
+  check("api: no console errors", errors.length === 0, errors.join(" | "));
+  await page.close();
+}
+
+async function testImage(context, base) {
+  const hidden = env.WEB_TEST_IMAGE_HIDDEN ?? "32,32,32";
+  const { page, errors } = await open(context, `${base}/?mode=image&autorun=${IMAGE_STEPS}&hidden=${hidden}&batch=256`);
+  const demo = await finished(page);
+  await page.screenshot({ path: join(repo, "target/web-screenshot-image.png"), fullPage: true });
+  check("image: no error", demo.error === null, demo.error ?? "");
+  check(`image: ?mode=image&autorun=${IMAGE_STEPS} reached step ${IMAGE_STEPS}`, demo.mode === "image" && demo.step === IMAGE_STEPS, `${demo.mode} step ${demo.step}`);
+  for (const run of ["muon", "adamw"]) {
+    const l = demo.losses[run];
+    const ok = l.length === IMAGE_STEPS && l.every(Number.isFinite) && mean(l.slice(-2)) < mean(l.slice(0, 2));
+    check(`image: the ${run} loss fell`, ok, l.length ? `${l[0].toFixed(4)} → ${l.at(-1).toFixed(4)}` : "no losses");
+    check(`image: the ${run} reconstruction was drawn`, Number.isFinite(demo.psnr[run]), `PSNR ${demo.psnr[run]?.toFixed(2)} dB`);
+  }
+  check("image: no console errors", errors.length === 0, errors.join(" | "));
+  await page.close();
+}
+
+async function testNoWebGpu(base) {
+  // Without the flag, headless Chromium on Linux has navigator.gpu but no adapter; with the
+  // init script, no navigator.gpu at all (as in browsers without WebGPU).
+  const browser = await launch(false);
+  try {
+    for (const [what, init] of [
+      ["no adapter", null],
+      ["no navigator.gpu", () => delete Navigator.prototype.gpu],
+    ]) {
+      const { page } = await open(browser.context, `${base}/?autorun=5`, init);
+      await page.waitForFunction(() => window.muonDemo?.error || window.muonDemo?.ready, null, { timeout: 120000 });
+      const r = await page.evaluate(() => ({
+        error: window.muonDemo.error,
+        ready: window.muonDemo.ready,
+        shown: !document.getElementById("unsupported").hidden,
+        text: document.getElementById("unsupported").innerText,
+      }));
+      check(
+        `no WebGPU (${what}): the page says what is missing and how to get it`,
+        !r.ready && r.shown && /needs WebGPU/.test(r.text) && /How to get it/.test(r.text) && /WebGPU unavailable/.test(r.error ?? ""),
+        (r.error ?? "").slice(0, 140),
+      );
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+const server = await serve(here);
+const base = `http://127.0.0.1:${server.address().port}`;
+let browser;
+try {
+  browser = await launch(true);
+  await testDigits(browser.context, base);
+  await testApi(browser.context, base);
+  await testImage(browser.context, base);
+  await browser.close();
+  browser = null;
+  await testNoWebGpu(base);
+} catch (e) {
+  check("the browser test ran to the end", false, e?.stack ?? String(e));
+} finally {
+  await browser?.close().catch(() => {});
+  server.close();
+}
+console.log(`screenshots: target/web-screenshot.png, target/web-screenshot-image.png`);
+console.log(`web: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
