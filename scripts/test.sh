@@ -37,3 +37,10 @@ echo "== adapters"
 cargo run --quiet --bin muon-wgpu -- info 2>/dev/null | grep -E '^adapter|backend:'
 echo "== cargo test"
 cargo test --no-fail-fast 2>&1 | grep -v 'XDG_RUNTIME_DIR'
+
+# --- browser (issue 4, owned by the web demo): the wasm build of web/, then the demo in headless
+# Chromium with SwiftShader's WebGPU, its parity with a native run, the JS API. Installs chromium,
+# node and playwright-core when missing. Ends with `web: N passed, M failed`.
+echo "== web: scripts/web-test.sh"
+bash scripts/web-test.sh
+# --- end browser ---
