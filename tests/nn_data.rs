@@ -47,10 +47,21 @@ fn spirals_are_deterministic_balanced_and_inside_the_unit_disk() {
         let r = (p[0] * p[0] + p[1] * p[1]).sqrt();
         assert!(r <= 1.0 + 1e-6, "{r}");
     }
-    // The two classes are the same spiral half a turn apart.
-    for pair in noiseless.inputs.chunks(4) {
-        assert!((pair[0] + pair[2]).abs() < 1e-6 && (pair[1] + pair[3]).abs() < 1e-6);
+    // The two classes are the same spiral half a turn apart: each point's mirror image is in the other class.
+    let points: Vec<(f32, f32, u32)> = noiseless
+        .inputs
+        .chunks(2)
+        .zip(&noiseless.labels)
+        .map(|(p, &c)| (p[0], p[1], c))
+        .collect();
+    for &(x, y, c) in &points {
+        assert!(points
+            .iter()
+            .any(|&(u, v, d)| d != c && (u + x).abs() < 1e-6 && (v + y).abs() < 1e-6));
     }
+    // Shuffled: the first fifth is not just the inner turns.
+    let radius = |i: usize| s.train.inputs[2 * i].hypot(s.train.inputs[2 * i + 1]);
+    assert!((0..400).any(|i| radius(i) > 0.9));
 }
 
 #[test]

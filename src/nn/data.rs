@@ -159,27 +159,28 @@ pub fn digits() -> Result<Split> {
 
 /// Two interleaved spirals in the plane, `points_per_class` each, for binary classification.
 /// Spiral `c` is `r·(cos(θ + cπ), sin(θ + cπ))` with `θ = r·turns·2π`, `r` in `(0, 1]`, plus Gaussian
-/// noise of standard deviation `noise`; samples alternate between the classes.
+/// noise of standard deviation `noise`. The samples come in a seeded random order, so that any
+/// cut of the set (a validation split, say) covers both spirals over their whole length.
 pub fn two_spirals(points_per_class: usize, turns: f64, noise: f64, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
-    let mut inputs = Vec::with_capacity(points_per_class * 4);
-    let mut labels = Vec::with_capacity(points_per_class * 2);
+    let mut points = Vec::with_capacity(points_per_class * 2);
     for i in 0..points_per_class {
         // r = sqrt(u) spreads the points over the disk's area instead of bunching them at the centre.
         let r = ((i as f64 + 0.5) / points_per_class as f64).sqrt();
         let theta = r * turns * std::f64::consts::TAU;
         for c in 0..2u32 {
             let phase = theta + c as f64 * std::f64::consts::PI;
-            inputs.push((r * phase.cos() + noise * rng.normal()) as f32);
-            inputs.push((r * phase.sin() + noise * rng.normal()) as f32);
-            labels.push(c);
+            let x = (r * phase.cos() + noise * rng.normal()) as f32;
+            let y = (r * phase.sin() + noise * rng.normal()) as f32;
+            points.push(([x, y], c));
         }
     }
+    rng.shuffle(&mut points);
     Dataset {
         features: 2,
         classes: 2,
-        inputs,
-        labels,
+        inputs: points.iter().flat_map(|(p, _)| *p).collect(),
+        labels: points.iter().map(|&(_, c)| c).collect(),
     }
 }
 
