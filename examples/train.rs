@@ -121,12 +121,12 @@ fn default_rates(task: Task) -> (Rates, Rates) {
         ),
         Task::Spirals => (
             Rates {
-                muon: Some(0.02),
-                adam: 1e-2,
+                muon: Some(0.05),
+                adam: 3e-2,
             },
             Rates {
                 muon: None,
-                adam: 1e-2,
+                adam: 3e-2,
             },
         ),
     }
