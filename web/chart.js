@@ -59,8 +59,11 @@ export class LineChart {
 
     const values = [];
     for (const s of series) for (const [, y] of s.points) if (Number.isFinite(y) && (!o.logY || y > 0)) values.push(y);
-    let lo = o.yMin ?? (values.length ? Math.min(...values) : 0.1);
-    let hi = o.yMax ?? (values.length ? Math.max(...values) : 1);
+    // A loop, not Math.min(...values): long runs would overflow the argument list.
+    let [vMin, vMax] = [Infinity, -Infinity];
+    for (const v of values) [vMin, vMax] = [Math.min(vMin, v), Math.max(vMax, v)];
+    let lo = o.yMin ?? (values.length ? vMin : 0.1);
+    let hi = o.yMax ?? (values.length ? vMax : 1);
     if (o.logY) {
       lo = Math.max(lo, 1e-6);
       hi = Math.max(hi, lo * 1.5);

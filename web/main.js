@@ -93,6 +93,7 @@ class Mode {
     this.evals = { muon: [], adamw: [] }; // [step, loss, accuracy]
     this.psnr = { muon: null, adamw: null };
     this.pendingRates = null;
+    this.stopAt = Infinity;
     this.sizeFor(false);
   }
 
@@ -222,21 +223,34 @@ const charts = {
   imageLoss: new LineChart($("imageLossChart"), { logY: true }),
 };
 
+// At most ~1000 points per line: bucket means over long runs.
+function thin(values) {
+  const per = Math.max(1, Math.ceil(values.length / 1000));
+  const out = [];
+  for (let i = 0; i < values.length; i += per) {
+    const bucket = values.slice(i, i + per);
+    out.push([i + bucket.length, bucket.reduce((a, b) => a + b, 0) / bucket.length]);
+  }
+  return out;
+}
+
 function lossSeries(m) {
   const series = [];
   for (const run of RUNS) {
     const raw = m.losses[run];
     const name = run === "muon" ? "Muon + AdamW" : "AdamW";
-    series.push({ color: COLORS[run], width: 1, alpha: 0.2, points: raw.map((v, i) => [i + 1, v]) });
-    series.push({ label: name, color: COLORS[run], width: 2.5, points: smooth(raw, 0.08).map((v, i) => [i + 1, v]) });
+    // Smoothing over about 5% of the run, at least a dozen steps.
+    const alpha = Math.min(0.08, 20 / Math.max(1, raw.length));
+    series.push({ color: COLORS[run], width: 1, alpha: 0.2, points: thin(raw) });
+    series.push({ label: name, color: COLORS[run], width: 2.5, points: thin(smooth(raw, alpha)) });
   }
   return series;
 }
 
 function render() {
   const m = mode;
-  const xMax = Math.max(autorun || 0, m.steps, 10);
-  $("stepLabel").textContent = `step ${m.steps}${autorun ? ` / ${autorun}` : ""}`;
+  const xMax = Math.max(Number.isFinite(m.stopAt) ? m.stopAt : 0, m.steps, 10);
+  $("stepLabel").textContent = `step ${m.steps}${Number.isFinite(m.stopAt) ? ` / ${m.stopAt}` : ""}`;
   $("speed").textContent = speed ? `${speed.toFixed(1)} steps/s (each trains both networks)` : "";
   if (m.name === "digits") {
     const series = lossSeries(m);
@@ -245,7 +259,8 @@ function render() {
     }
     charts.digitsLoss.draw(series, xMax);
     const accs = RUNS.flatMap((run) => m.evals[run].map((e) => e[2] * 100));
-    const floor = accs.length ? Math.max(0, Math.floor((Math.min(...accs) - 5) / 10) * 10) : 0;
+    const lowest = accs.reduce((a, b) => Math.min(a, b), 100);
+    const floor = Math.max(0, Math.floor((lowest - 5) / 10) * 10);
     charts.digitsAcc.options.yMin = floor;
     charts.digitsAcc.draw(
       RUNS.map((run) => ({
@@ -288,7 +303,7 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => res
 async function trainLoop(m) {
   let lastDraw = 0;
   while (running && m === mode) {
-    const target = autorun || Infinity;
+    const target = m.stopAt;
     // Stop at evaluation points and at the autorun target.
     const toEval = m.name === "digits" ? EVAL_EVERY - (m.steps % EVAL_EVERY) : Infinity;
     const n = Math.min(chunk, toEval, target - m.steps);
@@ -317,7 +332,9 @@ async function trainLoop(m) {
     render();
     await nextFrame();
   }
-  if (autorun && m.steps >= autorun) {
+  if (m.steps >= m.stopAt) {
+    // ?autorun is one run: Resume trains on.
+    m.stopAt = Infinity;
     setRunning(false);
     demo.done = true;
   }
@@ -480,6 +497,7 @@ async function main() {
   $("app").hidden = false;
   wireControls();
   await mode.create();
+  if (autorun) mode.stopAt = autorun;
   demo.ready = true;
   publish();
   render();

@@ -32,6 +32,9 @@ pub struct ImageConfig {
 }
 
 impl Default for ImageConfig {
+    /// Learning rates from 300 steps on [`default_image`] at 64×64 (lavapipe, seed 0; PSNR of the
+    /// clamped reconstruction): AdamW alone at 1e-3 / 3e-3 / 1e-2 reached 22.4 / 26.3 / 24.6 dB;
+    /// Muon 0.02 with AdamW 3e-3 next to it 35.4 dB (Muon 0.05 with AdamW 1e-2: 30.3 dB).
     fn default() -> Self {
         Self {
             hidden: vec![128, 128, 128],
