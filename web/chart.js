@@ -17,6 +17,7 @@ function formatTick(v) {
   if (a >= 1000) return `${(v / 1000).toFixed(a >= 10000 ? 0 : 1)}k`;
   if (a >= 1) return `${+v.toFixed(2)}`;
   if (a >= 0.01) return `${+v.toFixed(3)}`;
+  if (a >= 1e-4) return `${+v.toPrecision(2)}`;
   return v.toExponential(0);
 }
 
@@ -32,7 +33,7 @@ export function smooth(values, alpha) {
 }
 
 export class LineChart {
-  /// options: {logY, yMin, yMax, yLabel, xLabel, yFormat}
+  /// options: {logY, yMin, yMax, xLabel, yFormat, legend: "top" (default) | "bottom"}
   constructor(canvas, options = {}) {
     this.canvas = canvas;
     this.options = options;
@@ -151,11 +152,11 @@ export class LineChart {
     ctx.restore();
     ctx.globalAlpha = 1;
 
-    // Legend: the labelled series, top right.
+    // Legend: the labelled series, top right (bottom right where the curves end high).
     const labelled = series.filter((s) => s.label);
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
-    let y = top + 12;
+    let y = o.legend === "bottom" ? top + h - 12 - 18 * (labelled.length - 1) : top + 12;
     const lx = left + w - 8 - Math.max(0, ...labelled.map((s) => ctx.measureText(s.label).width)) - 26;
     for (const s of labelled) {
       ctx.fillStyle = "rgba(255,255,255,0.85)";

@@ -219,7 +219,7 @@ let speed = null;
 
 const charts = {
   digitsLoss: new LineChart($("digitsLossChart"), { logY: true }),
-  digitsAcc: new LineChart($("digitsAccChart"), { yMax: 100, yFormat: (v) => `${v}%` }),
+  digitsAcc: new LineChart($("digitsAccChart"), { yMax: 100, yFormat: (v) => `${v}%`, legend: "bottom" }),
   imageLoss: new LineChart($("imageLossChart"), { logY: true }),
 };
 
