@@ -12,7 +12,8 @@
 #      target/web-screenshot.png and target/web-screenshot-image.png.
 #
 # Ends with `web: N passed, M failed`. WEB_TEST_STEPS (30) and WEB_TEST_HIDDEN (64,64) size the
-# digits run; SwiftShader runs on the CPU, so keep them small.
+# digits run (SwiftShader runs on the CPU, so keep them small); WEB_TEST_LRS (0.01,0.01,0.01) are
+# its learning rates (Muon, AdamW next to Muon, AdamW alone), the same in both runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ fail() {
 
 export WEB_TEST_STEPS=${WEB_TEST_STEPS:-30}
 export WEB_TEST_HIDDEN=${WEB_TEST_HIDDEN:-64,64}
+export WEB_TEST_LRS=${WEB_TEST_LRS:-0.01,0.01,0.01}
+IFS=, read -r muon_lr aux_lr adamw_lr <<<"$WEB_TEST_LRS"
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 packages=()
@@ -51,6 +54,7 @@ fi
 echo "== native run of the same race: cargo run --example web_parity -- --steps $WEB_TEST_STEPS --hidden $WEB_TEST_HIDDEN"
 mkdir -p target
 cargo run --quiet --example web_parity -- --steps "$WEB_TEST_STEPS" --hidden "$WEB_TEST_HIDDEN" --seed 0 \
+  --muon-lr "$muon_lr" --aux-lr "$aux_lr" --adamw-lr "$adamw_lr" \
   >target/web-native.json 2> >(grep -v XDG_RUNTIME_DIR >&2) ||
   fail "the native run failed"
 export WEB_TEST_NATIVE=target/web-native.json

@@ -1,7 +1,7 @@
 // The demo page: Muon + AdamW against AdamW alone, trained live on WebGPU by muon-wgpu (wasm).
 //
 // URL options: ?mode=digits|image, ?autorun=N (train N steps without clicks, then stop),
-// ?hidden=128,128, ?batch=64, ?seed=0, ?muonLr=0.02, ?auxLr=0.003, ?adamwLr=0.003.
+// ?hidden=128,128, ?batch=64, ?seed=0, ?muonLr=0.01, ?auxLr=0.01, ?adamwLr=0.01.
 // Test hook: window.muonDemo (see `demo` below).
 
 import init, { adapterInfo, defaultImage, DigitsRace, ImageRace } from "./pkg/muon_wgpu.js";
@@ -94,13 +94,15 @@ class Mode {
     this.psnr = { muon: null, adamw: null };
     this.pendingRates = null;
     this.stopAt = Infinity;
+    // The digits' come from examples/train.rs --sweep, the image's from src/web/image.rs.
+    this.lr = name === "digits" ? { muonLr: 0.01, auxLr: 0.01, adamwLr: 0.01 } : { muonLr: 0.02, auxLr: 0.003, adamwLr: 0.003 };
     this.sizeFor(false);
   }
 
   // Networks sized for the adapter: software WebGPU (SwiftShader, ~100x slower) gets small ones.
   sizeFor(software) {
     if (this.name === "digits") {
-      this.hidden = software ? [64, 64] : [256, 256];
+      this.hidden = software ? [64, 64] : [128, 128];
       this.batch = 64;
     } else {
       this.hidden = software ? [32, 32, 32] : [128, 128, 128];
@@ -108,12 +110,13 @@ class Mode {
     }
   }
 
-  rates() {
-    return {
-      muonLr: Number($("muonLr").value),
-      auxLr: Number($("auxLr").value),
-      adamwLr: Number($("adamwLr").value),
-    };
+  // The learning-rate inputs show the current mode's rates.
+  showRates() {
+    for (const key of ["muonLr", "auxLr", "adamwLr"]) $(key).value = this.lr[key];
+  }
+
+  readRates() {
+    return { muonLr: Number($("muonLr").value), auxLr: Number($("auxLr").value), adamwLr: Number($("adamwLr").value) };
   }
 
   async create() {
@@ -121,7 +124,7 @@ class Mode {
       hidden: this.hidden,
       batch: numberParam("batch", this.batch),
       seed: numberParam("seed", 0),
-      ...this.rates(),
+      ...this.lr,
     };
     if (this.name === "digits") {
       this.session = await DigitsRace.create(options);
@@ -395,6 +398,7 @@ async function switchMode(name) {
   $("digits").hidden = name !== "digits";
   $("image").hidden = name !== "image";
   fillHiddenOptions();
+  mode.showRates();
   speed = null;
   if (!mode.session) await mode.create();
   setRunning(false);
@@ -410,7 +414,7 @@ function wireControls() {
   }
   for (const id of ["muonLr", "auxLr", "adamwLr"]) {
     $(id).addEventListener("change", () => {
-      const r = mode.rates();
+      const r = mode.readRates();
       try {
         if (![r.muonLr, r.auxLr, r.adamwLr].every((v) => Number.isFinite(v) && v >= 0)) {
           throw new Error("a learning rate must be a number >= 0");
@@ -418,6 +422,7 @@ function wireControls() {
         // While a step runs the session is busy (its promise holds it): apply between steps.
         if (loop) mode.pendingRates = r;
         else mode.session?.setLearningRates(r.muonLr, r.auxLr, r.adamwLr);
+        mode.lr = r;
         $(id).setCustomValidity("");
       } catch (e) {
         $(id).setCustomValidity(e.message);
@@ -485,9 +490,8 @@ async function main() {
   );
   for (const m of Object.values(modes)) m.sizeFor(software);
 
-  for (const [id, key] of [["muonLr", "muonLr"], ["auxLr", "auxLr"], ["adamwLr", "adamwLr"]]) {
-    if (params.has(key)) $(id).value = numberParam(key, Number($(id).value));
-  }
+  for (const key of ["muonLr", "auxLr", "adamwLr"]) mode.lr[key] = numberParam(key, mode.lr[key]);
+  mode.showRates();
   const widths = widthsParam();
   if (widths) mode.hidden = widths;
   for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.mode === mode.name));

@@ -10,6 +10,7 @@
 // Screenshots: target/web-screenshot.png (digits), target/web-screenshot-image.png.
 //
 // Environment: WEB_TEST_STEPS (30), WEB_TEST_IMAGE_STEPS (8), WEB_TEST_HIDDEN (64,64),
+// WEB_TEST_LRS (0.01,0.01,0.01: Muon, AdamW next to it, AdamW alone),
 // WEB_TEST_NATIVE (a JSON file from `cargo run --example web_parity`), CHROMIUM (/usr/bin/chromium),
 // WEB_TEST_TOLERANCE (1e-4, relative).
 
@@ -26,6 +27,8 @@ const env = process.env;
 const STEPS = Number(env.WEB_TEST_STEPS ?? 30);
 const IMAGE_STEPS = Number(env.WEB_TEST_IMAGE_STEPS ?? 8);
 const HIDDEN = env.WEB_TEST_HIDDEN ?? "64,64";
+// Muon, AdamW next to Muon, AdamW alone.
+const [MUON_LR, AUX_LR, ADAMW_LR] = (env.WEB_TEST_LRS ?? "0.01,0.01,0.01").split(",");
 const TOLERANCE = Number(env.WEB_TEST_TOLERANCE ?? 1e-4);
 const CHROMIUM = env.CHROMIUM ?? "/usr/bin/chromium";
 const TIMEOUT_MS = Number(env.WEB_TEST_TIMEOUT_S ?? 900) * 1000;
@@ -115,7 +118,7 @@ function newtonSchulz(g, rows, cols, steps = 5) {
 }
 
 async function testDigits(context, base) {
-  const url = `${base}/?autorun=${STEPS}&hidden=${HIDDEN}&seed=0`;
+  const url = `${base}/?autorun=${STEPS}&hidden=${HIDDEN}&seed=0&muonLr=${MUON_LR}&auxLr=${AUX_LR}&adamwLr=${ADAMW_LR}`;
   const { page, errors } = await open(context, url);
   const t0 = Date.now();
   const demo = await finished(page);

@@ -152,17 +152,17 @@ export interface Pair<T> { muon: T; adamw: T }
 
 /** Options of `DigitsRace.create`; defaults in parentheses. */
 export interface RaceOptions {
-  /** Hidden widths ([256, 256], the MLP of `examples/train.rs`). */
+  /** Hidden widths ([128, 128], the MLP of `examples/train.rs`). */
   hidden?: number[];
   /** Minibatch size (64). */
   batch?: number;
   /** Seed of the initialization and of the minibatch order (0). */
   seed?: number;
-  /** Muon's learning rate (0.02). */
+  /** Muon's learning rate (0.01 for the digits, 0.02 for an image). */
   muonLr?: number;
-  /** AdamW's learning rate next to Muon (3e-3). */
+  /** AdamW's learning rate next to Muon (0.01 for the digits, 3e-3 for an image). */
   auxLr?: number;
-  /** The AdamW-only run's learning rate (3e-3). */
+  /** The AdamW-only run's learning rate (0.01 for the digits, 3e-3 for an image). */
   adamwLr?: number;
 }
 

@@ -26,15 +26,16 @@ pub struct RaceConfig {
 }
 
 impl Default for RaceConfig {
-    /// `examples/train.rs`'s MLP (64-256-256-10) and the learning rates its `--sweep` chose.
+    /// `examples/train.rs`'s MLP (64-128-128-10) and the learning rates its `--sweep` chose
+    /// for the digits.
     fn default() -> Self {
         Self {
-            hidden: vec![256, 256],
+            hidden: vec![128, 128],
             batch: 64,
             seed: 0,
-            muon_lr: 0.02,
-            aux_lr: 3e-3,
-            adamw_lr: 3e-3,
+            muon_lr: 0.01,
+            aux_lr: 1e-2,
+            adamw_lr: 1e-2,
         }
     }
 }
