@@ -11,6 +11,9 @@ struct MatrixDims {
     mat_stride: u32,
     unit: u32,
     transposed: u32,
+    ws_cols: u32,     // elements per row of the workspace view (0: dense)
+    ws_stride: u32,   // elements between matrices in the workspace (0: mat_stride)
+    ws_base: u32,     // element offset of the batch in the workspace
 }
 
 @group(0) @binding(0) var<uniform> dims: MatrixDims;
@@ -28,11 +31,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = idx / size;
     let e = idx % size;
     let s = dims.unit * 16u;
-    var xi = e;
-    if dims.transposed != 0u {
-        xi = (e % dims.cols) * dims.rows + e / dims.cols;
+    // The workspace view is min x max with rows ws_cols apart (padding stays zero).
+    let row = e / dims.cols;
+    let col = e % dims.cols;
+    var ws_cols = dims.ws_cols;
+    if ws_cols == 0u {
+        ws_cols = max(dims.rows, dims.cols);
     }
-    let o = ortho[(dims.first + i) * dims.mat_stride + xi];
+    var ws_stride = dims.ws_stride;
+    if ws_stride == 0u {
+        ws_stride = dims.mat_stride;
+    }
+    var xi = row * ws_cols + col;
+    if dims.transposed != 0u {
+        xi = col * ws_cols + row;
+    }
+    xi += dims.ws_base + (dims.first + i) * ws_stride;
+    let o = ortho[xi];
     let pi = i * dims.dst_stride + e;
     param[pi] = fma(param[pi], scalars[s + 4u], -scalars[s + 5u] * o);
 }

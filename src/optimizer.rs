@@ -11,9 +11,10 @@ use wgpu::util::DeviceExt;
 use crate::config::{NormEps, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::kernels::tune::TuneReport;
 use crate::kernels::{
-    AdamDims, AdamOperands, Dispatch, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims,
-    Transpose,
+    AdamDims, AdamOperands, Dispatch, Kernels, MatrixDims, NormDims, NsOperands, NsProduct,
+    NsVariant, Strided,
 };
 use crate::params::{element_count, matrix_view, resolve, Resolved, Route, Source};
 use crate::readback::{read_ranges, BufferRange};
@@ -44,6 +45,11 @@ pub struct StepStats {
     pub state_bytes: u64,
     /// Newton-Schulz scratch and step scalars.
     pub workspace_bytes: u64,
+    /// The Newton-Schulz kernel variant the plan uses.
+    pub ns_variant: Option<NsVariant>,
+    /// Groups of shapes whose Newton-Schulz products share dispatches (one unless the
+    /// workspace of every shape together exceeds one binding).
+    pub ns_waves: usize,
 }
 
 /// One registered parameter.
@@ -87,6 +93,7 @@ pub struct OptimizerBuilder {
     settings: Settings,
     params: Vec<PendingParam>,
     names: HashMap<String, usize>,
+    ns_variant: Option<NsVariant>,
 }
 
 fn check_buffer(name: &str, what: &str, buffer: &wgpu::Buffer, len: usize) -> Result<()> {
@@ -117,7 +124,15 @@ impl OptimizerBuilder {
             settings,
             params: Vec::new(),
             names: HashMap::new(),
+            ns_variant: None,
         })
+    }
+
+    /// Uses this Newton-Schulz kernel variant instead of the one tuned for the adapter
+    /// (see [`crate::kernels::tune`]).
+    pub fn ns_variant(&mut self, variant: NsVariant) -> &mut Self {
+        self.ns_variant = Some(variant);
+        self
     }
 
     /// Registers a parameter. On error nothing is registered.
@@ -187,7 +202,17 @@ struct Planner {
     settings: Settings,
     params: Vec<PendingParam>,
     kernels: Kernels,
+    tune_report: Option<TuneReport>,
     limit: u64,
+}
+
+/// The Newton-Schulz view of a `rows × cols` matrix (`min × max`), padded to the tile.
+fn padded_view(rows: usize, cols: usize, tile: u32) -> (usize, usize) {
+    let tile = tile as usize;
+    (
+        rows.min(cols).next_multiple_of(tile),
+        rows.max(cols).next_multiple_of(tile),
+    )
 }
 
 fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -207,8 +232,16 @@ impl Planner {
         let limit = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
+        let (kernels, tune_report) = match b.ns_variant {
+            Some(v) => (Kernels::with_variant(&b.ctx.device, v), None),
+            None => {
+                let (kernels, report) = crate::kernels::tune::choose(&b.ctx);
+                (kernels, Some(report))
+            }
+        };
         Self {
-            kernels: Kernels::new(&b.ctx.device),
+            kernels,
+            tune_report,
             ctx: b.ctx,
             settings: b.settings,
             params: b.params,
@@ -224,8 +257,9 @@ impl Planner {
         }
     }
 
-    /// Same-shape Muon parameters of one group, split so every buffer fits one binding.
-    fn muon_batches(&self) -> Result<Vec<MuonBatch>> {
+    /// Same-shape Muon parameters of one group, split so every buffer (padded workspace
+    /// included) fits one binding.
+    fn muon_batches(&self, tile: u32) -> Result<Vec<MuonBatch>> {
         let mut batches: Vec<MuonBatch> = Vec::new();
         let mut open: HashMap<(usize, usize, usize, u64), usize> = HashMap::new();
         for (i, p) in self.params.iter().enumerate() {
@@ -233,7 +267,8 @@ impl Planner {
                 continue;
             };
             let (rows, cols) = matrix_view(&p.shape);
-            let slot = (p.len.next_multiple_of(ARENA_ALIGN) * 4) as u64;
+            let padded = padded_view(rows, cols, tile);
+            let slot = (p.len.next_multiple_of(ARENA_ALIGN).max(padded.0 * padded.1) * 4) as u64;
             if slot > self.limit {
                 return Err(self.too_large(format!("Muon parameter `{}`", p.name), slot));
             }
@@ -263,9 +298,34 @@ impl Planner {
         Ok(batches)
     }
 
+    /// Batches grouped into waves whose workspaces fit one binding each: every product of a
+    /// Newton-Schulz iteration is one dispatch per wave, whatever the number of shapes.
+    fn waves(&self, batches: &[MuonBatch], tile: u32) -> Vec<Vec<usize>> {
+        let mut waves: Vec<Vec<usize>> = Vec::new();
+        let (mut x_len, mut a_len) = (0u64, 0u64);
+        for (i, b) in batches.iter().enumerate() {
+            let (mp, np) = padded_view(b.rows, b.cols, tile);
+            let count = b.members.len() as u64;
+            let (x, a) = (count * (mp * np) as u64, count * (mp * mp) as u64);
+            let fits = (x_len + x) * 4 <= self.limit && (a_len + a) * 4 <= self.limit;
+            match waves.last_mut() {
+                Some(w) if fits => w.push(i),
+                _ => {
+                    waves.push(vec![i]);
+                    (x_len, a_len) = (0, 0);
+                }
+            }
+            x_len += x;
+            a_len += a;
+        }
+        waves
+    }
+
     fn plan(mut self) -> Result<Optimizer> {
         let device = self.ctx.device.clone();
-        let batches = self.muon_batches()?;
+        let tile = self.kernels.ns_variant().tile();
+        let batches = self.muon_batches(tile)?;
+        let waves = self.waves(&batches, tile);
         let muon_units = batches.len();
         let adam_groups = self.settings.adam.len();
         let units = muon_units + adam_groups;
@@ -276,13 +336,22 @@ impl Planner {
             mapped_at_creation: false,
         });
 
-        // Workspace shared by all batches: they run one after another.
+        // Each batch's place in its wave's workspace (element offsets): waves run one after
+        // another and share the buffers. Padding stays zero: nothing ever writes it.
+        let mut places = vec![(0u32, 0u32); batches.len()];
         let (mut x_len, mut a_len) = (0u64, 0u64);
-        for b in &batches {
-            let (m, n) = (b.rows.min(b.cols) as u64, b.rows.max(b.cols) as u64);
-            let count = b.members.len() as u64;
-            x_len = x_len.max(count * m * n);
-            a_len = a_len.max(count * m * m);
+        for wave in &waves {
+            let (mut x_at, mut a_at) = (0u64, 0u64);
+            for &bi in wave {
+                let b = &batches[bi];
+                let (mp, np) = padded_view(b.rows, b.cols, tile);
+                places[bi] = (x_at as u32, a_at as u32);
+                let count = b.members.len() as u64;
+                x_at += count * (mp * np) as u64;
+                a_at += count * (mp * mp) as u64;
+            }
+            x_len = x_len.max(x_at);
+            a_len = a_len.max(a_at);
         }
         let x0 = storage_buffer(&device, "ns x0", x_len * 4);
         let x1 = storage_buffer(&device, "ns x1", x_len * 4);
@@ -294,165 +363,205 @@ impl Planner {
         let mut dispatches = Vec::new();
         let mut units_kind = Vec::with_capacity(units);
         let mut state_bytes = 0u64;
-
-        for (unit, b) in batches.iter().enumerate() {
+        for b in &batches {
             units_kind.push(Unit::Muon {
                 group: b.group,
                 scale: b.scale,
             });
-            let cfg = &self.settings.muon[b.group];
-            let (rows, cols) = (b.rows as u32, b.cols as u32);
-            let (m, n) = (rows.min(cols), rows.max(cols));
-            let rc = rows * cols;
-            let count = b.members.len() as u32;
-            let momentum = storage_buffer(&device, "muon momentum", rc as u64 * count as u64 * 4);
-            state_bytes += momentum.size();
-            let hosted: Vec<usize> = b
-                .members
-                .iter()
-                .copied()
-                .filter(|&i| matches!(self.params[i].data, Pending::Host(_)))
-                .collect();
-            let stride = (rc as usize).next_multiple_of(ARENA_ALIGN);
-            let base = MatrixDims {
-                rows,
-                cols,
-                count: 1,
-                first: 0,
-                src_stride: rc,
-                mat_stride: rc,
-                unit: unit as u32,
-                transposed: (rows > cols) as u32,
-            };
+        }
+
+        for wave in &waves {
+            // Momentum (and Nesterov) of every batch, written into the padded workspace view.
             let mut updates = Vec::new();
-            if !hosted.is_empty() {
-                let bytes = (stride * hosted.len() * 4) as u64;
-                let value = storage_buffer(&device, "muon values", bytes);
-                let grad = storage_buffer(&device, "muon grads", bytes);
-                let dims = MatrixDims {
-                    count: hosted.len() as u32,
-                    src_stride: stride as u32,
-                    ..base
+            for &unit in wave {
+                let b = &batches[unit];
+                let (rows, cols) = (b.rows as u32, b.cols as u32);
+                let (mp, np) = padded_view(b.rows, b.cols, tile);
+                let rc = rows * cols;
+                let count = b.members.len() as u32;
+                let momentum =
+                    storage_buffer(&device, "muon momentum", rc as u64 * count as u64 * 4);
+                state_bytes += momentum.size();
+                let hosted: Vec<usize> = b
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&i| matches!(self.params[i].data, Pending::Host(_)))
+                    .collect();
+                let stride = (rc as usize).next_multiple_of(ARENA_ALIGN);
+                let base = MatrixDims {
+                    rows,
+                    cols,
+                    count: 1,
+                    first: 0,
+                    src_stride: rc,
+                    mat_stride: rc,
+                    unit: unit as u32,
+                    transposed: (rows > cols) as u32,
+                    ws_cols: np as u32,
+                    ws_stride: (mp * np) as u32,
+                    ws_base: places[unit].0,
+                    _pad: 0,
                 };
-                dispatches.push(
-                    self.kernels
-                        .momentum(&device, dims, &scalars, &grad, &momentum, &x0),
-                );
-                updates.push((dims, value.clone()));
-                for (slot, &i) in hosted.iter().enumerate() {
-                    let offset = (slot * stride * 4) as u64;
-                    infos[i] = Some(self.info(i, &value, &grad, offset, Some(&momentum), slot, rc));
+                if !hosted.is_empty() {
+                    let bytes = (stride * hosted.len() * 4) as u64;
+                    let value = storage_buffer(&device, "muon values", bytes);
+                    let grad = storage_buffer(&device, "muon grads", bytes);
+                    let dims = MatrixDims {
+                        count: hosted.len() as u32,
+                        src_stride: stride as u32,
+                        ..base
+                    };
+                    dispatches.push(
+                        self.kernels
+                            .momentum(&device, dims, &scalars, &grad, &momentum, &x0),
+                    );
+                    updates.push((unit, dims, value.clone()));
+                    for (slot, &i) in hosted.iter().enumerate() {
+                        let offset = (slot * stride * 4) as u64;
+                        infos[i] =
+                            Some(self.info(i, &value, &grad, offset, Some(&momentum), slot, rc));
+                    }
+                }
+                for (slot, &i) in b.members.iter().enumerate().skip(hosted.len()) {
+                    let Pending::Buffers { value, grad } = &self.params[i].data else {
+                        unreachable!()
+                    };
+                    let dims = MatrixDims {
+                        first: slot as u32,
+                        ..base
+                    };
+                    dispatches.push(
+                        self.kernels
+                            .momentum(&device, dims, &scalars, grad, &momentum, &x0),
+                    );
+                    updates.push((unit, dims, value.clone()));
+                    infos[i] = Some(self.info(i, value, grad, 0, Some(&momentum), slot, rc));
                 }
             }
-            for (slot, &i) in b.members.iter().enumerate().skip(hosted.len()) {
-                let Pending::Buffers { value, grad } = &self.params[i].data else {
-                    unreachable!()
-                };
-                let dims = MatrixDims {
-                    first: slot as u32,
-                    ..base
-                };
-                dispatches.push(
-                    self.kernels
-                        .momentum(&device, dims, &scalars, grad, &momentum, &x0),
-                );
-                updates.push((dims, value.clone()));
-                infos[i] = Some(self.info(i, value, grad, 0, Some(&momentum), slot, rc));
-            }
-            let norm = NormDims {
-                len: m * n,
-                mat_stride: m * n,
-                clamp: (cfg.norm_eps == NormEps::Clamp) as u32,
-                eps: cfg.eps as f32,
-                ..Default::default()
-            };
-            dispatches.push(self.kernels.normalize(&device, norm, count, &x0));
+
+            // X ← X / ‖X‖ for every matrix of the wave: one dispatch.
+            let norms: Vec<NormDims> = wave
+                .iter()
+                .map(|&unit| {
+                    let b = &batches[unit];
+                    let cfg = &self.settings.muon[b.group];
+                    let (mp, np) = padded_view(b.rows, b.cols, tile);
+                    NormDims {
+                        len: (mp * np) as u32,
+                        mat_stride: (mp * np) as u32,
+                        clamp: (cfg.norm_eps == NormEps::Clamp) as u32,
+                        count: b.members.len() as u32,
+                        eps: cfg.eps as f32,
+                        base: places[unit].0,
+                        _pad: [0; 2],
+                    }
+                })
+                .collect();
+            dispatches.push(self.kernels.normalize_batches(&device, &norms, &x0));
+
+            // Newton-Schulz: iteration `it` is three dispatches over every batch still iterating.
+            let iterations = wave
+                .iter()
+                .map(|&u| self.settings.muon[batches[u].group].ns.0.len())
+                .max()
+                .unwrap_or(0);
             let (mut cur, mut other) = (&x0, &x1);
-            for &[a, bb, c] in &cfg.ns.0 {
-                let gram_dims = MatmulDims {
-                    m,
-                    n: m,
-                    k: n,
-                    use_d: 0,
-                    l_stride: m * n,
-                    r_stride: m * n,
-                    d_stride: 0,
-                    c_stride: m * m,
-                    alpha: 1.0,
-                    beta: 0.0,
-                    ..Default::default()
+            for it in 0..iterations {
+                let (mut grams, mut polys, mut applies) = (Vec::new(), Vec::new(), Vec::new());
+                for &unit in wave {
+                    let b = &batches[unit];
+                    let Some(&[a, bb, c]) = self.settings.muon[b.group].ns.0.get(it) else {
+                        continue;
+                    };
+                    let (mp, np) = padded_view(b.rows, b.cols, tile);
+                    let (mp, np) = (mp as u32, np as u32);
+                    let (x_at, a_at) = places[unit];
+                    let x = Strided {
+                        base: x_at,
+                        row: np,
+                        mat: mp * np,
+                    };
+                    let sq = Strided {
+                        base: a_at,
+                        row: mp,
+                        mat: mp * mp,
+                    };
+                    let count = b.members.len() as u32;
+                    // A = X·Xᵀ
+                    grams.push(NsProduct {
+                        rows: mp,
+                        cols: mp,
+                        k: np,
+                        count,
+                        left: x,
+                        right: x,
+                        addend: None,
+                        result: sq,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    });
+                    // B = c·A·Aᵀ + b·A (A is symmetric)
+                    polys.push(NsProduct {
+                        rows: mp,
+                        cols: mp,
+                        k: mp,
+                        count,
+                        left: sq,
+                        right: sq,
+                        addend: Some(sq),
+                        result: sq,
+                        alpha: c as f32,
+                        beta: bb as f32,
+                    });
+                    // X' = B·X + a·X
+                    applies.push(NsProduct {
+                        rows: mp,
+                        cols: np,
+                        k: mp,
+                        count,
+                        left: sq,
+                        right: x,
+                        addend: Some(x),
+                        result: x,
+                        alpha: 1.0,
+                        beta: a as f32,
+                    });
+                }
+                let ops = |left, right, addend, result| NsOperands {
+                    left,
+                    right,
+                    addend,
+                    result,
                 };
-                let ops = MatmulOperands {
-                    left: cur,
-                    right: cur,
-                    addend: cur,
-                    result: &gram,
-                };
-                dispatches.push(self.kernels.matmul(
+                dispatches.push(self.kernels.ns_products(
                     &device,
-                    gram_dims,
-                    count,
-                    Transpose::RIGHT,
-                    ops,
+                    true,
+                    &grams,
+                    ops(cur, cur, cur, &gram),
                 ));
-                let poly_dims = MatmulDims {
-                    m,
-                    n: m,
-                    k: m,
-                    use_d: 1,
-                    l_stride: m * m,
-                    r_stride: m * m,
-                    d_stride: m * m,
-                    c_stride: m * m,
-                    alpha: c as f32,
-                    beta: bb as f32,
-                    ..Default::default()
-                };
-                let ops = MatmulOperands {
-                    left: &gram,
-                    right: &gram,
-                    addend: &gram,
-                    result: &poly,
-                };
-                dispatches.push(self.kernels.matmul(
+                dispatches.push(self.kernels.ns_products(
                     &device,
-                    poly_dims,
-                    count,
-                    Transpose::NONE,
-                    ops,
+                    true,
+                    &polys,
+                    ops(&gram, &gram, &gram, &poly),
                 ));
-                let apply_dims = MatmulDims {
-                    m,
-                    n,
-                    k: m,
-                    use_d: 1,
-                    l_stride: m * m,
-                    r_stride: m * n,
-                    d_stride: m * n,
-                    c_stride: m * n,
-                    alpha: 1.0,
-                    beta: a as f32,
-                    ..Default::default()
-                };
-                let ops = MatmulOperands {
-                    left: &poly,
-                    right: cur,
-                    addend: cur,
-                    result: other,
-                };
-                dispatches.push(self.kernels.matmul(
+                dispatches.push(self.kernels.ns_products(
                     &device,
-                    apply_dims,
-                    count,
-                    Transpose::NONE,
-                    ops,
+                    false,
+                    &applies,
+                    ops(&poly, cur, cur, other),
                 ));
                 std::mem::swap(&mut cur, &mut other);
             }
-            for (dims, value) in updates {
+
+            // W ← W·keep − lr_eff·O, O where the batch's last iteration left it.
+            for (unit, dims, value) in updates {
+                let steps = self.settings.muon[batches[unit].group].ns.0.len();
+                let ortho = if steps.is_multiple_of(2) { &x0 } else { &x1 };
                 dispatches.push(
                     self.kernels
-                        .muon_update(&device, dims, &scalars, cur, &value),
+                        .muon_update(&device, dims, &scalars, ortho, &value),
                 );
             }
         }
@@ -581,6 +690,8 @@ impl Planner {
             param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
             state_bytes,
             workspace_bytes,
+            ns_variant: Some(self.kernels.ns_variant()),
+            ns_waves: waves.len(),
         };
         let index = params
             .iter()
@@ -597,6 +708,7 @@ impl Planner {
             dispatches,
             step: 0,
             stats,
+            tune_report: self.tune_report,
         })
     }
 
@@ -670,6 +782,7 @@ pub struct Optimizer {
     dispatches: Vec<Dispatch>,
     step: u64,
     stats: StepStats,
+    tune_report: Option<TuneReport>,
 }
 
 impl Optimizer {
@@ -696,6 +809,11 @@ impl Optimizer {
     /// What one step records and how much memory the optimizer holds.
     pub fn stats(&self) -> &StepStats {
         &self.stats
+    }
+
+    /// How the Newton-Schulz kernel variant was chosen (`None` when the builder was given one).
+    pub fn tune_report(&self) -> Option<&TuneReport> {
+        self.tune_report.as_ref()
     }
 
     /// Every parameter, in registration order.

@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use muon_wgpu::kernels::{
-    AdamDims, AdamOperands, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims, Transpose,
+    ns, AdamDims, AdamOperands, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims,
+    NsOperands, NsProduct, NsVariant, Strided, Transpose,
 };
 use muon_wgpu::reference;
 
@@ -208,21 +209,25 @@ fn scalars_buffer(ctx: &muon_wgpu::GpuContext, unit: usize, values: &[f32]) -> w
 }
 
 #[test]
-fn momentum_updates_state_and_writes_transposed_workspace() {
+fn momentum_updates_state_and_writes_transposed_padded_workspace() {
     for a in adapters() {
         let ctx = &a.ctx;
         let kernels = Kernels::new(&ctx.device);
         for &(rows, cols) in SHAPES {
+            // The workspace view is min × max, padded to 3 more columns and 2 more rows, at an offset.
             let (count, first, stride) = (3usize, 1usize, rows * cols + 5);
+            let (vm, vn) = (rows.min(cols), rows.max(cols));
+            let (ws_cols, ws_stride, ws_base) = (vn + 3, (vm + 2) * (vn + 3), 7usize);
             let total = first + count;
             let g = random(21, count * stride);
             let m0 = random(22, total * rows * cols);
             let s = [0.9f32, 0.1, 0.9, 0.1];
             let unit = 2;
+            let ws_len = ws_base + total * ws_stride;
             let (gb, mb, xb) = (
                 buffer(ctx, &g),
                 buffer(ctx, &m0),
-                buffer(ctx, &vec![0.0; total * rows * cols]),
+                buffer(ctx, &vec![0.0; ws_len]),
             );
             let sb = scalars_buffer(ctx, unit, &s);
             let transposed = rows > cols;
@@ -235,18 +240,19 @@ fn momentum_updates_state_and_writes_transposed_workspace() {
                 mat_stride: (rows * cols) as u32,
                 unit: unit as u32,
                 transposed: transposed as u32,
+                ws_cols: ws_cols as u32,
+                ws_stride: ws_stride as u32,
+                ws_base: ws_base as u32,
+                ..Default::default()
             };
             run(
                 ctx,
                 &[kernels.momentum(&ctx.device, dims, &sb, &gb, &mb, &xb)],
             );
-            let (got_m, got_x) = (
-                read(ctx, &mb, total * rows * cols),
-                read(ctx, &xb, total * rows * cols),
-            );
+            let (got_m, got_x) = (read(ctx, &mb, total * rows * cols), read(ctx, &xb, ws_len));
             let rc = rows * cols;
             let mut want_m = to_f64(&m0);
-            let mut want_x = vec![0.0; total * rc];
+            let mut want_x = vec![0.0; ws_len];
             for i in 0..count {
                 let mut u = vec![0.0; rc];
                 for e in 0..rc {
@@ -260,7 +266,11 @@ fn momentum_updates_state_and_writes_transposed_workspace() {
                 } else {
                     u
                 };
-                want_x[(first + i) * rc..][..rc].copy_from_slice(&u);
+                for r in 0..vm {
+                    for c in 0..vn {
+                        want_x[ws_base + (first + i) * ws_stride + r * ws_cols + c] = u[r * vn + c];
+                    }
+                }
             }
             assert!(
                 max_abs_diff(&got_m, &want_m) <= 1e-6,
@@ -277,53 +287,70 @@ fn momentum_updates_state_and_writes_transposed_workspace() {
 }
 
 #[test]
-fn muon_update_applies_decay_and_scaled_orthogonal_update() {
+fn muon_update_applies_decay_and_scaled_orthogonal_update_from_a_padded_workspace() {
     for a in adapters() {
         let ctx = &a.ctx;
         let kernels = Kernels::new(&ctx.device);
         for &(rows, cols) in SHAPES {
-            let (count, first, stride) = (2usize, 1usize, rows * cols + 64);
-            let rc = rows * cols;
-            let p0 = random(31, count * stride);
-            let o = random(32, (first + count) * rc);
-            let (keep, lr) = (0.99f32, 0.05f32);
-            let (pb, ob) = (buffer(ctx, &p0), buffer(ctx, &o));
-            let sb = scalars_buffer(ctx, 0, &[0.0, 0.0, 0.0, 0.0, keep, lr]);
-            let transposed = rows > cols;
-            let dims = MatrixDims {
-                rows: rows as u32,
-                cols: cols as u32,
-                count: count as u32,
-                first: first as u32,
-                src_stride: stride as u32,
-                mat_stride: rc as u32,
-                unit: 0,
-                transposed: transposed as u32,
-            };
-            run(
-                ctx,
-                &[kernels.muon_update(&ctx.device, dims, &sb, &ob, &pb)],
-            );
-            let got = read(ctx, &pb, count * stride);
-            let mut want = to_f64(&p0);
-            for i in 0..count {
-                let slot = to_f64(&o[(first + i) * rc..][..rc]);
-                // The workspace holds tall matrices transposed.
-                let ortho = if transposed {
-                    reference::transpose(&slot, cols, rows)
+            for padded in [false, true] {
+                let (count, first, stride) = (2usize, 1usize, rows * cols + 64);
+                let rc = rows * cols;
+                let (vm, vn) = (rows.min(cols), rows.max(cols));
+                let (ws_cols, ws_stride, ws_base) = if padded {
+                    (vn + 5, (vm + 1) * (vn + 5), 11usize)
                 } else {
-                    slot
+                    (vn, rc, 0)
                 };
-                for e in 0..rc {
-                    want[i * stride + e] =
-                        p0[i * stride + e] as f64 * keep as f64 - lr as f64 * ortho[e];
+                let p0 = random(31, count * stride);
+                let o = random(32, ws_base + (first + count) * ws_stride);
+                let (keep, lr) = (0.99f32, 0.05f32);
+                let (pb, ob) = (buffer(ctx, &p0), buffer(ctx, &o));
+                let sb = scalars_buffer(ctx, 0, &[0.0, 0.0, 0.0, 0.0, keep, lr]);
+                let transposed = rows > cols;
+                let dims = MatrixDims {
+                    rows: rows as u32,
+                    cols: cols as u32,
+                    count: count as u32,
+                    first: first as u32,
+                    src_stride: stride as u32,
+                    mat_stride: rc as u32,
+                    unit: 0,
+                    transposed: transposed as u32,
+                    ws_cols: if padded { ws_cols as u32 } else { 0 },
+                    ws_stride: if padded { ws_stride as u32 } else { 0 },
+                    ws_base: ws_base as u32,
+                    ..Default::default()
+                };
+                run(
+                    ctx,
+                    &[kernels.muon_update(&ctx.device, dims, &sb, &ob, &pb)],
+                );
+                let got = read(ctx, &pb, count * stride);
+                let mut want = to_f64(&p0);
+                for i in 0..count {
+                    // The workspace holds the min × max view: tall matrices transposed.
+                    let view: Vec<f64> = (0..vm * vn)
+                        .map(|e| {
+                            o[ws_base + (first + i) * ws_stride + (e / vn) * ws_cols + e % vn]
+                                as f64
+                        })
+                        .collect();
+                    let ortho = if transposed {
+                        reference::transpose(&view, cols, rows)
+                    } else {
+                        view
+                    };
+                    for e in 0..rc {
+                        want[i * stride + e] =
+                            p0[i * stride + e] as f64 * keep as f64 - lr as f64 * ortho[e];
+                    }
                 }
+                assert!(
+                    max_abs_diff(&got, &want) <= 1e-6,
+                    "{} {rows}x{cols} padded={padded}",
+                    ctx.describe()
+                );
             }
-            assert!(
-                max_abs_diff(&got, &want) <= 1e-6,
-                "{} {rows}x{cols}",
-                ctx.describe()
-            );
         }
     }
 }
@@ -418,5 +445,265 @@ fn adamw_matches_reference_for_every_variant_and_length() {
                 );
             }
         }
+    }
+}
+
+/// The shipped `ns_lanes.wgsl` is the generator's 32 × 32 broadcast instance, so the file on
+/// disk is a working kernel. `MUON_WGPU_BLESS=1` rewrites it after a template change.
+#[test]
+fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
+    let generated = ns::lanes_source(32, true);
+    let (_, on_disk) = muon_wgpu::kernels::SHADERS
+        .iter()
+        .find(|(name, _)| *name == "ns_lanes.wgsl")
+        .unwrap();
+    if std::env::var("MUON_WGPU_BLESS").is_ok() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/ns_lanes.wgsl");
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &generated, on_disk,
+        "run with MUON_WGPU_BLESS=1 to regenerate"
+    );
+    for variant in NsVariant::ALL {
+        if let NsVariant::Lanes { rows, broadcast } = variant {
+            let source = ns::lanes_source(rows, broadcast);
+            if let Err(e) = muon_wgpu::kernels::validate_wgsl(&source) {
+                panic!("{variant}: {e}");
+            }
+        }
+    }
+}
+
+/// Newton-Schulz views (rows ≤ cols) covering vectors, odd sizes, more than one tile, and a
+/// matrix as wide as the others are tall.
+const NS_VIEWS: &[(usize, usize)] = &[(1, 7), (1, 1), (37, 53), (20, 70), (3, 130), (65, 66)];
+
+/// `count` matrices of a `rows × cols` view, zero-padded to `pm × pn`, at `base` in one buffer.
+fn padded(
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    pm: usize,
+    pn: usize,
+    count: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0; count * pm * pn];
+    for b in 0..count {
+        for i in 0..rows {
+            for j in 0..cols {
+                out[b * pm * pn + i * pn + j] = values[b * rows * cols + i * cols + j];
+            }
+        }
+    }
+    out
+}
+
+/// llvmpipe's GL path turns the tiled kernels' barriers into LLVM coroutines whose splitting
+/// takes minutes; those variants are for GPUs and are checked on lavapipe's Vulkan instead.
+fn compiles_for_minutes(ctx: &muon_wgpu::GpuContext, variant: NsVariant) -> bool {
+    is_gl(ctx)
+        && ctx.info.device_type == wgpu::DeviceType::Cpu
+        && matches!(variant, NsVariant::Tiled { .. })
+}
+
+#[test]
+fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispatch() {
+    for a in adapters() {
+        let ctx = &a.ctx;
+        for variant in NsVariant::ALL {
+            if !variant.supported(&ctx.device) || compiles_for_minutes(ctx, variant) {
+                continue;
+            }
+            let kernels = Kernels::with_variant(&ctx.device, variant);
+            let tile = variant.tile() as usize;
+            // Every view is one problem of the same three dispatches, batched 2 deep, one after
+            // another in the buffers (as the planner lays out a wave).
+            let count = 2usize;
+            let (mut xs, mut grams, mut polys, mut applies) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut x_at, mut a_at) = (0usize, 0usize);
+            let mut places = Vec::new();
+            let (b, c, alpha_a) = (-4.775f32, 2.0315f32, 3.4445f32);
+            for (v, &(m, n)) in NS_VIEWS.iter().enumerate() {
+                let (pm, pn) = (m.next_multiple_of(tile), n.next_multiple_of(tile));
+                let x: Vec<f32> = random(60 + v as u64, count * m * n)
+                    .iter()
+                    .map(|x| x * 0.2)
+                    .collect();
+                xs.extend(padded(&x, m, n, pm, pn, count));
+                let xs_ = Strided {
+                    base: x_at as u32,
+                    row: pn as u32,
+                    mat: (pm * pn) as u32,
+                };
+                let sq = Strided {
+                    base: a_at as u32,
+                    row: pm as u32,
+                    mat: (pm * pm) as u32,
+                };
+                let (pm32, pn32) = (pm as u32, pn as u32);
+                grams.push(NsProduct {
+                    rows: pm32,
+                    cols: pm32,
+                    k: pn32,
+                    count: count as u32,
+                    left: xs_,
+                    right: xs_,
+                    addend: None,
+                    result: sq,
+                    alpha: 1.0,
+                    beta: 0.0,
+                });
+                polys.push(NsProduct {
+                    rows: pm32,
+                    cols: pm32,
+                    k: pm32,
+                    count: count as u32,
+                    left: sq,
+                    right: sq,
+                    addend: Some(sq),
+                    result: sq,
+                    alpha: c,
+                    beta: b,
+                });
+                applies.push(NsProduct {
+                    rows: pm32,
+                    cols: pn32,
+                    k: pm32,
+                    count: count as u32,
+                    left: sq,
+                    right: xs_,
+                    addend: Some(xs_),
+                    result: xs_,
+                    alpha: 1.0,
+                    beta: alpha_a,
+                });
+                places.push((m, n, pm, pn, x_at, a_at, x));
+                x_at += count * pm * pn;
+                a_at += count * pm * pm;
+            }
+            let xb = buffer(ctx, &xs);
+            let (gb, pb, ob) = (
+                buffer(ctx, &vec![0.0; a_at]),
+                buffer(ctx, &vec![0.0; a_at]),
+                buffer(ctx, &vec![0.0; x_at]),
+            );
+            let ops = |left, right, addend, result| NsOperands {
+                left,
+                right,
+                addend,
+                result,
+            };
+            run(
+                ctx,
+                &[
+                    kernels.ns_products(&ctx.device, true, &grams, ops(&xb, &xb, &xb, &gb)),
+                    kernels.ns_products(&ctx.device, true, &polys, ops(&gb, &gb, &gb, &pb)),
+                    kernels.ns_products(&ctx.device, false, &applies, ops(&pb, &xb, &xb, &ob)),
+                ],
+            );
+            let (got_a, got_b, got_x) = (
+                read(ctx, &gb, a_at),
+                read(ctx, &pb, a_at),
+                read(ctx, &ob, x_at),
+            );
+            for (m, n, pm, pn, x_at, a_at, x) in places {
+                for i in 0..count {
+                    let x = to_f64(&x[i * m * n..][..m * n]);
+                    // Each stage from the GPU's previous result, so errors do not compound.
+                    let view = |buf: &[f32], at: usize, rows: usize, cols: usize, stride: usize| {
+                        let mut real = Vec::new();
+                        let mut pad = 0f64;
+                        for r in 0..rows.next_multiple_of(tile) {
+                            for col in 0..stride {
+                                let v = buf[at + r * stride + col] as f64;
+                                if r < rows && col < cols {
+                                    real.push(v);
+                                } else {
+                                    pad = pad.max(v.abs());
+                                }
+                            }
+                        }
+                        (real, pad)
+                    };
+                    let (ga, pad_a) = view(&got_a, a_at + i * pm * pm, m, m, pm);
+                    let (gbv, pad_b) = view(&got_b, a_at + i * pm * pm, m, m, pm);
+                    let (gx, pad_x) = view(&got_x, x_at + i * pm * pn, m, n, pn);
+                    let want_a = reference::gram(&x, m, n);
+                    let want_b = reference::ns_poly(&ga, m, b as f64, c as f64);
+                    let want_x = reference::ns_apply(&x, &gbv, m, n, alpha_a as f64);
+                    let close = |got: &[f64], want: &[f64], k: usize| {
+                        let err = got
+                            .iter()
+                            .zip(want)
+                            .map(|(g, w)| (g - w).abs())
+                            .fold(0.0, f64::max);
+                        let scale = max_abs(want).max(1.0);
+                        (err, 2e-6 * (k as f64).sqrt().max(1.0) * scale)
+                    };
+                    for (what, (err, limit), pad) in [
+                        ("X·Xᵀ", close(&ga, &want_a, n), pad_a),
+                        ("c·A·A + b·A", close(&gbv, &want_b, m), pad_b),
+                        ("B·X + a·X", close(&gx, &want_x, m), pad_x),
+                    ] {
+                        assert!(
+                            err <= limit && pad == 0.0,
+                            "{} {variant} {m}x{n} matrix {i} {what}: error {err:.2e} (limit {limit:.1e}), padding {pad}",
+                            ctx.describe()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn normalize_batches_handles_several_batches_in_one_dispatch() {
+    for a in adapters() {
+        let ctx = &a.ctx;
+        let kernels = Kernels::new(&ctx.device);
+        // Two batches (3 matrices of 20, 2 of 7) after 5 leading elements that must not change.
+        let x = random(90, 5 + 3 * 20 + 2 * 7);
+        let xb = buffer(ctx, &x);
+        let batches = [
+            NormDims {
+                len: 20,
+                mat_stride: 20,
+                clamp: 1,
+                count: 3,
+                eps: 1e-7,
+                base: 5,
+                ..Default::default()
+            },
+            NormDims {
+                len: 7,
+                mat_stride: 7,
+                clamp: 0,
+                count: 2,
+                eps: 0.5,
+                base: 65,
+                ..Default::default()
+            },
+        ];
+        run(
+            ctx,
+            &[kernels.normalize_batches(&ctx.device, &batches, &xb)],
+        );
+        let got = read(ctx, &xb, x.len());
+        let mut want = to_f64(&x);
+        for (base, len, count, eps, mode) in [
+            (5, 20, 3, 1e-7, muon_wgpu::NormEps::Clamp),
+            (65, 7, 2, 0.5, muon_wgpu::NormEps::Additive),
+        ] {
+            for i in 0..count {
+                let at = base + i * len;
+                let v = reference::normalize(&to_f64(&x[at..at + len]), eps, mode);
+                want[at..at + len].copy_from_slice(&v);
+            }
+        }
+        assert!(max_abs_diff(&got, &want) <= 1e-6, "{}", ctx.describe());
     }
 }

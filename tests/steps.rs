@@ -5,6 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use muon_wgpu::kernels::NsVariant;
 use muon_wgpu::reference::ReferenceOptimizer;
 use muon_wgpu::{
     AdamWConfig, Group, MuonConfig, NsSchedule, OptimizerBuilder, Overrides, Preset, Route,
@@ -39,7 +40,20 @@ fn run_both(
     steps: usize,
     lr_change: Option<(usize, f64)>,
 ) -> Run {
+    run_with(ctx, settings, steps, lr_change, None)
+}
+
+fn run_with(
+    ctx: &muon_wgpu::GpuContext,
+    settings: Settings,
+    steps: usize,
+    lr_change: Option<(usize, f64)>,
+    variant: Option<NsVariant>,
+) -> Run {
     let mut builder = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
+    if let Some(v) = variant {
+        builder.ns_variant(v);
+    }
     let mut reference = ReferenceOptimizer::new(settings).unwrap();
     let mut init = HashMap::new();
     for (i, (name, shape, route)) in shapes().into_iter().enumerate() {
@@ -166,6 +180,61 @@ fn non_nesterov_polar_express_and_per_iteration_schedules_match_the_reference() 
             }
         }
     }
+}
+
+#[test]
+fn every_newton_schulz_kernel_variant_matches_the_reference_end_to_end() {
+    for a in adapters() {
+        for variant in NsVariant::ALL {
+            // llvmpipe's GL path compiles the tiled (GPU) kernels for minutes: see tests/kernels.rs.
+            let slow = is_gl(&a.ctx)
+                && a.ctx.info.device_type == wgpu::DeviceType::Cpu
+                && matches!(variant, NsVariant::Tiled { .. });
+            if !variant.supported(&a.ctx.device) || slow {
+                continue;
+            }
+            for preset in [Preset::Torch, Preset::Keras] {
+                let settings = preset
+                    .settings(&Overrides {
+                        lr: Some(0.03),
+                        weight_decay: Some(0.1),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                let run = run_with(&a.ctx, settings, 2, None, Some(variant));
+                check(
+                    &run,
+                    &format!("{} {variant} {preset}", a.ctx.describe()),
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn newton_schulz_dispatches_do_not_grow_with_distinct_shapes() {
+    let a = adapters().remove(0);
+    let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
+    let ns_steps = settings.muon[0].ns.0.len();
+    let dispatches = |shapes: usize| {
+        let mut b = OptimizerBuilder::new(&a.ctx, settings.clone()).unwrap();
+        for i in 0..shapes {
+            let shape = [8 + i, 24 + 2 * i];
+            b.add_host(&format!("w{i}"), &shape, &vec![0.1; shape[0] * shape[1]])
+                .unwrap();
+        }
+        b.add_host("bias", &[16], &[0.0; 16]).unwrap();
+        b.build().unwrap().stats().clone()
+    };
+    let one = dispatches(1);
+    let eight = dispatches(8);
+    assert_eq!(one.ns_waves, 1);
+    assert_eq!(eight.ns_waves, 1);
+    // Per shape: its momentum and its update; per step: normalization, 3 per iteration, AdamW.
+    assert_eq!(one.dispatches, 2 + 1 + 3 * ns_steps + 1);
+    assert_eq!(eight.dispatches, 2 * 8 + 1 + 3 * ns_steps + 1);
+    assert!(eight.dispatches <= 12 * eight.muon_shapes + 3 * ns_steps + 2);
 }
 
 #[test]

@@ -28,7 +28,7 @@ impl Kernels {
         self.dispatch(
             device,
             "adamw",
-            &self.adamw,
+            &Self::cached(&self.inner.adamw, device, "adamw", SOURCE, &[]),
             bytemuck::bytes_of(&dims),
             &[
                 ops.scalars,
@@ -37,7 +37,7 @@ impl Kernels {
                 ops.exp_avg,
                 ops.exp_avg_sq,
             ],
-            elementwise_grid(dims.len as u64, self.max_workgroups),
+            elementwise_grid(dims.len as u64, self.inner.max_workgroups),
         )
     }
 }

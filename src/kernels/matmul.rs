@@ -70,11 +70,16 @@ impl Kernels {
         transpose: Transpose,
         ops: MatmulOperands<'_>,
     ) -> Dispatch {
-        let pipeline = &self.matmul[2 * transpose.left as usize + transpose.right as usize];
+        let slot = &self.inner.matmul[2 * transpose.left as usize + transpose.right as usize];
+        let constants = [
+            ("TRANSPOSE_L", transpose.left as u32 as f64),
+            ("TRANSPOSE_R", transpose.right as u32 as f64),
+        ];
+        let pipeline = Self::cached(slot, device, "matmul", SOURCE, &constants);
         self.dispatch(
             device,
             "matmul",
-            pipeline,
+            &pipeline,
             bytemuck::bytes_of(&dims),
             &[ops.left, ops.right, ops.addend, ops.result],
             [dims.n.div_ceil(TILE), dims.m.div_ceil(TILE), batch],

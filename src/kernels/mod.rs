@@ -1,6 +1,7 @@
 //! One module per WGSL shader: its uniform layout and how to bind and dispatch it.
 //!
-//! Pipelines are compiled once in [`Kernels::new`]; a [`Dispatch`] is a pipeline with its
+//! Each pipeline is compiled once, the first time a dispatch needs it (a CPU driver spends
+//! seconds on a big kernel, so nothing unused is compiled); a [`Dispatch`] is a pipeline with its
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
@@ -8,12 +9,17 @@ mod matmul;
 mod momentum;
 mod muon_update;
 mod normalize;
+pub mod ns;
+pub mod tune;
 
 pub use adamw::AdamDims;
 pub use adamw::AdamOperands;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use normalize::NormDims;
+pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+
+use std::sync::{Arc, OnceLock};
 
 use wgpu::util::DeviceExt;
 
@@ -24,20 +30,31 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul.wgsl", matmul::SOURCE),
     ("muon_update.wgsl", muon_update::SOURCE),
     ("adamw.wgsl", adamw::SOURCE),
+    ("ns_lanes.wgsl", ns::LANES_SOURCE),
+    ("ns_tiled.wgsl", ns::TILED_SOURCE),
 ];
 
 /// Elements one workgroup of the elementwise kernels covers.
 pub const ELEMENTWISE_WORKGROUP: u32 = 256;
 
-/// The compiled pipelines.
+/// The pipelines of the crate, each compiled on first use, and the Newton-Schulz variant chosen
+/// for the device. Cheap to clone (shared).
 #[derive(Clone, Debug)]
 pub struct Kernels {
-    momentum: wgpu::ComputePipeline,
-    normalize: wgpu::ComputePipeline,
+    inner: Arc<Compiled>,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    variant: NsVariant,
+    momentum: OnceLock<wgpu::ComputePipeline>,
+    normalize: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `2·transpose_left + transpose_right`.
-    matmul: [wgpu::ComputePipeline; 4],
-    muon_update: wgpu::ComputePipeline,
-    adamw: wgpu::ComputePipeline,
+    matmul: [OnceLock<wgpu::ComputePipeline>; 4],
+    muon_update: OnceLock<wgpu::ComputePipeline>,
+    adamw: OnceLock<wgpu::ComputePipeline>,
+    /// Indexed by `symmetric`.
+    ns: [OnceLock<wgpu::ComputePipeline>; 2],
     max_workgroups: u32,
 }
 
@@ -97,23 +114,54 @@ pub fn elementwise_grid(total: u64, max: u32) -> [u32; 3] {
 }
 
 impl Kernels {
-    /// Compiles every pipeline once.
+    /// The kernels of `device`, with the Newton-Schulz variant remembered for its adapter
+    /// (see [`tune`]) or, if none was, the usual best for its kind. Compiles nothing yet.
     pub fn new(device: &wgpu::Device) -> Self {
+        Self::with_variant(device, tune::remembered_or_default(device))
+    }
+
+    /// The kernels of `device` with this Newton-Schulz variant.
+    pub fn with_variant(device: &wgpu::Device, variant: NsVariant) -> Self {
         Self {
-            momentum: pipeline(device, "momentum", momentum::SOURCE, &[]),
-            normalize: pipeline(device, "normalize", normalize::SOURCE, &[]),
-            matmul: [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)].map(|(l, r)| {
-                pipeline(
-                    device,
-                    "matmul",
-                    matmul::SOURCE,
-                    &[("TRANSPOSE_L", l), ("TRANSPOSE_R", r)],
-                )
+            inner: Arc::new(Compiled {
+                variant,
+                momentum: OnceLock::new(),
+                normalize: OnceLock::new(),
+                matmul: Default::default(),
+                muon_update: OnceLock::new(),
+                adamw: OnceLock::new(),
+                ns: Default::default(),
+                max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),
-            muon_update: pipeline(device, "muon_update", muon_update::SOURCE, &[]),
-            adamw: pipeline(device, "adamw", adamw::SOURCE, &[]),
-            max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
+    }
+
+    fn cached(
+        slot: &OnceLock<wgpu::ComputePipeline>,
+        device: &wgpu::Device,
+        label: &str,
+        source: &str,
+        constants: &[(&str, f64)],
+    ) -> wgpu::ComputePipeline {
+        slot.get_or_init(|| pipeline(device, label, source, constants))
+            .clone()
+    }
+
+    fn dispatch_storage(
+        &self,
+        device: &wgpu::Device,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        table: &[u8],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let table = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: table,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        self.bind(device, label, pipeline, &table, buffers, workgroups)
     }
 
     fn dispatch(
@@ -130,9 +178,21 @@ impl Kernels {
             contents: uniform,
             usage: wgpu::BufferUsages::UNIFORM,
         });
+        self.bind(device, label, pipeline, &uniform, buffers, workgroups)
+    }
+
+    fn bind(
+        &self,
+        device: &wgpu::Device,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        first: &wgpu::Buffer,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
-            resource: uniform.as_entire_binding(),
+            resource: first.as_entire_binding(),
         }];
         entries.extend(
             buffers
@@ -166,13 +226,16 @@ pub fn validate_shaders() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Parses and validates one WGSL source with naga.
+/// Parses and validates one WGSL source with naga, allowing subgroup operations in compute
+/// shaders (the crate only runs the kernels that use them where the device has `SUBGROUP`).
 pub fn validate_wgsl(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
     )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
     .validate(&module)
     .map(|_| ())
     .map_err(|e| e.emit_to_string(source))

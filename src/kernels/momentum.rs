@@ -14,10 +14,17 @@ pub struct MatrixDims {
     pub first: u32,
     /// Elements between matrices in the parameter or gradient buffer.
     pub src_stride: u32,
-    /// Elements between matrices in the momentum and workspace buffers.
+    /// Elements between matrices in the momentum buffer (and the workspace when `ws_stride` is 0).
     pub mat_stride: u32,
     pub unit: u32,
     pub transposed: u32,
+    /// Elements per row of the workspace view (`min × max`, padded); 0: dense (`max(rows, cols)`).
+    pub ws_cols: u32,
+    /// Elements between matrices in the workspace; 0: `mat_stride`.
+    pub ws_stride: u32,
+    /// Element offset of the batch in the workspace.
+    pub ws_base: u32,
+    pub _pad: u32,
 }
 
 impl MatrixDims {
@@ -27,7 +34,8 @@ impl MatrixDims {
 }
 
 impl Kernels {
-    /// `m ← decay_m·m + decay_g·g; x = use_m·m + use_g·g` (transposed when `dims.transposed`).
+    /// `m ← decay_m·m + decay_g·g; x = use_m·m + use_g·g`, written into the workspace view
+    /// (transposed when `dims.transposed`, rows `dims.ws_cols` apart).
     pub fn momentum(
         &self,
         device: &wgpu::Device,
@@ -40,10 +48,10 @@ impl Kernels {
         self.dispatch(
             device,
             "momentum",
-            &self.momentum,
+            &Self::cached(&self.inner.momentum, device, "momentum", SOURCE, &[]),
             bytemuck::bytes_of(&dims),
             &[scalars, grad, momentum, x],
-            dims.grid(self.max_workgroups),
+            dims.grid(self.inner.max_workgroups),
         )
     }
 }

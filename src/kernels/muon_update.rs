@@ -18,10 +18,10 @@ impl Kernels {
         self.dispatch(
             device,
             "muon_update",
-            &self.muon_update,
+            &Self::cached(&self.inner.muon_update, device, "muon_update", SOURCE, &[]),
             bytemuck::bytes_of(&dims),
             &[scalars, ortho, param],
-            dims.grid(self.max_workgroups),
+            dims.grid(self.inner.max_workgroups),
         )
     }
 }

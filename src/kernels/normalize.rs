@@ -1,20 +1,24 @@
-//! `normalize.wgsl`: Frobenius normalization, one workgroup per matrix.
+//! `normalize.wgsl`: Frobenius normalization, one workgroup per matrix, every batch in one dispatch.
 
 use super::{Dispatch, Kernels};
 
 pub(super) const SOURCE: &str = include_str!("../../shaders/normalize.wgsl");
 
-/// Uniform of `normalize.wgsl`.
+/// One batch of same-size matrices to normalize (a row of the dispatch's table).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct NormDims {
+    /// Elements per matrix (padding included: it holds zeros).
     pub len: u32,
     pub mat_stride: u32,
     /// 1: `X / max(‖X‖, ε)`; 0: `X / (‖X‖ + ε)`.
     pub clamp: u32,
-    pub _pad: u32,
+    /// Matrices in the batch (set by [`Kernels::normalize`]).
+    pub count: u32,
     pub eps: f32,
-    pub _pad1: [u32; 3],
+    /// Element offset of the batch's first matrix.
+    pub base: u32,
+    pub _pad: [u32; 2],
 }
 
 impl Kernels {
@@ -26,13 +30,30 @@ impl Kernels {
         count: u32,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        self.dispatch(
+        self.normalize_batches(device, &[NormDims { count, ..dims }], x)
+    }
+
+    /// Normalizes every matrix of every batch in place: one workgroup per matrix.
+    pub fn normalize_batches(
+        &self,
+        device: &wgpu::Device,
+        batches: &[NormDims],
+        x: &wgpu::Buffer,
+    ) -> Dispatch {
+        let total: u32 = batches.iter().map(|b| b.count).sum();
+        let table = if batches.is_empty() {
+            vec![NormDims::default()]
+        } else {
+            batches.to_vec()
+        };
+        let pipeline = Self::cached(&self.inner.normalize, device, "normalize", SOURCE, &[]);
+        self.dispatch_storage(
             device,
             "normalize",
-            &self.normalize,
-            bytemuck::bytes_of(&dims),
+            &pipeline,
+            bytemuck::cast_slice(&table),
             &[x],
-            [count, 1, 1],
+            super::ns::tile_grid(total, self.inner.max_workgroups),
         )
     }
 }

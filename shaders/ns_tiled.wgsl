@@ -1,0 +1,159 @@
+// The Newton-Schulz products for GPUs:
+//   C = alpha * L * R^T + beta * D   (SYMMETRIC: X X^T and A A^T; upper-triangle tiles, mirrored)
+//   C = alpha * L * R   + beta * D   (otherwise: B X)
+// for every matrix of every problem in `problems`: one dispatch covers all shapes of a step.
+// Classic workgroup tiling: a (4 WG) x (4 WG) tile of C per WG x WG workgroup, 4x4 per invocation,
+// operands staged through workgroup memory BK columns of k at a time. The planner pads every
+// dimension to the tile, so no load or store needs a bounds check.
+// The problem table is the one of ns_lanes.wgsl.
+
+struct Problem {
+    tiles_begin: u32,
+    tiles_end: u32,
+    tiles_per_matrix: u32,
+    tiles_across: u32,
+    k: u32,
+    c_row: u32,
+    use_d: u32,
+    _pad0: u32,
+    l_base: u32,
+    l_row: u32,
+    l_mat: u32,
+    r_base: u32,
+    r_row: u32,
+    r_mat: u32,
+    d_base: u32,
+    d_mat: u32,
+    c_base: u32,
+    c_mat: u32,
+    alpha: f32,
+    beta: f32,
+    _pad1: vec2<u32>,
+}
+
+@group(0) @binding(0) var<storage, read> problems: array<Problem>;
+@group(0) @binding(1) var<storage, read> left: array<f32>;
+@group(0) @binding(2) var<storage, read> right: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+
+override SYMMETRIC: bool = true;
+// Invocations per side of the workgroup (tile side = 4 * WG) and the k-depth of a stage.
+override WG: u32 = 16u;
+override BK: u32 = 16u;
+// Room for BK x (tile + 1) floats (one column of padding against bank conflicts): 16 KiB for
+// both stages, WebGPU's default limit; tile 64 allows BK <= 16, tile 32 allows BK <= 32.
+const STAGE: u32 = 2048u;
+
+var<workgroup> tile_l: array<f32, STAGE>;
+var<workgroup> tile_r: array<f32, STAGE>;
+
+struct Tile {
+    found: bool,
+    problem: u32,
+    matrix: u32,
+    row0: u32,
+    col0: u32,
+    mirror: bool,
+}
+
+fn locate(index: u32, side: u32) -> Tile {
+    var tile = Tile(false, 0u, 0u, 0u, 0u, false);
+    let count = arrayLength(&problems);
+    for (var p = 0u; p < count; p++) {
+        if index < problems[p].tiles_end {
+            let local = index - problems[p].tiles_begin;
+            let across = problems[p].tiles_across;
+            tile.found = true;
+            tile.problem = p;
+            tile.matrix = local / problems[p].tiles_per_matrix;
+            var t = local % problems[p].tiles_per_matrix;
+            if SYMMETRIC {
+                var ti = 0u;
+                loop {
+                    let row_len = across - ti;
+                    if t < row_len {
+                        break;
+                    }
+                    t -= row_len;
+                    ti += 1u;
+                }
+                tile.row0 = ti * side;
+                tile.col0 = (ti + t) * side;
+                tile.mirror = t != 0u;
+            } else {
+                tile.row0 = (t / across) * side;
+                tile.col0 = (t % across) * side;
+            }
+            break;
+        }
+    }
+    return tile;
+}
+
+@compute @workgroup_size(WG, WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let side = 4u * WG;
+    let stride = side + 1u;
+    let threads = WG * WG;
+    let tile = locate(wid.x + wid.y * groups.x, side);
+    // Uniform per workgroup, so the barriers below stay in uniform control flow.
+    if !tile.found {
+        return;
+    }
+    let p = problems[tile.problem];
+    let lbase = p.l_base + tile.matrix * p.l_mat;
+    let rbase = p.r_base + tile.matrix * p.r_mat;
+    let t = lid.y * WG + lid.x;
+    var acc: array<f32, 16>;
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        // Consecutive invocations read consecutive addresses in every layout.
+        for (var idx = t; idx < side * BK; idx += threads) {
+            let r = idx / BK;
+            let kk = idx % BK;
+            tile_l[kk * stride + r] = left[lbase + (tile.row0 + r) * p.l_row + k0 + kk];
+            if SYMMETRIC {
+                tile_r[kk * stride + r] = right[rbase + (tile.col0 + r) * p.r_row + k0 + kk];
+            } else {
+                let c = idx % side;
+                let kr = idx / side;
+                tile_r[kr * stride + c] = right[rbase + (k0 + kr) * p.r_row + tile.col0 + c];
+            }
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = tile_l[kk * stride + lid.y + WG * i];
+                b[i] = tile_r[kk * stride + lid.x + WG * i];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let cbase = p.c_base + tile.matrix * p.c_mat;
+    let dbase = p.d_base + tile.matrix * p.d_mat;
+    for (var i = 0u; i < 4u; i++) {
+        let row = tile.row0 + lid.y + WG * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = tile.col0 + lid.x + WG * j;
+            var v = p.alpha * acc[i * 4u + j];
+            if p.use_d != 0u {
+                v = fma(p.beta, addend[dbase + row * p.c_row + col], v);
+            }
+            result[cbase + row * p.c_row + col] = v;
+            if tile.mirror {
+                result[cbase + col * p.c_row + row] = v;
+            }
+        }
+    }
+}
