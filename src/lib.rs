@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod gpu;

@@ -1,4 +1,4 @@
-//! The `muon-wgpu` command line: `info` and `replay`.
+//! The `muon-wgpu` command line: `info`, `replay` and `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,83 @@ enum Command {
     },
     /// Apply the optimizer to a replay case and write the parameters and state after the last step.
     Replay(Box<ReplayArgs>),
+    /// Time whole optimizer steps on an adapter (a table, or one JSON object with --json).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Parameter shapes: RxC or OxIxHxW, comma-separated; `RxC*12` repeats a shape.
+    #[arg(long, conflicts_with = "model")]
+    shapes: Option<String>,
+    /// A named shape set: gpt2-small, nano or conv.
+    #[arg(long)]
+    model: Option<String>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps before them (the first one is the cold start, `first_step_ms`).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Backend: vulkan, gl, metal, dx12 or any (default: $MUON_WGPU_BACKEND, else any).
+    #[arg(long, default_value = "env")]
+    backend: String,
+    /// Preset whose semantics the step follows.
+    #[arg(long, default_value = "torch")]
+    preset: String,
+    /// Newton-Schulz iterations per step.
+    #[arg(long, default_value_t = 5)]
+    ns_steps: usize,
+    /// Force a Newton-Schulz kernel variant (e.g. lanes64-broadcast, tiled16x16) instead of the tuned one.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bench(args: &BenchArgs) -> Result<(), String> {
+    let invalid = |reason: String| reason;
+    let shapes = match (&args.shapes, &args.model) {
+        (Some(s), _) => muon_wgpu::bench::parse_shapes(s).map_err(invalid)?,
+        (None, Some(m)) => muon_wgpu::bench::model_shapes(m).ok_or_else(|| {
+            invalid(format!(
+                "unknown model `{m}` (one of: {})",
+                muon_wgpu::bench::MODELS.join(", ")
+            ))
+        })?,
+        (None, None) => muon_wgpu::bench::model_shapes("nano").expect("nano exists"),
+    };
+    if args.steps == 0 {
+        return Err(invalid("--steps must be at least 1".into()));
+    }
+    let opts = muon_wgpu::bench::BenchOptions {
+        shapes,
+        steps: args.steps,
+        warmup: args.warmup.max(1),
+        backend: args
+            .backend
+            .parse()
+            .map_err(|e: muon_wgpu::Error| e.to_string())?,
+        preset: args
+            .preset
+            .parse()
+            .map_err(|e: muon_wgpu::Error| e.to_string())?,
+        ns_steps: args.ns_steps,
+        ns_variant: args
+            .kernel
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(invalid)?,
+    };
+    let report = muon_wgpu::bench::run(&opts).map_err(invalid)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -162,8 +239,9 @@ fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Info { backend } => info(backend),
-        Command::Replay(args) => replay(args),
+        Command::Info { backend } => info(backend).map_err(|e| e.to_string()),
+        Command::Replay(args) => replay(args).map_err(|e| e.to_string()),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
