@@ -18,7 +18,9 @@ fn main() -> Result<()> {
 
     // 3. Parameters: rank-2 weights go to Muon, the bias to AdamW (the preset's routing rule).
     let (rows, cols) = (64, 32);
-    let target: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919 % 101) as f32 / 50.0) - 1.0).collect();
+    let target: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let mut builder = OptimizerBuilder::new(&ctx, settings)?;
     builder.add_host("layer.weight", &[rows, cols], &vec![0.0; rows * cols])?;
     builder.add_host("layer.bias", &[rows], &vec![0.0; rows])?;
