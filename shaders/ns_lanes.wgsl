@@ -1,6 +1,6 @@
 // The Newton-Schulz products for CPU adapters (lavapipe, llvmpipe, SwiftShader):
-//   C = alpha * L * R^T + beta * D   (SYMMETRIC: X X^T and A A^T; upper-triangle tiles, mirrored)
-//   C = alpha * L * R   + beta * D   (otherwise: B X)
+//   C = alpha * L * R^T + beta * D + diag * I   (SYMMETRIC: upper-triangle tiles, mirrored)
+//   C = alpha * L * R   + beta * D              (otherwise)
 // for every matrix of every problem in `problems`: one dispatch covers all shapes of a step.
 //
 // Why it looks like this: a CPU driver runs one workgroup of 8 invocations as one SIMD register
@@ -24,7 +24,7 @@ struct Problem {
     k: u32,             // inner dimension (a multiple of 4)
     c_row: u32,         // elements per row of C and D
     use_d: u32,
-    _pad0: u32,
+    diag: f32,          // added to the diagonal of C (the a·I of a Newton-Schulz polynomial)
     l_base: u32,        // element offsets and strides, all multiples of 4
     l_row: u32,
     l_mat: u32,
@@ -121,6 +121,12 @@ fn store4(
         v1 = fma(beta, addend[(dbase + at + p.c_row) / 4u], v1);
         v2 = fma(beta, addend[(dbase + at + 2u * p.c_row) / 4u], v2);
         v3 = fma(beta, addend[(dbase + at + 3u * p.c_row) / 4u], v3);
+    }
+    if row == col {
+        v0.x += p.diag;
+        v1.y += p.diag;
+        v2.z += p.diag;
+        v3.w += p.diag;
     }
     result[(base + at) / 4u] = v0;
     result[(base + at + p.c_row) / 4u] = v1;

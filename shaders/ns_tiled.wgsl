@@ -1,6 +1,6 @@
 // The Newton-Schulz products for GPUs:
-//   C = alpha * L * R^T + beta * D   (SYMMETRIC: X X^T and A A^T; upper-triangle tiles, mirrored)
-//   C = alpha * L * R   + beta * D   (otherwise: B X)
+//   C = alpha * L * R^T + beta * D + diag * I   (SYMMETRIC: upper-triangle tiles, mirrored)
+//   C = alpha * L * R   + beta * D              (otherwise)
 // for every matrix of every problem in `problems`: one dispatch covers all shapes of a step.
 // Classic workgroup tiling: a (4 WG) x (4 WG) tile of C per WG x WG workgroup, 4x4 per invocation,
 // operands staged through workgroup memory BK columns of k at a time. The planner pads every
@@ -15,7 +15,7 @@ struct Problem {
     k: u32,
     c_row: u32,
     use_d: u32,
-    _pad0: u32,
+    diag: f32,
     l_base: u32,
     l_row: u32,
     l_mat: u32,
@@ -149,6 +149,9 @@ fn main(
             var v = p.alpha * acc[i * 4u + j];
             if p.use_d != 0u {
                 v = fma(p.beta, addend[dbase + row * p.c_row + col], v);
+            }
+            if row == col {
+                v += p.diag;
             }
             result[cbase + row * p.c_row + col] = v;
             if tile.mirror {

@@ -206,6 +206,33 @@ struct Planner {
     limit: u64,
 }
 
+/// Whether a `rows × cols` matrix runs the Gram form of Newton-Schulz (see
+/// [`Planner::newton_schulz`]): when its view is at least twice as wide as tall, where it does
+/// less than two thirds of the work of the usual form.
+fn uses_gram_iteration(rows: usize, cols: usize) -> bool {
+    rows.max(cols) >= 2 * rows.min(cols)
+}
+
+/// The Newton-Schulz scratch buffers, shared by the waves.
+struct Workspace {
+    x0: wgpu::Buffer,
+    x1: wgpu::Buffer,
+    gram: wgpu::Buffer,
+    poly: wgpu::Buffer,
+    /// Gram form: the next Gram matrix, `P²`, and the running product `Q` (ping-pong).
+    gram_ns: Option<[wgpu::Buffer; 4]>,
+}
+
+impl Workspace {
+    fn bytes(&self) -> u64 {
+        let mut total = self.x0.size() + self.x1.size() + self.gram.size() + self.poly.size();
+        for b in self.gram_ns.iter().flatten() {
+            total += b.size();
+        }
+        total
+    }
+}
+
 /// The Newton-Schulz view of a `rows × cols` matrix (`min × max`), padded to the tile.
 fn padded_view(rows: usize, cols: usize, tile: u32) -> (usize, usize) {
     let tile = tile as usize;
@@ -321,6 +348,260 @@ impl Planner {
         waves
     }
 
+    /// Records the Newton-Schulz iterations of one wave (every batch's `X` normalized in `x0`)
+    /// and returns, per batch, whether its result is in `x1` (else `x0`).
+    ///
+    /// Usual form, for square-ish matrices, three products per iteration:
+    /// `A = X·Xᵀ; B = c·A·A + b·A; X ← B·X + a·X`.
+    ///
+    /// Gram form, for matrices at least twice as wide as tall: every iteration multiplies `X`
+    /// by `P = aI + bA + cA²`, a polynomial in `A = X·Xᵀ`, so with `X₀` the normalized input
+    /// `Xₖ = Qₖ·X₀` (`Qₖ = Pₖ₋₁⋯P₀`) and `Aₖ₊₁ = Pₖ·Aₖ·Pₖ = Aₖ·Pₖ²` (all these are symmetric
+    /// and commute). The iterations then stay `m × m` (`Pₖ`, `Pₖ²`, `Aₖ·Pₖ²`, `Pₖ·Qₖ`: four
+    /// symmetric products) and `X` is touched twice: `A₀ = X₀·X₀ᵀ` and `X = Q·X₀` at the end.
+    /// For an `m × n` matrix that is `3m²n + 17m³` flops for five iterations instead of
+    /// `15m²n + 5m³` (counting symmetric products at half), the same mathematics rounded
+    /// differently.
+    fn newton_schulz(
+        &self,
+        batches: &[MuonBatch],
+        wave: &[usize],
+        places: &[(u32, u32)],
+        tile: u32,
+        ws: &Workspace,
+        dispatches: &mut Vec<Dispatch>,
+    ) -> HashMap<usize, bool> {
+        let device = &self.ctx.device;
+        let mut outputs = HashMap::new();
+        let steps = |unit: usize| &self.settings.muon[batches[unit].group].ns.0;
+        // Views of a batch in the workspace: X (m × n) and its square scratch (m × m).
+        let views = |unit: usize| {
+            let b = &batches[unit];
+            let (mp, np) = padded_view(b.rows, b.cols, tile);
+            let (mp, np) = (mp as u32, np as u32);
+            let (x_at, a_at) = places[unit];
+            let x = Strided {
+                base: x_at,
+                row: np,
+                mat: mp * np,
+            };
+            let sq = Strided {
+                base: a_at,
+                row: mp,
+                mat: mp * mp,
+            };
+            (mp, np, b.members.len() as u32, x, sq)
+        };
+        // C = L·Lᵀ-shaped symmetric product (m × m, inner dimension k), epilogue to be set.
+        let symmetric = |m: u32, k: u32, count: u32, left: Strided, result: Strided| NsProduct {
+            rows: m,
+            cols: m,
+            k,
+            count,
+            left,
+            right: left,
+            addend: None,
+            result,
+            alpha: 1.0,
+            beta: 0.0,
+            diag: 0.0,
+        };
+        let ops = |left, right, addend, result| NsOperands {
+            left,
+            right,
+            addend,
+            result,
+        };
+        let (usual, gram): (Vec<usize>, Vec<usize>) = wave
+            .iter()
+            .copied()
+            .filter(|&u| !steps(u).is_empty())
+            .partition(|&u| !uses_gram_iteration(batches[u].rows, batches[u].cols));
+        for &u in wave {
+            outputs.insert(u, false);
+        }
+
+        // Usual form; the first Gram product also serves the Gram form's A₀.
+        let iterations = usual.iter().map(|&u| steps(u).len()).max().unwrap_or(0);
+        let (mut cur, mut other) = (&ws.x0, &ws.x1);
+        for it in 0..iterations.max(!gram.is_empty() as usize) {
+            let (mut grams, mut polys, mut applies) = (Vec::new(), Vec::new(), Vec::new());
+            for &unit in &usual {
+                let Some(&[a, b, c]) = steps(unit).get(it) else {
+                    continue;
+                };
+                let (mp, np, count, x, sq) = views(unit);
+                // A = X·Xᵀ
+                grams.push(symmetric(mp, np, count, x, sq));
+                // B = c·A·Aᵀ + b·A (A is symmetric)
+                polys.push(NsProduct {
+                    addend: Some(sq),
+                    alpha: c as f32,
+                    beta: b as f32,
+                    ..symmetric(mp, mp, count, sq, sq)
+                });
+                // X' = B·X + a·X
+                applies.push(NsProduct {
+                    rows: mp,
+                    cols: np,
+                    k: mp,
+                    count,
+                    left: sq,
+                    right: x,
+                    addend: Some(x),
+                    result: x,
+                    alpha: 1.0,
+                    beta: a as f32,
+                    diag: 0.0,
+                });
+                outputs.insert(unit, it % 2 == 0);
+            }
+            if it == 0 {
+                for &unit in &gram {
+                    let (mp, np, count, x, sq) = views(unit);
+                    grams.push(symmetric(mp, np, count, x, sq));
+                }
+            }
+            dispatches.push(self.kernels.ns_products(
+                device,
+                true,
+                &grams,
+                ops(cur, cur, cur, &ws.gram),
+            ));
+            if polys.is_empty() {
+                continue;
+            }
+            dispatches.push(self.kernels.ns_products(
+                device,
+                true,
+                &polys,
+                ops(&ws.gram, &ws.gram, &ws.gram, &ws.poly),
+            ));
+            dispatches.push(self.kernels.ns_products(
+                device,
+                false,
+                &applies,
+                ops(&ws.poly, cur, cur, other),
+            ));
+            std::mem::swap(&mut cur, &mut other);
+        }
+
+        // Gram form: A in gram / gram 2, P in poly, P² in square, Q in product / product 2.
+        let Some([gram2, square, product, product2]) = &ws.gram_ns else {
+            return outputs;
+        };
+        let iterations = gram.iter().map(|&u| steps(u).len()).max().unwrap_or(0);
+        let (mut a_cur, mut a_next) = (&ws.gram, gram2);
+        let (mut q_cur, mut q_next) = (product, product2);
+        for it in 0..iterations {
+            let (mut polys, mut firsts, mut squares, mut nexts, mut products) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for &unit in &gram {
+                let Some(&[a, b, c]) = steps(unit).get(it) else {
+                    continue;
+                };
+                let (mp, _, count, _, sq) = views(unit);
+                // P = c·A·Aᵀ + b·A + a·I; the first one is Q itself.
+                let p = NsProduct {
+                    addend: Some(sq),
+                    alpha: c as f32,
+                    beta: b as f32,
+                    diag: a as f32,
+                    ..symmetric(mp, mp, count, sq, sq)
+                };
+                if it == 0 {
+                    firsts.push(p);
+                } else {
+                    polys.push(p);
+                    // Q ← P·Qᵀ (Q is symmetric)
+                    products.push(symmetric(mp, mp, count, sq, sq));
+                }
+                if it + 1 < steps(unit).len() {
+                    // P², then A ← A·(P²)ᵀ
+                    squares.push(symmetric(mp, mp, count, sq, sq));
+                    nexts.push(symmetric(mp, mp, count, sq, sq));
+                }
+            }
+            let a_now = a_cur;
+            if !firsts.is_empty() {
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    true,
+                    &firsts,
+                    ops(a_now, a_now, a_now, q_cur),
+                ));
+            }
+            // This iteration's P: in product for the first iteration, else in poly.
+            let p_buffer = if it == 0 { q_cur } else { &ws.poly };
+            if !polys.is_empty() {
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    true,
+                    &polys,
+                    ops(a_now, a_now, a_now, &ws.poly),
+                ));
+            }
+            if !squares.is_empty() {
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    true,
+                    &squares,
+                    ops(p_buffer, p_buffer, p_buffer, square),
+                ));
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    true,
+                    &nexts,
+                    ops(a_now, square, a_now, a_next),
+                ));
+                std::mem::swap(&mut a_cur, &mut a_next);
+            }
+            if !products.is_empty() {
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    true,
+                    &products,
+                    ops(&ws.poly, q_cur, q_cur, q_next),
+                ));
+                std::mem::swap(&mut q_cur, &mut q_next);
+            }
+        }
+        // X = Q·X₀ into x1; Q is in `product` after an odd number of iterations.
+        for parity in [1usize, 0] {
+            let q = if parity == 1 { product } else { product2 };
+            let applies: Vec<NsProduct> = gram
+                .iter()
+                .filter(|&&u| steps(u).len() % 2 == parity)
+                .map(|&unit| {
+                    let (mp, np, count, x, sq) = views(unit);
+                    outputs.insert(unit, true);
+                    NsProduct {
+                        rows: mp,
+                        cols: np,
+                        k: mp,
+                        count,
+                        left: sq,
+                        right: x,
+                        addend: None,
+                        result: x,
+                        alpha: 1.0,
+                        beta: 0.0,
+                        diag: 0.0,
+                    }
+                })
+                .collect();
+            if !applies.is_empty() {
+                dispatches.push(self.kernels.ns_products(
+                    device,
+                    false,
+                    &applies,
+                    ops(q, &ws.x0, &ws.x0, &ws.x1),
+                ));
+            }
+        }
+        outputs
+    }
+
     fn plan(mut self) -> Result<Optimizer> {
         let device = self.ctx.device.clone();
         let tile = self.kernels.ns_variant().tile();
@@ -353,11 +634,24 @@ impl Planner {
             x_len = x_len.max(x_at);
             a_len = a_len.max(a_at);
         }
-        let x0 = storage_buffer(&device, "ns x0", x_len * 4);
-        let x1 = storage_buffer(&device, "ns x1", x_len * 4);
-        let gram = storage_buffer(&device, "ns gram", a_len * 4);
-        let poly = storage_buffer(&device, "ns poly", a_len * 4);
-        let workspace_bytes = x0.size() + x1.size() + gram.size() + poly.size() + scalars.size();
+        let gram_ns = batches.iter().any(|b| uses_gram_iteration(b.rows, b.cols));
+        let square = |label| storage_buffer(&device, label, a_len * 4);
+        let ws = Workspace {
+            x0: storage_buffer(&device, "ns x0", x_len * 4),
+            x1: storage_buffer(&device, "ns x1", x_len * 4),
+            gram: square("ns gram"),
+            poly: square("ns poly"),
+            gram_ns: gram_ns.then(|| {
+                [
+                    square("ns gram 2"),
+                    square("ns square"),
+                    square("ns product"),
+                    square("ns product 2"),
+                ]
+            }),
+        };
+        let x0 = ws.x0.clone();
+        let workspace_bytes = ws.bytes() + scalars.size();
 
         let mut infos: Vec<Option<ParamInfo>> = vec![None; self.params.len()];
         let mut dispatches = Vec::new();
@@ -460,105 +754,11 @@ impl Planner {
                 .collect();
             dispatches.push(self.kernels.normalize_batches(&device, &norms, &x0));
 
-            // Newton-Schulz: iteration `it` is three dispatches over every batch still iterating.
-            let iterations = wave
-                .iter()
-                .map(|&u| self.settings.muon[batches[u].group].ns.0.len())
-                .max()
-                .unwrap_or(0);
-            let (mut cur, mut other) = (&x0, &x1);
-            for it in 0..iterations {
-                let (mut grams, mut polys, mut applies) = (Vec::new(), Vec::new(), Vec::new());
-                for &unit in wave {
-                    let b = &batches[unit];
-                    let Some(&[a, bb, c]) = self.settings.muon[b.group].ns.0.get(it) else {
-                        continue;
-                    };
-                    let (mp, np) = padded_view(b.rows, b.cols, tile);
-                    let (mp, np) = (mp as u32, np as u32);
-                    let (x_at, a_at) = places[unit];
-                    let x = Strided {
-                        base: x_at,
-                        row: np,
-                        mat: mp * np,
-                    };
-                    let sq = Strided {
-                        base: a_at,
-                        row: mp,
-                        mat: mp * mp,
-                    };
-                    let count = b.members.len() as u32;
-                    // A = X·Xᵀ
-                    grams.push(NsProduct {
-                        rows: mp,
-                        cols: mp,
-                        k: np,
-                        count,
-                        left: x,
-                        right: x,
-                        addend: None,
-                        result: sq,
-                        alpha: 1.0,
-                        beta: 0.0,
-                    });
-                    // B = c·A·Aᵀ + b·A (A is symmetric)
-                    polys.push(NsProduct {
-                        rows: mp,
-                        cols: mp,
-                        k: mp,
-                        count,
-                        left: sq,
-                        right: sq,
-                        addend: Some(sq),
-                        result: sq,
-                        alpha: c as f32,
-                        beta: bb as f32,
-                    });
-                    // X' = B·X + a·X
-                    applies.push(NsProduct {
-                        rows: mp,
-                        cols: np,
-                        k: mp,
-                        count,
-                        left: sq,
-                        right: x,
-                        addend: Some(x),
-                        result: x,
-                        alpha: 1.0,
-                        beta: a as f32,
-                    });
-                }
-                let ops = |left, right, addend, result| NsOperands {
-                    left,
-                    right,
-                    addend,
-                    result,
-                };
-                dispatches.push(self.kernels.ns_products(
-                    &device,
-                    true,
-                    &grams,
-                    ops(cur, cur, cur, &gram),
-                ));
-                dispatches.push(self.kernels.ns_products(
-                    &device,
-                    true,
-                    &polys,
-                    ops(&gram, &gram, &gram, &poly),
-                ));
-                dispatches.push(self.kernels.ns_products(
-                    &device,
-                    false,
-                    &applies,
-                    ops(&poly, cur, cur, other),
-                ));
-                std::mem::swap(&mut cur, &mut other);
-            }
+            let outputs = self.newton_schulz(&batches, wave, &places, tile, &ws, &mut dispatches);
 
-            // W ← W·keep − lr_eff·O, O where the batch's last iteration left it.
+            // W ← W·keep − lr_eff·O, O where the batch's iterations left it.
             for (unit, dims, value) in updates {
-                let steps = self.settings.muon[batches[unit].group].ns.0.len();
-                let ortho = if steps.is_multiple_of(2) { &x0 } else { &x1 };
+                let ortho = if outputs[&unit] { &ws.x1 } else { &ws.x0 };
                 dispatches.push(
                     self.kernels
                         .muon_update(&device, dims, &scalars, ortho, &value),

@@ -476,6 +476,9 @@ fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
     }
 }
 
+/// The `a·I` term of the polynomial product in the test below.
+const DIAG: f32 = 0.625;
+
 /// Newton-Schulz views (rows ≤ cols) covering vectors, odd sizes, more than one tile, and a
 /// matrix as wide as the others are tall.
 const NS_VIEWS: &[(usize, usize)] = &[(1, 7), (1, 1), (37, 53), (20, 70), (3, 130), (65, 66)];
@@ -555,6 +558,7 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                     result: sq,
                     alpha: 1.0,
                     beta: 0.0,
+                    diag: 0.0,
                 });
                 polys.push(NsProduct {
                     rows: pm32,
@@ -567,6 +571,7 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                     result: sq,
                     alpha: c,
                     beta: b,
+                    diag: DIAG,
                 });
                 applies.push(NsProduct {
                     rows: pm32,
@@ -579,6 +584,7 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                     result: xs_,
                     alpha: 1.0,
                     beta: alpha_a,
+                    diag: 0.0,
                 });
                 places.push((m, n, pm, pn, x_at, a_at, x));
                 x_at += count * pm * pn;
@@ -613,7 +619,14 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                 for i in 0..count {
                     let x = to_f64(&x[i * m * n..][..m * n]);
                     // Each stage from the GPU's previous result, so errors do not compound.
-                    let view = |buf: &[f32], at: usize, rows: usize, cols: usize, stride: usize| {
+                    // The real block, and the largest padding entry (the diagonal term also
+                    // reaches the padded diagonal, harmless since X's padded rows are zero).
+                    let view = |buf: &[f32],
+                                at: usize,
+                                rows: usize,
+                                cols: usize,
+                                stride: usize,
+                                diag: f32| {
                         let mut real = Vec::new();
                         let mut pad = 0f64;
                         for r in 0..rows.next_multiple_of(tile) {
@@ -621,6 +634,8 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                                 let v = buf[at + r * stride + col] as f64;
                                 if r < rows && col < cols {
                                     real.push(v);
+                                } else if r == col {
+                                    pad = pad.max((v - diag as f64).abs());
                                 } else {
                                     pad = pad.max(v.abs());
                                 }
@@ -628,11 +643,14 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                         }
                         (real, pad)
                     };
-                    let (ga, pad_a) = view(&got_a, a_at + i * pm * pm, m, m, pm);
-                    let (gbv, pad_b) = view(&got_b, a_at + i * pm * pm, m, m, pm);
-                    let (gx, pad_x) = view(&got_x, x_at + i * pm * pn, m, n, pn);
+                    let (ga, pad_a) = view(&got_a, a_at + i * pm * pm, m, m, pm, 0.0);
+                    let (gbv, pad_b) = view(&got_b, a_at + i * pm * pm, m, m, pm, DIAG);
+                    let (gx, pad_x) = view(&got_x, x_at + i * pm * pn, m, n, pn, 0.0);
                     let want_a = reference::gram(&x, m, n);
-                    let want_b = reference::ns_poly(&ga, m, b as f64, c as f64);
+                    let mut want_b = reference::ns_poly(&ga, m, b as f64, c as f64);
+                    for d in 0..m {
+                        want_b[d * m + d] += DIAG as f64;
+                    }
                     let want_x = reference::ns_apply(&x, &gbv, m, n, alpha_a as f64);
                     let close = |got: &[f64], want: &[f64], k: usize| {
                         let err = got
@@ -645,7 +663,7 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                     };
                     for (what, (err, limit), pad) in [
                         ("X·Xᵀ", close(&ga, &want_a, n), pad_a),
-                        ("c·A·A + b·A", close(&gbv, &want_b, m), pad_b),
+                        ("c·A·A + b·A + d·I", close(&gbv, &want_b, m), pad_b),
                         ("B·X + a·X", close(&gx, &want_x, m), pad_x),
                     ] {
                         assert!(

@@ -100,6 +100,19 @@ impl NsVariant {
 impl std::str::FromStr for NsVariant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        // Any lanes tile that is a multiple of 32 up to 128, for experiments.
+        let lanes = s.trim().strip_prefix("lanes").and_then(|rest| {
+            let (rows, broadcast) = match rest.strip_suffix("-broadcast") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            };
+            let rows: u32 = rows.parse().ok()?;
+            (rows > 0 && rows <= 128 && rows.is_multiple_of(32))
+                .then_some(NsVariant::Lanes { rows, broadcast })
+        });
+        if let Some(v) = lanes {
+            return Ok(v);
+        }
         NsVariant::ALL
             .into_iter()
             .find(|v| v.name() == s.trim())
@@ -132,7 +145,7 @@ pub struct NsProblem {
     pub k: u32,
     pub c_row: u32,
     pub use_d: u32,
-    pub _pad0: u32,
+    pub diag: f32,
     pub l_base: u32,
     pub l_row: u32,
     pub l_mat: u32,
@@ -174,6 +187,8 @@ pub struct NsProduct {
     pub result: Strided,
     pub alpha: f32,
     pub beta: f32,
+    /// Added to the diagonal of `C` (symmetric products only): `a·I` of `aI + bA + cA²`.
+    pub diag: f32,
 }
 
 /// The buffers of one product dispatch.
@@ -209,6 +224,7 @@ pub fn problem_table(products: &[NsProduct], symmetric: bool, tile: u32) -> (Vec
             k: p.k,
             c_row: p.cols,
             use_d: p.addend.is_some() as u32,
+            diag: p.diag,
             l_base: p.left.base,
             l_row: p.left.row,
             l_mat: p.left.mat,

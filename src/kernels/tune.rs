@@ -48,16 +48,16 @@ pub fn candidates(device: &wgpu::Device) -> Vec<NsVariant> {
     let order: &[NsVariant] = if cpu {
         &[
             NsVariant::Lanes {
+                rows: 64,
+                broadcast: true,
+            },
+            NsVariant::Lanes {
                 rows: 32,
                 broadcast: true,
             },
             NsVariant::Lanes {
                 rows: 32,
                 broadcast: false,
-            },
-            NsVariant::Lanes {
-                rows: 64,
-                broadcast: true,
             },
         ]
     } else {
@@ -249,6 +249,7 @@ fn time_variant(
         result: whole(m),
         alpha: 1.0 / n as f32,
         beta: 0.0,
+        diag: 0.0,
     };
     let apply_product = NsProduct {
         rows: m,
@@ -261,6 +262,7 @@ fn time_variant(
         result: whole(n),
         alpha: 1.0,
         beta: 0.5,
+        diag: 0.0,
     };
     let dispatches = [
         kernels.ns_products(
