@@ -17,21 +17,28 @@ struct AdamDims {
 @group(0) @binding(4) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(5) var<storage, read_write> exp_avg_sq: array<f32>;
 
+// A grid of at most a few thousand workgroups; each invocation strides over the elements.
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let idx = gid.y * groups.x * 256u + gid.x;
-    if idx >= dims.len {
-        return;
-    }
     let s = dims.unit * 16u;
     let one_minus_b1 = scalars[s];
     let one_minus_b2 = scalars[s + 1u];
-    let g = grad[idx];
-    let m = fma(one_minus_b1, g - exp_avg[idx], exp_avg[idx]);
-    let v = fma(one_minus_b2, g * g - exp_avg_sq[idx], exp_avg_sq[idx]);
-    exp_avg[idx] = m;
-    exp_avg_sq[idx] = v;
-    let num = fma(scalars[s + 2u], m, scalars[s + 3u] * g);
-    let den = sqrt(fma(scalars[s + 4u], v, scalars[s + 6u])) + scalars[s + 5u];
-    param[idx] = fma(param[idx], scalars[s + 7u], -scalars[s + 8u] * (num / den));
+    let use_m = scalars[s + 2u];
+    let use_g = scalars[s + 3u];
+    let use_v = scalars[s + 4u];
+    let eps = scalars[s + 5u];
+    let eps_root = scalars[s + 6u];
+    let keep = scalars[s + 7u];
+    let lr_eff = scalars[s + 8u];
+    let stride = groups.x * groups.y * 256u;
+    for (var idx = gid.y * groups.x * 256u + gid.x; idx < dims.len; idx += stride) {
+        let g = grad[idx];
+        let m = fma(one_minus_b1, g - exp_avg[idx], exp_avg[idx]);
+        let v = fma(one_minus_b2, g * g - exp_avg_sq[idx], exp_avg_sq[idx]);
+        exp_avg[idx] = m;
+        exp_avg_sq[idx] = v;
+        let num = fma(use_m, m, use_g * g);
+        let den = sqrt(fma(use_v, v, eps_root)) + eps;
+        param[idx] = fma(param[idx], keep, -lr_eff * (num / den));
+    }
 }

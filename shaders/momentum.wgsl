@@ -23,24 +23,20 @@ struct MatrixDims {
 @group(0) @binding(3) var<storage, read_write> momentum: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 
+// One invocation per column of a row of a matrix (the grid is columns x rows x matrices, so
+// no index is divided: a CPU driver divides integers one lane at a time).
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let size = dims.rows * dims.cols;
-    let idx = gid.y * groups.x * 256u + gid.x;
-    if idx >= size * dims.count {
+    let col = gid.x;
+    if col >= dims.cols {
         return;
     }
-    let i = idx / size;
-    let e = idx % size;
     let s = dims.unit * 16u;
-    let g = grad[i * dims.src_stride + e];
-    let mi = (dims.first + i) * dims.mat_stride + e;
-    let m = fma(scalars[s], momentum[mi], scalars[s + 1u] * g);
-    momentum[mi] = m;
-    let u = fma(scalars[s + 2u], m, scalars[s + 3u] * g);
+    let decay_m = scalars[s];
+    let decay_g = scalars[s + 1u];
+    let use_m = scalars[s + 2u];
+    let use_g = scalars[s + 3u];
     // The workspace view is min x max with rows ws_cols apart (padding stays zero).
-    let row = e / dims.cols;
-    let col = e % dims.cols;
     var ws_cols = dims.ws_cols;
     if ws_cols == 0u {
         ws_cols = max(dims.rows, dims.cols);
@@ -49,10 +45,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if ws_stride == 0u {
         ws_stride = dims.mat_stride;
     }
-    var xi = row * ws_cols + col;
-    if dims.transposed != 0u {
-        xi = col * ws_cols + row;
+    for (var i = gid.z; i < dims.count; i += groups.z) {
+        let matrix = dims.first + i;
+        for (var row = gid.y; row < dims.rows; row += groups.y) {
+            let e = row * dims.cols + col;
+            let g = grad[i * dims.src_stride + e];
+            let mi = matrix * dims.mat_stride + e;
+            let m = fma(decay_m, momentum[mi], decay_g * g);
+            momentum[mi] = m;
+            var xi = row * ws_cols + col;
+            if dims.transposed != 0u {
+                xi = col * ws_cols + row;
+            }
+            x[dims.ws_base + matrix * ws_stride + xi] = fma(use_m, m, use_g * g);
+        }
     }
-    xi += dims.ws_base + (dims.first + i) * ws_stride;
-    x[xi] = u;
 }

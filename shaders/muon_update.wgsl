@@ -21,19 +21,17 @@ struct MatrixDims {
 @group(0) @binding(2) var<storage, read> ortho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 
+// One invocation per column of a row of a matrix (see momentum.wgsl).
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let size = dims.rows * dims.cols;
-    let idx = gid.y * groups.x * 256u + gid.x;
-    if idx >= size * dims.count {
+    let col = gid.x;
+    if col >= dims.cols {
         return;
     }
-    let i = idx / size;
-    let e = idx % size;
     let s = dims.unit * 16u;
-    // The workspace view is min x max with rows ws_cols apart (padding stays zero).
-    let row = e / dims.cols;
-    let col = e % dims.cols;
+    let keep = scalars[s + 4u];
+    let lr_eff = scalars[s + 5u];
+    // The workspace view is min x max with rows ws_cols apart.
     var ws_cols = dims.ws_cols;
     if ws_cols == 0u {
         ws_cols = max(dims.rows, dims.cols);
@@ -42,12 +40,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if ws_stride == 0u {
         ws_stride = dims.mat_stride;
     }
-    var xi = row * ws_cols + col;
-    if dims.transposed != 0u {
-        xi = col * ws_cols + row;
+    for (var i = gid.z; i < dims.count; i += groups.z) {
+        for (var row = gid.y; row < dims.rows; row += groups.y) {
+            let e = row * dims.cols + col;
+            var xi = row * ws_cols + col;
+            if dims.transposed != 0u {
+                xi = col * ws_cols + row;
+            }
+            let o = ortho[dims.ws_base + (dims.first + i) * ws_stride + xi];
+            let pi = i * dims.dst_stride + e;
+            param[pi] = fma(param[pi], keep, -lr_eff * o);
+        }
     }
-    xi += dims.ws_base + (dims.first + i) * ws_stride;
-    let o = ortho[xi];
-    let pi = i * dims.dst_stride + e;
-    param[pi] = fma(param[pi], scalars[s + 4u], -scalars[s + 5u] * o);
 }

@@ -23,6 +23,8 @@ pub struct BenchOptions {
     pub ns_steps: usize,
     /// Forces a Newton-Schulz kernel variant instead of the tuned one.
     pub ns_variant: Option<crate::kernels::NsVariant>,
+    /// Also time each kernel of one more step with timestamp queries.
+    pub profile: bool,
 }
 
 /// The named shape sets of `--model`.
@@ -166,6 +168,8 @@ pub struct BenchReport {
     /// CPU time of this process per timed step (Linux): for CPU adapters (lavapipe runs in the
     /// process) a measure that other load on the machine disturbs far less than wall time.
     pub cpu_ms: Option<Spread>,
+    /// GPU time per kernel label over one profiled step: `(label, dispatches, ms)`.
+    pub profile: Vec<(String, usize, f64)>,
 }
 
 fn json_string(s: &str) -> String {
@@ -211,7 +215,7 @@ impl BenchReport {
                 "\"gpu_bytes\": {{\"params\": {}, \"state\": {}, \"workspace\": {}}}, ",
                 "\"first_step_ms\": {}, \"record_ms\": {}, \"warmup\": {}, \"preset\": {}, ",
                 "\"driver\": {}, \"ns_kernel\": {}, \"tuned_from_cache\": {}, \"tune_ms\": {}, ",
-                "\"forced_kernel\": {}, \"cpu_ms\": {}}}"
+                "\"forced_kernel\": {}, \"cpu_ms\": {}, \"profile_ms\": {{{}}}}}"
             ),
             json_string(&self.adapter),
             json_string(&self.backend),
@@ -239,6 +243,11 @@ impl BenchReport {
             self.cpu_ms
                 .as_ref()
                 .map_or_else(|| "null".to_string(), json_spread),
+            self.profile
+                .iter()
+                .map(|(label, _, ms)| format!("{}: {}", json_string(label), json_number(*ms)))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     }
 
@@ -337,9 +346,17 @@ impl BenchReport {
             ),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        rows.iter()
+        let mut out: String = rows
+            .iter()
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
-            .collect()
+            .collect();
+        for (label, count, ms) in &self.profile {
+            out.push_str(&format!(
+                "{:<width$}  {ms:.2} ms in {count} dispatches ({label})\n",
+                "profile"
+            ));
+        }
+        out
     }
 }
 
@@ -459,6 +476,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         times.push(ms);
     }
 
+    let profile = if opts.profile {
+        profile_step(&ctx, &mut opt)?
+    } else {
+        Vec::new()
+    };
+
     // Host time to record a step (never submitted).
     let mut record = Vec::new();
     for _ in 0..20 {
@@ -504,7 +527,71 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         tune_ms,
         forced_kernel: opts.ns_variant.is_some(),
         cpu_ms: (cpu.len() == times.len()).then(|| Spread::of(&cpu)),
+        profile,
     })
+}
+
+/// GPU time of each kernel over one step, summed by label, from timestamp queries.
+#[cfg(not(target_arch = "wasm32"))]
+fn profile_step(
+    ctx: &crate::GpuContext,
+    opt: &mut crate::Optimizer,
+) -> Result<Vec<(String, usize, f64)>, String> {
+    if !ctx
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        return Err("--profile needs timestamp queries, which this adapter lacks".into());
+    }
+    let count = 2 * opt.stats().dispatches as u32;
+    let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("bench profile"),
+        ty: wgpu::QueryType::Timestamp,
+        count,
+    });
+    let bytes = count as u64 * 8;
+    let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("bench profile resolve"),
+        size: bytes,
+        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let read = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("bench profile read"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    let labels = opt.record_step_timed(&mut encoder, &queries);
+    encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
+    encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
+    ctx.queue.submit([encoder.finish()]);
+    read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    ctx.wait_idle();
+    let ticks: Vec<u64> = bytemuck::cast_slice(
+        &read
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| e.to_string())?,
+    )
+    .to_vec();
+    let period = ctx.queue.get_timestamp_period() as f64;
+    let mut out: Vec<(String, usize, f64)> = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6;
+        match out.iter_mut().find(|(l, _, _)| l == label) {
+            Some((_, n, t)) => {
+                *n += 1;
+                *t += ms;
+            }
+            None => out.push((label.to_string(), 1, ms)),
+        }
+    }
+    Ok(out)
 }
 
 /// User plus system CPU time of this process, all threads, in ms (Linux `/proc`; else `None`).

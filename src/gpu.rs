@@ -128,7 +128,9 @@ impl GpuContext {
     /// bindings and buffers) and the optional features the kernels can use.
     pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
-        let wanted = wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+        // Timestamp queries let `muon-wgpu bench --profile` time each kernel.
+        let wanted =
+            wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
         let required_features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {

@@ -57,6 +57,9 @@ struct BenchArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also time each kernel of one more step (GPU timestamps; the adapter needs TIMESTAMP_QUERY).
+    #[arg(long)]
+    profile: bool,
 }
 
 fn bench(args: &BenchArgs) -> Result<(), String> {
@@ -93,6 +96,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             .map(str::parse)
             .transpose()
             .map_err(invalid)?,
+        profile: args.profile,
     };
     let report = muon_wgpu::bench::run(&opts).map_err(invalid)?;
     if args.json {

@@ -1,6 +1,6 @@
 //! `adamw.wgsl`: AdamW over a flat run of elements (multi-tensor when the run is an arena).
 
-use super::{elementwise_grid, Dispatch, Kernels};
+use super::{strided_grid, Dispatch, Kernels};
 
 pub(super) const SOURCE: &str = include_str!("../../shaders/adamw.wgsl");
 
@@ -37,7 +37,7 @@ impl Kernels {
                 ops.exp_avg,
                 ops.exp_avg_sq,
             ],
-            elementwise_grid(dims.len as u64, self.inner.max_workgroups),
+            strided_grid(dims.len as u64, self.inner.max_workgroups),
         )
     }
 }

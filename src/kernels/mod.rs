@@ -34,8 +34,12 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("ns_tiled.wgsl", ns::TILED_SOURCE),
 ];
 
-/// Elements one workgroup of the elementwise kernels covers.
+/// Invocations per workgroup of the elementwise kernels.
 pub const ELEMENTWISE_WORKGROUP: u32 = 256;
+/// About how many workgroups an elementwise dispatch launches; each invocation loops over
+/// the elements beyond. Enough to fill a GPU's memory system, and few enough that a CPU
+/// driver's cost per workgroup (tens of microseconds on lavapipe) stays small.
+pub const ELEMENTWISE_GROUPS: u32 = 1024;
 
 /// The pipelines of the crate, each compiled on first use, and the Newton-Schulz variant chosen
 /// for the device. Cheap to clone (shared).
@@ -108,6 +112,17 @@ fn pipeline(
 /// A 2-D grid covering `total` elements at [`ELEMENTWISE_WORKGROUP`] per workgroup, each side within `max`.
 pub fn elementwise_grid(total: u64, max: u32) -> [u32; 3] {
     let groups = total.div_ceil(ELEMENTWISE_WORKGROUP as u64).max(1);
+    let x = groups.min(max as u64);
+    let y = groups.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+/// Like [`elementwise_grid`] but at most [`ELEMENTWISE_GROUPS`] workgroups, for kernels whose
+/// invocations stride over the elements beyond the grid.
+pub fn strided_grid(total: u64, max: u32) -> [u32; 3] {
+    let groups = total
+        .div_ceil(ELEMENTWISE_WORKGROUP as u64)
+        .clamp(1, ELEMENTWISE_GROUPS as u64);
     let x = groups.min(max as u64);
     let y = groups.div_ceil(x);
     [x as u32, y as u32, 1]

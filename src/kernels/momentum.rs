@@ -1,6 +1,6 @@
 //! `momentum.wgsl`: Muon momentum, Nesterov combination, and the (transposing) copy into the workspace.
 
-use super::{elementwise_grid, Dispatch, Kernels};
+use super::{Dispatch, Kernels, ELEMENTWISE_GROUPS, ELEMENTWISE_WORKGROUP};
 
 pub(super) const SOURCE: &str = include_str!("../../shaders/momentum.wgsl");
 
@@ -28,8 +28,19 @@ pub struct MatrixDims {
 }
 
 impl MatrixDims {
+    /// Columns × rows × matrices, at most about [`ELEMENTWISE_GROUPS`] workgroups (the kernels
+    /// loop over the rows and matrices beyond the grid).
     pub(super) fn grid(&self, max: u32) -> [u32; 3] {
-        elementwise_grid(self.rows as u64 * self.cols as u64 * self.count as u64, max)
+        let x = self.cols.div_ceil(ELEMENTWISE_WORKGROUP).clamp(1, max);
+        let z = self
+            .count
+            .clamp(1, max)
+            .min((ELEMENTWISE_GROUPS / x).max(1));
+        let y = self
+            .rows
+            .clamp(1, max)
+            .min((ELEMENTWISE_GROUPS / (x * z)).max(1));
+        [x, y, z]
     }
 }
 

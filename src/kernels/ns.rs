@@ -275,7 +275,11 @@ impl Kernels {
         };
         self.dispatch_storage(
             device,
-            "ns products",
+            if symmetric {
+                "ns symmetric products"
+            } else {
+                "ns products"
+            },
             &self.ns_pipeline(device, symmetric),
             bytemuck::cast_slice(&table),
             &[ops.left, ops.right, ops.addend, ops.result],
