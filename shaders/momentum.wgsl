@@ -3,21 +3,6 @@
 //   u  = use_m * m + use_g * g              (Nesterov, plain, or bias-corrected, chosen on the host)
 // u is stored transposed for tall matrices so that Newton-Schulz always sees rows <= cols.
 
-struct MatrixDims {
-    rows: u32,        // stored (view) shape of one parameter
-    cols: u32,
-    count: u32,       // matrices in this dispatch
-    first: u32,       // index of the first one in the batch's momentum and workspace
-    src_stride: u32,  // elements between matrices in the gradient buffer
-    mat_stride: u32,  // elements between matrices in momentum and workspace (rows * cols)
-    unit: u32,        // which block of 16 step scalars to read
-    transposed: u32,  // 1 when rows > cols
-    ws_cols: u32,     // elements per row of the workspace view (0: dense)
-    ws_stride: u32,   // elements between matrices in the workspace (0: mat_stride)
-    ws_base: u32,     // element offset of the batch in the workspace
-}
-
-@group(0) @binding(0) var<uniform> dims: MatrixDims;
 @group(0) @binding(1) var<storage, read> scalars: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<f32>;
@@ -36,20 +21,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let decay_g = scalars[s + 1u];
     let use_m = scalars[s + 2u];
     let use_g = scalars[s + 3u];
-    // The workspace view is min x max with rows ws_cols apart (padding stays zero).
-    var ws_cols = dims.ws_cols;
-    if ws_cols == 0u {
-        ws_cols = max(dims.rows, dims.cols);
-    }
-    var ws_stride = dims.ws_stride;
-    if ws_stride == 0u {
-        ws_stride = dims.mat_stride;
-    }
+    let ws_cols = view_cols();
+    let ws_stride = view_stride();
     for (var i = gid.z; i < dims.count; i += groups.z) {
         let matrix = dims.first + i;
         for (var row = gid.y; row < dims.rows; row += groups.y) {
             let e = row * dims.cols + col;
-            let g = grad[i * dims.src_stride + e];
+            let g = grad[i * dims.stride + e];
             let mi = matrix * dims.mat_stride + e;
             let m = fma(decay_m, momentum[mi], decay_g * g);
             momentum[mi] = m;

@@ -2,21 +2,6 @@
 // keep = 1 - lr * wd and lr_eff = lr * shape scale, both from the step scalars.
 // O is read transposed back for tall matrices.
 
-struct MatrixDims {
-    rows: u32,
-    cols: u32,
-    count: u32,
-    first: u32,
-    dst_stride: u32,  // elements between matrices in the parameter buffer
-    mat_stride: u32,
-    unit: u32,
-    transposed: u32,
-    ws_cols: u32,     // elements per row of the workspace view (0: dense)
-    ws_stride: u32,   // elements between matrices in the workspace (0: mat_stride)
-    ws_base: u32,     // element offset of the batch in the workspace
-}
-
-@group(0) @binding(0) var<uniform> dims: MatrixDims;
 @group(0) @binding(1) var<storage, read> scalars: array<f32>;
 @group(0) @binding(2) var<storage, read> ortho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
@@ -31,15 +16,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let s = dims.unit * 16u;
     let keep = scalars[s + 4u];
     let lr_eff = scalars[s + 5u];
-    // The workspace view is min x max with rows ws_cols apart.
-    var ws_cols = dims.ws_cols;
-    if ws_cols == 0u {
-        ws_cols = max(dims.rows, dims.cols);
-    }
-    var ws_stride = dims.ws_stride;
-    if ws_stride == 0u {
-        ws_stride = dims.mat_stride;
-    }
+    let ws_cols = view_cols();
+    let ws_stride = view_stride();
     for (var i = gid.z; i < dims.count; i += groups.z) {
         for (var row = gid.y; row < dims.rows; row += groups.y) {
             let e = row * dims.cols + col;
@@ -48,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 xi = col * ws_cols + row;
             }
             let o = ortho[dims.ws_base + (dims.first + i) * ws_stride + xi];
-            let pi = i * dims.dst_stride + e;
+            let pi = i * dims.stride + e;
             param[pi] = fma(param[pi], keep, -lr_eff * o);
         }
     }

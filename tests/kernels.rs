@@ -21,6 +21,10 @@ const SHAPES: &[(usize, usize)] = &[
     (64, 64),
 ];
 
+/// Shapes in multiples of 4 (square, wide, tall, one block wide or tall), which the elementwise
+/// kernels run in 4 × 4 blocks.
+const BLOCK_SHAPES: &[(usize, usize)] = &[(4, 4), (8, 12), (12, 8), (4, 64), (64, 4), (36, 20)];
+
 #[test]
 fn matmul_matches_reference_on_odd_shapes_batches_and_transposed_left() {
     for a in adapters() {
@@ -213,11 +217,16 @@ fn momentum_updates_state_and_writes_transposed_padded_workspace() {
     for a in adapters() {
         let ctx = &a.ctx;
         let kernels = Kernels::new(&ctx.device);
-        for &(rows, cols) in SHAPES {
-            // The workspace view is min × max, padded to 3 more columns and 2 more rows, at an offset.
-            let (count, first, stride) = (3usize, 1usize, rows * cols + 5);
+        // Odd layouts run the scalar kernel; layouts in multiples of 4 the 4 × 4 block kernel.
+        let layouts = SHAPES
+            .iter()
+            .map(|&(r, c)| (r, c, 3usize, 2usize, 7usize, 5usize))
+            .chain(BLOCK_SHAPES.iter().map(|&(r, c)| (r, c, 4, 8, 12, 16)));
+        for (rows, cols, pad_cols, pad_rows, ws_base, extra) in layouts {
+            // The workspace view is min × max, padded with more columns and rows, at an offset.
+            let (count, first, stride) = (3usize, 1usize, rows * cols + extra);
             let (vm, vn) = (rows.min(cols), rows.max(cols));
-            let (ws_cols, ws_stride, ws_base) = (vn + 3, (vm + 2) * (vn + 3), 7usize);
+            let (ws_cols, ws_stride) = (vn + pad_cols, (vm + pad_rows) * (vn + pad_cols));
             let total = first + count;
             let g = random(21, count * stride);
             let m0 = random(22, total * rows * cols);
@@ -291,13 +300,18 @@ fn muon_update_applies_decay_and_scaled_orthogonal_update_from_a_padded_workspac
     for a in adapters() {
         let ctx = &a.ctx;
         let kernels = Kernels::new(&ctx.device);
-        for &(rows, cols) in SHAPES {
+        // Odd shapes and paddings run the scalar kernel, multiples of 4 the 4 × 4 block kernel.
+        let shapes = SHAPES
+            .iter()
+            .map(|&s| (s, 5, 1, 11))
+            .chain(BLOCK_SHAPES.iter().map(|&s| (s, 4usize, 8usize, 12usize)));
+        for ((rows, cols), pad_cols, pad_rows, pad_base) in shapes {
             for padded in [false, true] {
                 let (count, first, stride) = (2usize, 1usize, rows * cols + 64);
                 let rc = rows * cols;
                 let (vm, vn) = (rows.min(cols), rows.max(cols));
                 let (ws_cols, ws_stride, ws_base) = if padded {
-                    (vn + 5, (vm + 1) * (vn + 5), 11usize)
+                    (vn + pad_cols, (vm + pad_rows) * (vn + pad_cols), pad_base)
                 } else {
                     (vn, rc, 0)
                 };
@@ -683,45 +697,54 @@ fn normalize_batches_handles_several_batches_in_one_dispatch() {
     for a in adapters() {
         let ctx = &a.ctx;
         let kernels = Kernels::new(&ctx.device);
-        // Two batches (3 matrices of 20, 2 of 7) after 5 leading elements that must not change.
-        let x = random(90, 5 + 3 * 20 + 2 * 7);
-        let xb = buffer(ctx, &x);
-        let batches = [
-            NormDims {
-                len: 20,
-                mat_stride: 20,
-                clamp: 1,
-                count: 3,
-                eps: 1e-7,
-                base: 5,
-                ..Default::default()
-            },
-            NormDims {
-                len: 7,
-                mat_stride: 7,
-                clamp: 0,
-                count: 2,
-                eps: 0.5,
-                base: 65,
-                ..Default::default()
-            },
-        ];
-        run(
-            ctx,
-            &[kernels.normalize_batches(&ctx.device, &batches, &xb)],
-        );
-        let got = read(ctx, &xb, x.len());
-        let mut want = to_f64(&x);
-        for (base, len, count, eps, mode) in [
-            (5, 20, 3, 1e-7, muon_wgpu::NormEps::Clamp),
-            (65, 7, 2, 0.5, muon_wgpu::NormEps::Additive),
-        ] {
-            for i in 0..count {
-                let at = base + i * len;
-                let v = reference::normalize(&to_f64(&x[at..at + len]), eps, mode);
-                want[at..at + len].copy_from_slice(&v);
+        // Two batches (3 matrices, then 2) after leading elements that must not change: odd
+        // sizes run the scalar kernel, whole vec4s the vec4 one.
+        for (lead, len_a, len_b) in [(5usize, 20usize, 7usize), (8, 20, 12)] {
+            let base_b = lead + 3 * len_a;
+            let x = random(90, base_b + 2 * len_b);
+            let xb = buffer(ctx, &x);
+            let batches = [
+                NormDims {
+                    len: len_a as u32,
+                    mat_stride: len_a as u32,
+                    clamp: 1,
+                    count: 3,
+                    eps: 1e-7,
+                    base: lead as u32,
+                    ..Default::default()
+                },
+                NormDims {
+                    len: len_b as u32,
+                    mat_stride: len_b as u32,
+                    clamp: 0,
+                    count: 2,
+                    eps: 0.5,
+                    base: base_b as u32,
+                    ..Default::default()
+                },
+            ];
+            run(
+                ctx,
+                &[kernels.normalize_batches(&ctx.device, &batches, &xb)],
+            );
+            let got = read(ctx, &xb, x.len());
+            let mut want = to_f64(&x);
+            for (base, len, count, eps, mode) in [
+                (lead, len_a, 3, 1e-7, muon_wgpu::NormEps::Clamp),
+                (base_b, len_b, 2, 0.5, muon_wgpu::NormEps::Additive),
+            ] {
+                for i in 0..count {
+                    let at = base + i * len;
+                    let v = reference::normalize(&to_f64(&x[at..at + len]), eps, mode);
+                    want[at..at + len].copy_from_slice(&v);
+                }
             }
+            assert!(
+                max_abs_diff(&got, &want) <= 1e-6,
+                "{} lead {lead}: error {}",
+                ctx.describe(),
+                max_abs_diff(&got, &want)
+            );
         }
-        assert!(max_abs_diff(&got, &want) <= 1e-6, "{}", ctx.describe());
     }
 }

@@ -1,4 +1,4 @@
-//! The `muon-wgpu` command line: `info`, `replay` and `bench`.
+//! The `muon-wgpu` command line: `info`, `replay`, `bench` and `tune`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,15 @@ enum Command {
     Replay(Box<ReplayArgs>),
     /// Time whole optimizer steps on an adapter (a table, or one JSON object with --json).
     Bench(BenchArgs),
+    /// Time every Newton-Schulz kernel variant the adapter supports and remember the fastest.
+    ///
+    /// A first use times only what fits a one-second budget (on a CPU driver, the variant that
+    /// compiles fastest); this tries them all, for long runs.
+    Tune {
+        /// Backend: vulkan, gl, metal, dx12 or any (default: $MUON_WGPU_BACKEND, else any).
+        #[arg(long, default_value = "env")]
+        backend: String,
+    },
 }
 
 #[derive(Args)]
@@ -240,12 +249,32 @@ fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
     Ok(())
 }
 
+fn tune(backend: &str) -> muon_wgpu::Result<()> {
+    let ctx = pollster::block_on(GpuContext::new(backend.parse()?))?;
+    println!("tuning on {}", ctx.describe());
+    let (_, report) = muon_wgpu::kernels::tune::tune(&ctx, f64::INFINITY);
+    for (variant, seconds) in &report.timings {
+        match seconds {
+            Some(s) => println!("  {:<20} {:>9.2} ms", variant.name(), s * 1e3),
+            None => println!("  {:<20} wrong result, skipped", variant.name()),
+        }
+    }
+    muon_wgpu::kernels::tune::remember(&ctx.device, report.chosen);
+    println!(
+        "chosen: {} (remembered for this adapter; {:.1} s spent)",
+        report.chosen.name(),
+        report.seconds
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info { backend } => info(backend).map_err(|e| e.to_string()),
         Command::Replay(args) => replay(args).map_err(|e| e.to_string()),
         Command::Bench(args) => bench(args),
+        Command::Tune { backend } => tune(backend).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

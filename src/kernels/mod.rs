@@ -23,12 +23,19 @@ use std::sync::{Arc, OnceLock};
 
 use wgpu::util::DeviceExt;
 
-/// Every shader of the crate, by file name, for validation and inspection.
+/// Shader files that are never compiled alone, only in front of others (shared declarations).
+pub const INCLUDES: &[&str] = &["matrix_view.wgsl", "nn_activations.wgsl"];
+
+/// Every shader of the crate, by file name, as compiled (includes in front), for validation
+/// and inspection.
 pub const SHADERS: &[(&str, &str)] = &[
     ("momentum.wgsl", momentum::SOURCE),
+    ("momentum_vec4.wgsl", momentum::VEC4_SOURCE),
     ("normalize.wgsl", normalize::SOURCE),
+    ("normalize_vec4.wgsl", normalize::VEC4_SOURCE),
     ("matmul.wgsl", matmul::SOURCE),
     ("muon_update.wgsl", muon_update::SOURCE),
+    ("muon_update_vec4.wgsl", muon_update::VEC4_SOURCE),
     ("adamw.wgsl", adamw::SOURCE),
     ("ns_lanes.wgsl", ns::LANES_SOURCE),
     ("ns_tiled.wgsl", ns::TILED_SOURCE),
@@ -51,11 +58,12 @@ pub struct Kernels {
 #[derive(Debug)]
 struct Compiled {
     variant: NsVariant,
-    momentum: OnceLock<wgpu::ComputePipeline>,
-    normalize: OnceLock<wgpu::ComputePipeline>,
+    /// Elementwise kernels: indexed by `vec4` (the 4 × 4 block forms).
+    momentum: [OnceLock<wgpu::ComputePipeline>; 2],
+    normalize: [OnceLock<wgpu::ComputePipeline>; 2],
     /// Indexed by `2·transpose_left + transpose_right`.
     matmul: [OnceLock<wgpu::ComputePipeline>; 4],
-    muon_update: OnceLock<wgpu::ComputePipeline>,
+    muon_update: [OnceLock<wgpu::ComputePipeline>; 2],
     adamw: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
@@ -86,7 +94,8 @@ impl Dispatch {
     }
 }
 
-fn pipeline(
+/// Compiles the `main` entry point of one WGSL source with these override constants.
+pub(crate) fn pipeline(
     device: &wgpu::Device,
     label: &str,
     source: &str,
@@ -140,10 +149,10 @@ impl Kernels {
         Self {
             inner: Arc::new(Compiled {
                 variant,
-                momentum: OnceLock::new(),
-                normalize: OnceLock::new(),
+                momentum: Default::default(),
+                normalize: Default::default(),
                 matmul: Default::default(),
-                muon_update: OnceLock::new(),
+                muon_update: Default::default(),
                 adamw: OnceLock::new(),
                 ns: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
@@ -176,7 +185,7 @@ impl Kernels {
             contents: table,
             usage: wgpu::BufferUsages::STORAGE,
         });
-        self.bind(device, label, pipeline, &table, buffers, workgroups)
+        Dispatch::bind(device, label, pipeline, &table, buffers, workgroups)
     }
 
     fn dispatch(
@@ -188,23 +197,36 @@ impl Kernels {
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
     ) -> Dispatch {
+        Dispatch::with_uniform(device, label, pipeline, uniform, buffers, workgroups)
+    }
+}
+
+impl Dispatch {
+    /// A launch of `pipeline` with `uniform` at binding 0 and `buffers` at bindings 1, 2, …
+    pub(crate) fn with_uniform(
+        device: &wgpu::Device,
+        label: &'static str,
+        pipeline: &wgpu::ComputePipeline,
+        uniform: &[u8],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Self {
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: uniform,
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        self.bind(device, label, pipeline, &uniform, buffers, workgroups)
+        Self::bind(device, label, pipeline, &uniform, buffers, workgroups)
     }
 
     fn bind(
-        &self,
         device: &wgpu::Device,
         label: &'static str,
         pipeline: &wgpu::ComputePipeline,
         first: &wgpu::Buffer,
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
-    ) -> Dispatch {
+    ) -> Self {
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: first.as_entire_binding(),
@@ -223,7 +245,7 @@ impl Kernels {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        Dispatch {
+        Self {
             label,
             pipeline: pipeline.clone(),
             bind_group,

@@ -2,7 +2,18 @@
 
 use super::{Dispatch, Kernels, ELEMENTWISE_GROUPS, ELEMENTWISE_WORKGROUP};
 
-pub(super) const SOURCE: &str = include_str!("../../shaders/momentum.wgsl");
+// Both are compiled with `matrix_view.wgsl` (the uniform and the workspace view) in front.
+pub(super) const SOURCE: &str = concat!(
+    include_str!("../../shaders/matrix_view.wgsl"),
+    include_str!("../../shaders/momentum.wgsl")
+);
+pub(super) const VEC4_SOURCE: &str = concat!(
+    include_str!("../../shaders/matrix_view.wgsl"),
+    include_str!("../../shaders/momentum_vec4.wgsl")
+);
+
+/// Invocations per workgroup of the 4 × 4 block kernels (`*_vec4.wgsl`).
+const BLOCK_WORKGROUP: u32 = 64;
 
 /// Shape and placement of a run of same-shape matrices; shared by `momentum.wgsl` and `muon_update.wgsl`.
 #[repr(C)]
@@ -29,18 +40,49 @@ pub struct MatrixDims {
 
 impl MatrixDims {
     /// Columns × rows × matrices, at most about [`ELEMENTWISE_GROUPS`] workgroups (the kernels
-    /// loop over the rows and matrices beyond the grid).
-    pub(super) fn grid(&self, max: u32) -> [u32; 3] {
-        let x = self.cols.div_ceil(ELEMENTWISE_WORKGROUP).clamp(1, max);
+    /// loop over the rows and matrices beyond the grid); `vec4`: in 4 × 4 blocks.
+    pub(super) fn grid(&self, max: u32, vec4: bool) -> [u32; 3] {
+        let (cols, rows, per_group) = if vec4 {
+            (self.cols / 4, self.rows / 4, BLOCK_WORKGROUP)
+        } else {
+            (self.cols, self.rows, ELEMENTWISE_WORKGROUP)
+        };
+        let x = cols.div_ceil(per_group).clamp(1, max);
         let z = self
             .count
             .clamp(1, max)
             .min((ELEMENTWISE_GROUPS / x).max(1));
-        let y = self
-            .rows
+        let y = rows
             .clamp(1, max)
             .min((ELEMENTWISE_GROUPS / (x * z)).max(1));
         [x, y, z]
+    }
+
+    /// Whether the 4 × 4 block kernels can run these matrices: every dimension, stride and
+    /// offset a multiple of 4, and the `buffers` (bound as `vec4` arrays) whole vec4s long.
+    pub(super) fn blocks_of_four(&self, buffers: &[&wgpu::Buffer]) -> bool {
+        let ws_cols = if self.ws_cols == 0 {
+            self.rows.max(self.cols)
+        } else {
+            self.ws_cols
+        };
+        let ws_stride = if self.ws_stride == 0 {
+            self.mat_stride
+        } else {
+            self.ws_stride
+        };
+        [
+            self.rows,
+            self.cols,
+            self.src_stride,
+            self.mat_stride,
+            ws_cols,
+            ws_stride,
+            self.ws_base,
+        ]
+        .iter()
+        .all(|v| v.is_multiple_of(4))
+            && buffers.iter().all(|b| b.size().is_multiple_of(16))
     }
 }
 
@@ -56,13 +98,20 @@ impl Kernels {
         momentum: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
+        let vec4 = dims.blocks_of_four(&[grad, momentum, x]);
+        let source = if vec4 { VEC4_SOURCE } else { SOURCE };
+        let slot = &self.inner.momentum[vec4 as usize];
         self.dispatch(
             device,
-            "momentum",
-            &Self::cached(&self.inner.momentum, device, "momentum", SOURCE, &[]),
+            if vec4 {
+                "momentum (4 × 4 blocks)"
+            } else {
+                "momentum"
+            },
+            &Self::cached(slot, device, "momentum", source, &[]),
             bytemuck::bytes_of(&dims),
             &[scalars, grad, momentum, x],
-            dims.grid(self.inner.max_workgroups),
+            dims.grid(self.inner.max_workgroups, vec4),
         )
     }
 }

@@ -3,6 +3,7 @@
 use super::{Dispatch, Kernels};
 
 pub(super) const SOURCE: &str = include_str!("../../shaders/normalize.wgsl");
+pub(super) const VEC4_SOURCE: &str = include_str!("../../shaders/normalize_vec4.wgsl");
 
 /// One batch of same-size matrices to normalize (a row of the dispatch's table).
 #[repr(C)]
@@ -46,7 +47,16 @@ impl Kernels {
         } else {
             batches.to_vec()
         };
-        let pipeline = Self::cached(&self.inner.normalize, device, "normalize", SOURCE, &[]);
+        // vec4 loads when every matrix starts and ends on a whole vec4 (the workspace's do).
+        let vec4 = x.size().is_multiple_of(16)
+            && batches.iter().all(|b| {
+                b.len.is_multiple_of(4)
+                    && b.mat_stride.is_multiple_of(4)
+                    && b.base.is_multiple_of(4)
+            });
+        let source = if vec4 { VEC4_SOURCE } else { SOURCE };
+        let slot = &self.inner.normalize[vec4 as usize];
+        let pipeline = Self::cached(slot, device, "normalize", source, &[]);
         self.dispatch_storage(
             device,
             "normalize",

@@ -1,12 +1,10 @@
 //! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file): their uniforms and how
 //! to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
 //!
-//! Pipelines are compiled once in [`NnKernels::new`]; a [`Launch`] is created once per plan and
-//! replayed every step.
+//! Pipelines are compiled once in [`NnKernels::new`]; a [`Dispatch`] is created once per plan
+//! and replayed every step.
 
-use wgpu::util::DeviceExt;
-
-use crate::kernels::{elementwise_grid, Dispatch};
+use crate::kernels::{elementwise_grid, pipeline, Dispatch};
 
 /// Activation functions, prepended to the two kernels that use them.
 const ACTIVATIONS: &str = include_str!("../../shaders/nn_activations.wgsl");
@@ -90,47 +88,6 @@ pub struct LossOperands<'a> {
     pub row_stats: &'a wgpu::Buffer,
 }
 
-/// One recorded launch of an MLP kernel: replayed every step, never rebuilt.
-#[derive(Clone, Debug)]
-pub struct Launch {
-    pub label: &'static str,
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    workgroups: [u32; 3],
-}
-
-impl Launch {
-    /// Records this launch into a compute pass.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
-    }
-
-    /// The workgroup grid.
-    pub fn workgroups(&self) -> [u32; 3] {
-        self.workgroups
-    }
-}
-
-/// A step of a plan: a product on the crate's matmul kernel, or one of the MLP's kernels.
-#[derive(Clone, Debug)]
-pub enum Op {
-    Matmul(Dispatch),
-    Kernel(Launch),
-}
-
-impl Op {
-    /// Records this launch into a compute pass.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        match self {
-            Self::Matmul(d) => d.record(pass),
-            Self::Kernel(l) => l.record(pass),
-        }
-    }
-}
-
 /// The compiled pipelines of the MLP kernels.
 #[derive(Clone, Debug)]
 pub struct NnKernels {
@@ -143,24 +100,6 @@ pub struct NnKernels {
     max_workgroups: u32,
 }
 
-fn pipeline(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(label),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: wgpu::PipelineCompilationOptions {
-            constants: &[],
-            zero_initialize_workgroup_memory: true,
-        },
-        cache: None,
-    })
-}
-
 /// Rows one workgroup of the per-row loss kernels covers.
 const LOSS_WORKGROUP: u32 = 64;
 /// Columns one workgroup of `nn_bias_grad.wgsl` sums.
@@ -170,7 +109,7 @@ impl NnKernels {
     /// Compiles every pipeline once.
     pub fn new(device: &wgpu::Device) -> Self {
         let sources = shaders();
-        let compile = |i: usize| pipeline(device, sources[i].0, &sources[i].1);
+        let compile = |i: usize| pipeline(device, sources[i].0, &sources[i].1, &[]);
         Self {
             bias_activation: compile(0),
             activation_backward: compile(1),
@@ -190,36 +129,8 @@ impl NnKernels {
         uniform: &[u8],
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
-    ) -> Op {
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: uniform,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        entries.extend(
-            buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: b.as_entire_binding(),
-                }),
-        );
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        Op::Kernel(Launch {
-            label,
-            pipeline: pipeline.clone(),
-            bind_group,
-            workgroups,
-        })
+    ) -> Dispatch {
+        Dispatch::with_uniform(device, label, pipeline, uniform, buffers, workgroups)
     }
 
     /// `z ← z + bias` (broadcast over rows), `a ← act(z)`.
@@ -230,7 +141,7 @@ impl NnKernels {
         bias: &wgpu::Buffer,
         z: &wgpu::Buffer,
         a: &wgpu::Buffer,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_bias_activation",
@@ -248,7 +159,7 @@ impl NnKernels {
         dims: ActivationDims,
         z: &wgpu::Buffer,
         grad: &wgpu::Buffer,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_activation_backward",
@@ -266,7 +177,7 @@ impl NnKernels {
         dims: RowsDims,
         dz: &wgpu::Buffer,
         db: &wgpu::Buffer,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_bias_grad",
@@ -283,7 +194,7 @@ impl NnKernels {
         device: &wgpu::Device,
         dims: RowsDims,
         ops: LossOperands<'_>,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_softmax_cross_entropy",
@@ -306,7 +217,7 @@ impl NnKernels {
         device: &wgpu::Device,
         dims: RowsDims,
         ops: LossOperands<'_>,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_mean_squared_error",
@@ -331,7 +242,7 @@ impl NnKernels {
         batch: &wgpu::Buffer,
         row_stats: &wgpu::Buffer,
         history: &wgpu::Buffer,
-    ) -> Op {
+    ) -> Dispatch {
         self.launch(
             device,
             "nn_batch_metrics",

@@ -17,13 +17,13 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::{Kernels, MatmulDims, MatmulOperands, Transpose};
+use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
 use crate::optimizer::OptimizerBuilder;
 use crate::params::{Route, Source};
 use crate::readback::{read_ranges, BufferRange};
 
 use super::kernels::{
-    ActivationDims, BiasActivationDims, LossOperands, MetricsDims, NnKernels, Op, RowsDims,
+    ActivationDims, BiasActivationDims, LossOperands, MetricsDims, NnKernels, RowsDims,
 };
 use super::model::{Activation, LayerParams, Loss, MlpSpec, ParamKind, ParamRole};
 use super::trainer::{Batch, Metrics, Targets};
@@ -256,7 +256,7 @@ pub struct Plan {
     outputs: wgpu::Buffer,
     history: wgpu::Buffer,
     history_capacity: usize,
-    ops: Vec<Op>,
+    ops: Vec<Dispatch>,
     recorded: u64,
     read: u64,
 }
@@ -347,13 +347,7 @@ impl Plan {
                 addend: x,
                 result: &pre[l],
             };
-            ops.push(Op::Matmul(m.matmul(
-                device,
-                dims,
-                1,
-                Transpose::RIGHT,
-                operands,
-            )));
+            ops.push(m.matmul(device, dims, 1, Transpose::RIGHT, operands));
             let dims = BiasActivationDims {
                 rows: r,
                 cols: fo,
@@ -420,13 +414,7 @@ impl Plan {
                     addend: dz,
                     result: &layer.weight_grad,
                 };
-                ops.push(Op::Matmul(m.matmul(
-                    device,
-                    dims,
-                    1,
-                    Transpose::LEFT,
-                    operands,
-                )));
+                ops.push(m.matmul(device, dims, 1, Transpose::LEFT, operands));
                 let dims = RowsDims {
                     rows: r,
                     cols: fo,
@@ -450,13 +438,7 @@ impl Plan {
                         addend: dz,
                         result: &dpost[l - 1],
                     };
-                    ops.push(Op::Matmul(m.matmul(
-                        device,
-                        dims,
-                        1,
-                        Transpose::NONE,
-                        operands,
-                    )));
+                    ops.push(m.matmul(device, dims, 1, Transpose::NONE, operands));
                 }
             }
         }
@@ -487,7 +469,7 @@ impl Plan {
     }
 
     /// The launches of one batch, in order.
-    pub fn ops(&self) -> &[Op] {
+    pub fn ops(&self) -> &[Dispatch] {
         &self.ops
     }
 
