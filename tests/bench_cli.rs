@@ -1,4 +1,4 @@
-//! `muon-wgpu bench`: shape sets, the textbook count, and the command's output.
+//! `muon-wgpu bench` and `tune`: shape sets, the textbook count, and the commands' output.
 
 mod common;
 
@@ -123,4 +123,45 @@ fn bench_refuses_big_work_on_gl_and_unknown_models() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("GL"));
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn tune_times_every_candidate_and_remembers_the_winner() {
+    let cache = std::env::temp_dir().join(format!("muon-wgpu-tune-{}.tsv", std::process::id()));
+    let _ = std::fs::remove_file(&cache);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muon-wgpu"))
+        .args(["tune", "--backend", "any"])
+        .env("MUON_WGPU_TUNE_CACHE", &cache)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every candidate is timed (no budget) and correct, and the chosen one is among them.
+    let timed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.trim_end().ends_with(" ms"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        !timed.is_empty() && !stdout.contains("wrong result"),
+        "{stdout}"
+    );
+    let chosen = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("chosen: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no choice in {stdout}"));
+    assert!(timed.contains(&chosen), "{stdout}");
+    let remembered = std::fs::read_to_string(&cache).unwrap();
+    assert!(
+        remembered
+            .lines()
+            .any(|l| l.ends_with(&format!("\t{chosen}"))),
+        "{remembered}"
+    );
+    let _ = std::fs::remove_file(&cache);
 }
