@@ -25,6 +25,8 @@ pub struct BenchOptions {
     pub ns_variant: Option<crate::kernels::NsVariant>,
     /// Also time each kernel of one more step with timestamp queries.
     pub profile: bool,
+    /// Let wide matrices run the Gram form of Newton-Schulz (the optimizer's default).
+    pub gram_form: bool,
 }
 
 /// The named shape sets of `--model`.
@@ -165,6 +167,8 @@ pub struct BenchReport {
     pub tune_ms: f64,
     /// Whether the variant was forced (`--kernel`) rather than chosen for the adapter.
     pub forced_kernel: bool,
+    /// Whether wide matrices could run the Gram form of Newton-Schulz.
+    pub gram_form: bool,
     /// CPU time of this process per timed step (Linux): for CPU adapters (lavapipe runs in the
     /// process) a measure that other load on the machine disturbs far less than wall time.
     pub cpu_ms: Option<Spread>,
@@ -215,7 +219,8 @@ impl BenchReport {
                 "\"gpu_bytes\": {{\"params\": {}, \"state\": {}, \"workspace\": {}}}, ",
                 "\"first_step_ms\": {}, \"record_ms\": {}, \"warmup\": {}, \"preset\": {}, ",
                 "\"driver\": {}, \"ns_kernel\": {}, \"tuned_from_cache\": {}, \"tune_ms\": {}, ",
-                "\"forced_kernel\": {}, \"cpu_ms\": {}, \"profile_ms\": {{{}}}}}"
+                "\"forced_kernel\": {}, \"gram_form\": {}, \"cpu_ms\": {}, ",
+                "\"profile_ms\": {{{}}}}}"
             ),
             json_string(&self.adapter),
             json_string(&self.backend),
@@ -240,6 +245,7 @@ impl BenchReport {
             self.tuned_from_cache,
             json_number(self.tune_ms),
             self.forced_kernel,
+            self.gram_form,
             self.cpu_ms
                 .as_ref()
                 .map_or_else(|| "null".to_string(), json_spread),
@@ -281,8 +287,16 @@ impl BenchReport {
             (
                 "steps",
                 format!(
-                    "{} timed after {} warm-up, {} preset, {} Newton-Schulz steps",
-                    self.steps, self.warmup, self.preset, self.ns_steps
+                    "{} timed after {} warm-up, {} preset, {} Newton-Schulz steps{}",
+                    self.steps,
+                    self.warmup,
+                    self.preset,
+                    self.ns_steps,
+                    if self.gram_form {
+                        ""
+                    } else {
+                        " (usual form only)"
+                    }
                 ),
             ),
             (
@@ -421,6 +435,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     if let Some(v) = opts.ns_variant {
         builder.ns_variant(v);
     }
+    builder.gram_form(opts.gram_form);
     for (i, shape) in opts.shapes.iter().enumerate() {
         let len: usize = shape.iter().product();
         builder
@@ -526,6 +541,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         tuned_from_cache: from_cache,
         tune_ms,
         forced_kernel: opts.ns_variant.is_some(),
+        gram_form: opts.gram_form,
         cpu_ms: (cpu.len() == times.len()).then(|| Spread::of(&cpu)),
         profile,
     })

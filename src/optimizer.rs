@@ -94,6 +94,7 @@ pub struct OptimizerBuilder {
     params: Vec<PendingParam>,
     names: HashMap<String, usize>,
     ns_variant: Option<NsVariant>,
+    gram_form: bool,
 }
 
 fn check_buffer(name: &str, what: &str, buffer: &wgpu::Buffer, len: usize) -> Result<()> {
@@ -125,6 +126,7 @@ impl OptimizerBuilder {
             params: Vec::new(),
             names: HashMap::new(),
             ns_variant: None,
+            gram_form: true,
         })
     }
 
@@ -132,6 +134,14 @@ impl OptimizerBuilder {
     /// (see [`crate::kernels::tune`]).
     pub fn ns_variant(&mut self, variant: NsVariant) -> &mut Self {
         self.ns_variant = Some(variant);
+        self
+    }
+
+    /// Whether matrices at least twice as wide as tall may run the Gram form of Newton-Schulz
+    /// (default: yes). It is the same iteration, with fewer operations, rounded differently;
+    /// turn it off to run every matrix through the libraries' own sequence of products.
+    pub fn gram_form(&mut self, allowed: bool) -> &mut Self {
+        self.gram_form = allowed;
         self
     }
 
@@ -204,12 +214,13 @@ struct Planner {
     kernels: Kernels,
     tune_report: Option<TuneReport>,
     limit: u64,
+    gram_form: bool,
 }
 
-/// Whether a `rows × cols` matrix runs the Gram form of Newton-Schulz (see
+/// Whether a `rows × cols` matrix can run the Gram form of Newton-Schulz (see
 /// [`Planner::newton_schulz`]): when its view is at least twice as wide as tall, where it does
 /// less than two thirds of the work of the usual form.
-fn uses_gram_iteration(rows: usize, cols: usize) -> bool {
+fn suits_gram_iteration(rows: usize, cols: usize) -> bool {
     rows.max(cols) >= 2 * rows.min(cols)
 }
 
@@ -269,11 +280,17 @@ impl Planner {
         Self {
             kernels,
             tune_report,
+            gram_form: b.gram_form,
             ctx: b.ctx,
             settings: b.settings,
             params: b.params,
             limit,
         }
+    }
+
+    /// Whether this batch runs the Gram form of Newton-Schulz.
+    fn uses_gram_iteration(&self, batch: &MuonBatch) -> bool {
+        self.gram_form && suits_gram_iteration(batch.rows, batch.cols)
     }
 
     fn too_large(&self, what: String, bytes: u64) -> Error {
@@ -416,7 +433,7 @@ impl Planner {
             .iter()
             .copied()
             .filter(|&u| !steps(u).is_empty())
-            .partition(|&u| !uses_gram_iteration(batches[u].rows, batches[u].cols));
+            .partition(|&u| !self.uses_gram_iteration(&batches[u]));
         for &u in wave {
             outputs.insert(u, false);
         }
@@ -634,7 +651,7 @@ impl Planner {
             x_len = x_len.max(x_at);
             a_len = a_len.max(a_at);
         }
-        let gram_ns = batches.iter().any(|b| uses_gram_iteration(b.rows, b.cols));
+        let gram_ns = batches.iter().any(|b| self.uses_gram_iteration(b));
         let square = |label| storage_buffer(&device, label, a_len * 4);
         let ws = Workspace {
             x0: storage_buffer(&device, "ns x0", x_len * 4),

@@ -40,20 +40,19 @@ fn run_both(
     steps: usize,
     lr_change: Option<(usize, f64)>,
 ) -> Run {
-    run_with(ctx, settings, steps, lr_change, None)
+    run_with(ctx, settings, steps, lr_change, |_| {})
 }
 
+/// [`run_both`] with the builder configured by `configure` (kernel variant, Gram form).
 fn run_with(
     ctx: &muon_wgpu::GpuContext,
     settings: Settings,
     steps: usize,
     lr_change: Option<(usize, f64)>,
-    variant: Option<NsVariant>,
+    configure: impl Fn(&mut OptimizerBuilder),
 ) -> Run {
     let mut builder = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
-    if let Some(v) = variant {
-        builder.ns_variant(v);
-    }
+    configure(&mut builder);
     let mut reference = ReferenceOptimizer::new(settings).unwrap();
     let mut init = HashMap::new();
     for (i, (name, shape, route)) in shapes().into_iter().enumerate() {
@@ -183,6 +182,40 @@ fn non_nesterov_polar_express_and_per_iteration_schedules_match_the_reference() 
 }
 
 #[test]
+fn without_the_gram_form_wide_matrices_still_match_the_reference() {
+    // `wide`, `tall`, `row` and `conv` run the Gram form by default; here the usual products:
+    // momentum, normalization, 3 products per iteration, update.
+    let a = adapters().remove(0);
+    let plan = |gram: bool| {
+        let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
+        let mut b = OptimizerBuilder::new(&a.ctx, settings).unwrap();
+        b.gram_form(gram);
+        b.add_host("wide", &[8, 100], &[0.1; 800]).unwrap();
+        b.build().unwrap().stats().dispatches
+    };
+    assert_eq!(plan(false), 3 + 3 * 5);
+    assert_ne!(plan(true), plan(false));
+    for a in adapters() {
+        for preset in [Preset::Torch, Preset::Optax] {
+            let settings = preset
+                .settings(&Overrides {
+                    lr: Some(0.03),
+                    ..Default::default()
+                })
+                .unwrap();
+            let run = run_with(&a.ctx, settings, 3, None, |b| {
+                b.gram_form(false);
+            });
+            check(
+                &run,
+                &format!("{} {preset} usual form", a.ctx.describe()),
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
 fn every_newton_schulz_kernel_variant_matches_the_reference_end_to_end() {
     for a in adapters() {
         for variant in NsVariant::ALL {
@@ -201,7 +234,9 @@ fn every_newton_schulz_kernel_variant_matches_the_reference_end_to_end() {
                         ..Default::default()
                     })
                     .unwrap();
-                let run = run_with(&a.ctx, settings, 2, None, Some(variant));
+                let run = run_with(&a.ctx, settings, 2, None, |b| {
+                    b.ns_variant(variant);
+                });
                 check(
                     &run,
                     &format!("{} {variant} {preset}", a.ctx.describe()),

@@ -69,6 +69,9 @@ struct BenchArgs {
     /// Also time each kernel of one more step (GPU timestamps; the adapter needs TIMESTAMP_QUERY).
     #[arg(long)]
     profile: bool,
+    /// Run every matrix through the usual Newton-Schulz products (no Gram form for wide ones).
+    #[arg(long)]
+    no_gram: bool,
 }
 
 fn bench(args: &BenchArgs) -> Result<(), String> {
@@ -106,6 +109,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             .transpose()
             .map_err(invalid)?,
         profile: args.profile,
+        gram_form: !args.no_gram,
     };
     let report = muon_wgpu::bench::run(&opts).map_err(invalid)?;
     if args.json {
