@@ -25,7 +25,7 @@ pub struct AdamOperands<'a> {
 impl Kernels {
     /// One AdamW step over the first `dims.len` elements of the buffers.
     pub fn adamw(&self, device: &wgpu::Device, dims: AdamDims, ops: AdamOperands<'_>) -> Dispatch {
-        self.dispatch(
+        Dispatch::with_uniform(
             device,
             "adamw",
             &Self::cached(&self.inner.adamw, device, "adamw", SOURCE, &[]),

@@ -76,7 +76,7 @@ impl Kernels {
             ("TRANSPOSE_R", transpose.right as u32 as f64),
         ];
         let pipeline = Self::cached(slot, device, "matmul", SOURCE, &constants);
-        self.dispatch(
+        Dispatch::with_uniform(
             device,
             "matmul",
             &pipeline,

@@ -170,38 +170,27 @@ impl Kernels {
         slot.get_or_init(|| pipeline(device, label, source, constants))
             .clone()
     }
+}
 
-    fn dispatch_storage(
-        &self,
+impl Dispatch {
+    /// A launch of `pipeline` with a storage `table` (read-only) at binding 0 and `buffers` at
+    /// bindings 1, 2, …
+    pub(crate) fn with_table(
         device: &wgpu::Device,
         label: &'static str,
         pipeline: &wgpu::ComputePipeline,
         table: &[u8],
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
-    ) -> Dispatch {
+    ) -> Self {
         let table = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: table,
             usage: wgpu::BufferUsages::STORAGE,
         });
-        Dispatch::bind(device, label, pipeline, &table, buffers, workgroups)
+        Self::bind(device, label, pipeline, &table, buffers, workgroups)
     }
 
-    fn dispatch(
-        &self,
-        device: &wgpu::Device,
-        label: &'static str,
-        pipeline: &wgpu::ComputePipeline,
-        uniform: &[u8],
-        buffers: &[&wgpu::Buffer],
-        workgroups: [u32; 3],
-    ) -> Dispatch {
-        Dispatch::with_uniform(device, label, pipeline, uniform, buffers, workgroups)
-    }
-}
-
-impl Dispatch {
     /// A launch of `pipeline` with `uniform` at binding 0 and `buffers` at bindings 1, 2, …
     pub(crate) fn with_uniform(
         device: &wgpu::Device,

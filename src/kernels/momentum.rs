@@ -101,7 +101,7 @@ impl Kernels {
         let vec4 = dims.blocks_of_four(&[grad, momentum, x]);
         let source = if vec4 { VEC4_SOURCE } else { SOURCE };
         let slot = &self.inner.momentum[vec4 as usize];
-        self.dispatch(
+        Dispatch::with_uniform(
             device,
             if vec4 {
                 "momentum (4 × 4 blocks)"

@@ -27,7 +27,7 @@ impl Kernels {
         let vec4 = dims.blocks_of_four(&[ortho, param]);
         let source = if vec4 { VEC4_SOURCE } else { SOURCE };
         let slot = &self.inner.muon_update[vec4 as usize];
-        self.dispatch(
+        Dispatch::with_uniform(
             device,
             if vec4 {
                 "muon_update (4 × 4 blocks)"

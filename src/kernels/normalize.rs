@@ -57,7 +57,7 @@ impl Kernels {
         let source = if vec4 { VEC4_SOURCE } else { SOURCE };
         let slot = &self.inner.normalize[vec4 as usize];
         let pipeline = Self::cached(slot, device, "normalize", source, &[]);
-        self.dispatch_storage(
+        Dispatch::with_table(
             device,
             "normalize",
             &pipeline,

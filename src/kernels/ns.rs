@@ -273,7 +273,7 @@ impl Kernels {
         } else {
             table
         };
-        self.dispatch_storage(
+        Dispatch::with_table(
             device,
             if symmetric {
                 "ns symmetric products"

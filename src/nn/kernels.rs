@@ -121,18 +121,6 @@ impl NnKernels {
         }
     }
 
-    fn launch(
-        &self,
-        device: &wgpu::Device,
-        label: &'static str,
-        pipeline: &wgpu::ComputePipeline,
-        uniform: &[u8],
-        buffers: &[&wgpu::Buffer],
-        workgroups: [u32; 3],
-    ) -> Dispatch {
-        Dispatch::with_uniform(device, label, pipeline, uniform, buffers, workgroups)
-    }
-
     /// `z ← z + bias` (broadcast over rows), `a ← act(z)`.
     pub fn bias_activation(
         &self,
@@ -142,7 +130,7 @@ impl NnKernels {
         z: &wgpu::Buffer,
         a: &wgpu::Buffer,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_bias_activation",
             &self.bias_activation,
@@ -160,7 +148,7 @@ impl NnKernels {
         z: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_activation_backward",
             &self.activation_backward,
@@ -178,7 +166,7 @@ impl NnKernels {
         dz: &wgpu::Buffer,
         db: &wgpu::Buffer,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_bias_grad",
             &self.bias_grad,
@@ -195,7 +183,7 @@ impl NnKernels {
         dims: RowsDims,
         ops: LossOperands<'_>,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_softmax_cross_entropy",
             &self.softmax_cross_entropy,
@@ -218,7 +206,7 @@ impl NnKernels {
         dims: RowsDims,
         ops: LossOperands<'_>,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_mean_squared_error",
             &self.mean_squared_error,
@@ -243,7 +231,7 @@ impl NnKernels {
         row_stats: &wgpu::Buffer,
         history: &wgpu::Buffer,
     ) -> Dispatch {
-        self.launch(
+        Dispatch::with_uniform(
             device,
             "nn_batch_metrics",
             &self.batch_metrics,
