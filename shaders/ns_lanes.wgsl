@@ -14,86 +14,16 @@
 //
 // This file is a template: the regions between `// generate <name>` and `// end` are unrolled
 // by src/kernels/ns.rs for the chosen tile (TILE x TILE, TILE a multiple of 32); as stored here
-// they hold the 32 x 32 broadcast instance, so the file is a working kernel on its own.
+// they hold the 32 x 32 broadcast instance, so with ns_problems.wgsl (the problem table and
+// tile lookup, included in front) the file is a working kernel on its own.
 
-struct Problem {
-    tiles_begin: u32,   // first tile (workgroup) of this problem in the dispatch
-    tiles_end: u32,
-    tiles_per_matrix: u32,
-    tiles_across: u32,  // tiles per row of C (symmetric: per side)
-    k: u32,             // inner dimension (a multiple of 4)
-    c_row: u32,         // elements per row of C and D
-    use_d: u32,
-    diag: f32,          // added to the diagonal of C (the a·I of a Newton-Schulz polynomial)
-    l_base: u32,        // element offsets and strides, all multiples of 4
-    l_row: u32,
-    l_mat: u32,
-    r_base: u32,
-    r_row: u32,         // SYMMETRIC: stride between rows of R (R^T columns); else between rows of R (k)
-    r_mat: u32,
-    d_base: u32,
-    d_mat: u32,
-    c_base: u32,
-    c_mat: u32,
-    alpha: f32,
-    beta: f32,
-    _pad1: vec2<u32>,
-}
-
-@group(0) @binding(0) var<storage, read> problems: array<Problem>;
 @group(0) @binding(1) var<storage, read> left: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> right: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> addend: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> result: array<vec4<f32>>;
 
-override SYMMETRIC: bool = true;
 // Rows and columns of the tile of C one workgroup computes (the generated tile).
 override TILE: u32 = 32u;
-
-struct Tile {
-    found: bool,
-    problem: u32,
-    matrix: u32,
-    row0: u32,
-    col0: u32,
-    mirror: bool,
-}
-
-// Which problem, matrix and tile a workgroup computes; symmetric problems enumerate the tiles
-// (ti, tj) with ti <= tj row by row.
-fn locate(index: u32) -> Tile {
-    var tile = Tile(false, 0u, 0u, 0u, 0u, false);
-    let count = arrayLength(&problems);
-    for (var p = 0u; p < count; p++) {
-        if index < problems[p].tiles_end {
-            let local = index - problems[p].tiles_begin;
-            let across = problems[p].tiles_across;
-            tile.found = true;
-            tile.problem = p;
-            tile.matrix = local / problems[p].tiles_per_matrix;
-            var t = local % problems[p].tiles_per_matrix;
-            if SYMMETRIC {
-                var ti = 0u;
-                loop {
-                    let row_len = across - ti;
-                    if t < row_len {
-                        break;
-                    }
-                    t -= row_len;
-                    ti += 1u;
-                }
-                tile.row0 = ti * TILE;
-                tile.col0 = (ti + t) * TILE;
-                tile.mirror = t != 0u;
-            } else {
-                tile.row0 = (t / across) * TILE;
-                tile.col0 = (t % across) * TILE;
-            }
-            break;
-        }
-    }
-    return tile;
-}
 
 // Writes a 4 x 4 block of C: rows row..row+3 (one accumulator each) at columns col..col+3, and
 // for an off-diagonal symmetric tile its transpose (D is symmetric there, so the transposed
@@ -147,7 +77,7 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let tile = locate(wid.x + wid.y * groups.x);
+    let tile = locate(wid.x + wid.y * groups.x, TILE);
     if !tile.found {
         return;
     }

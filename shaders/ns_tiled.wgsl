@@ -5,39 +5,13 @@
 // Classic workgroup tiling: a (4 WG) x (4 WG) tile of C per WG x WG workgroup, 4x4 per invocation,
 // operands staged through workgroup memory BK columns of k at a time. The planner pads every
 // dimension to the tile, so no load or store needs a bounds check.
-// The problem table is the one of ns_lanes.wgsl.
+// The problem table and tile lookup are ns_problems.wgsl, included in front.
 
-struct Problem {
-    tiles_begin: u32,
-    tiles_end: u32,
-    tiles_per_matrix: u32,
-    tiles_across: u32,
-    k: u32,
-    c_row: u32,
-    use_d: u32,
-    diag: f32,
-    l_base: u32,
-    l_row: u32,
-    l_mat: u32,
-    r_base: u32,
-    r_row: u32,
-    r_mat: u32,
-    d_base: u32,
-    d_mat: u32,
-    c_base: u32,
-    c_mat: u32,
-    alpha: f32,
-    beta: f32,
-    _pad1: vec2<u32>,
-}
-
-@group(0) @binding(0) var<storage, read> problems: array<Problem>;
 @group(0) @binding(1) var<storage, read> left: array<f32>;
 @group(0) @binding(2) var<storage, read> right: array<f32>;
 @group(0) @binding(3) var<storage, read> addend: array<f32>;
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 
-override SYMMETRIC: bool = true;
 // Invocations per side of the workgroup (tile side = 4 * WG) and the k-depth of a stage.
 override WG: u32 = 16u;
 override BK: u32 = 16u;
@@ -47,49 +21,6 @@ const STAGE: u32 = 2048u;
 
 var<workgroup> tile_l: array<f32, STAGE>;
 var<workgroup> tile_r: array<f32, STAGE>;
-
-struct Tile {
-    found: bool,
-    problem: u32,
-    matrix: u32,
-    row0: u32,
-    col0: u32,
-    mirror: bool,
-}
-
-fn locate(index: u32, side: u32) -> Tile {
-    var tile = Tile(false, 0u, 0u, 0u, 0u, false);
-    let count = arrayLength(&problems);
-    for (var p = 0u; p < count; p++) {
-        if index < problems[p].tiles_end {
-            let local = index - problems[p].tiles_begin;
-            let across = problems[p].tiles_across;
-            tile.found = true;
-            tile.problem = p;
-            tile.matrix = local / problems[p].tiles_per_matrix;
-            var t = local % problems[p].tiles_per_matrix;
-            if SYMMETRIC {
-                var ti = 0u;
-                loop {
-                    let row_len = across - ti;
-                    if t < row_len {
-                        break;
-                    }
-                    t -= row_len;
-                    ti += 1u;
-                }
-                tile.row0 = ti * side;
-                tile.col0 = (ti + t) * side;
-                tile.mirror = t != 0u;
-            } else {
-                tile.row0 = (t / across) * side;
-                tile.col0 = (t % across) * side;
-            }
-            break;
-        }
-    }
-    return tile;
-}
 
 @compute @workgroup_size(WG, WG)
 fn main(

@@ -24,7 +24,11 @@ use std::sync::{Arc, OnceLock};
 use wgpu::util::DeviceExt;
 
 /// Shader files that are never compiled alone, only in front of others (shared declarations).
-pub const INCLUDES: &[&str] = &["matrix_view.wgsl", "nn_activations.wgsl"];
+pub const INCLUDES: &[&str] = &[
+    "matrix_view.wgsl",
+    "ns_problems.wgsl",
+    "nn_activations.wgsl",
+];
 
 /// Every shader of the crate, by file name, as compiled (includes in front), for validation
 /// and inspection.

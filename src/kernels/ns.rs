@@ -15,8 +15,15 @@
 
 use super::{Dispatch, Kernels};
 
-pub(super) const LANES_SOURCE: &str = include_str!("../../shaders/ns_lanes.wgsl");
-pub(super) const TILED_SOURCE: &str = include_str!("../../shaders/ns_tiled.wgsl");
+// Both are compiled with `ns_problems.wgsl` (the problem table, the tile lookup) in front.
+pub(super) const LANES_SOURCE: &str = concat!(
+    include_str!("../../shaders/ns_problems.wgsl"),
+    include_str!("../../shaders/ns_lanes.wgsl")
+);
+pub(super) const TILED_SOURCE: &str = concat!(
+    include_str!("../../shaders/ns_problems.wgsl"),
+    include_str!("../../shaders/ns_tiled.wgsl")
+);
 
 /// How the Newton-Schulz products run on an adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
