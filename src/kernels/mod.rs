@@ -27,6 +27,7 @@ use wgpu::util::DeviceExt;
 pub const INCLUDES: &[&str] = &[
     "matrix_view.wgsl",
     "ns_problems.wgsl",
+    "norm_batches.wgsl",
     "nn_activations.wgsl",
 ];
 

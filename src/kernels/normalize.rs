@@ -2,8 +2,15 @@
 
 use super::{Dispatch, Kernels};
 
-pub(super) const SOURCE: &str = include_str!("../../shaders/normalize.wgsl");
-pub(super) const VEC4_SOURCE: &str = include_str!("../../shaders/normalize_vec4.wgsl");
+// Both are compiled with `norm_batches.wgsl` (table, reduction, divisor) in front.
+pub(super) const SOURCE: &str = concat!(
+    include_str!("../../shaders/norm_batches.wgsl"),
+    include_str!("../../shaders/normalize.wgsl")
+);
+pub(super) const VEC4_SOURCE: &str = concat!(
+    include_str!("../../shaders/norm_batches.wgsl"),
+    include_str!("../../shaders/normalize_vec4.wgsl")
+);
 
 /// One batch of same-size matrices to normalize (a row of the dispatch's table).
 #[repr(C)]
