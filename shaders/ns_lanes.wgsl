@@ -17,10 +17,19 @@
 // they hold the 32 x 32 broadcast instance, so with ns_problems.wgsl (the problem table and
 // tile lookup, included in front) the file is a working kernel on its own.
 
+// generate bindings
 @group(0) @binding(1) var<storage, read> left: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> right: array<vec4<f32>>;
+// end
 @group(0) @binding(3) var<storage, read> addend: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> result: array<vec4<f32>>;
+
+// Writes one vec4 of C (index in vec4 units).
+fn put(at: u32, v: vec4<f32>) {
+    // generate put
+    result[at] = v;
+    // end
+}
 
 // Rows and columns of the tile of C one workgroup computes (the generated tile).
 override TILE: u32 = 32u;
@@ -58,16 +67,16 @@ fn store4(
         v2.z += p.diag;
         v3.w += p.diag;
     }
-    result[(base + at) / 4u] = v0;
-    result[(base + at + p.c_row) / 4u] = v1;
-    result[(base + at + 2u * p.c_row) / 4u] = v2;
-    result[(base + at + 3u * p.c_row) / 4u] = v3;
+    put((base + at) / 4u, v0);
+    put((base + at + p.c_row) / 4u, v1);
+    put((base + at + 2u * p.c_row) / 4u, v2);
+    put((base + at + 3u * p.c_row) / 4u, v3);
     if mirror {
         let back = col * p.c_row + row;
-        result[(base + back) / 4u] = vec4(v0.x, v1.x, v2.x, v3.x);
-        result[(base + back + p.c_row) / 4u] = vec4(v0.y, v1.y, v2.y, v3.y);
-        result[(base + back + 2u * p.c_row) / 4u] = vec4(v0.z, v1.z, v2.z, v3.z);
-        result[(base + back + 3u * p.c_row) / 4u] = vec4(v0.w, v1.w, v2.w, v3.w);
+        put((base + back) / 4u, vec4(v0.x, v1.x, v2.x, v3.x));
+        put((base + back + p.c_row) / 4u, vec4(v0.y, v1.y, v2.y, v3.y));
+        put((base + back + 2u * p.c_row) / 4u, vec4(v0.z, v1.z, v2.z, v3.z));
+        put((base + back + 3u * p.c_row) / 4u, vec4(v0.w, v1.w, v2.w, v3.w));
     }
 }
 
@@ -86,9 +95,9 @@ fn main(
     let col0 = tile.col0;
     let lbase = p.l_base + tile.matrix * p.l_mat;
     let rbase = p.r_base + tile.matrix * p.r_mat;
-    let k4 = p.k / 4u;
-    let r_row4 = p.r_row / 4u;
     // generate setup
+    let steps = p.k / 4u;
+    let r_step = p.r_row / 4u;
     var c0_0 = vec4<f32>();
     var c1_0 = vec4<f32>();
     var c2_0 = vec4<f32>();
@@ -125,259 +134,259 @@ fn main(
     let pa1 = (lbase + (row0 + 8u + lane) * p.l_row) / 4u;
     let pa2 = (lbase + (row0 + 16u + lane) * p.l_row) / 4u;
     let pa3 = (lbase + (row0 + 24u + lane) * p.l_row) / 4u;
-    let pb0_0 = (rbase + (col0 + 4u * (lane + 0u) + 0u) * p.r_row) / 4u;
-    let pb0_1 = (rbase + (col0 + 4u * (lane + 0u) + 1u) * p.r_row) / 4u;
-    let pb0_2 = (rbase + (col0 + 4u * (lane + 0u) + 2u) * p.r_row) / 4u;
-    let pb0_3 = (rbase + (col0 + 4u * (lane + 0u) + 3u) * p.r_row) / 4u;
-    let pn0 = (rbase + col0 + 4u * (lane + 0u)) / 4u;
+    let pb0_0 = (rbase + (col0 + 4u * lane + 0u + 0u) * p.r_row) / 4u;
+    let pb0_1 = (rbase + (col0 + 4u * lane + 0u + 1u) * p.r_row) / 4u;
+    let pb0_2 = (rbase + (col0 + 4u * lane + 0u + 2u) * p.r_row) / 4u;
+    let pb0_3 = (rbase + (col0 + 4u * lane + 0u + 3u) * p.r_row) / 4u;
+    let pn0 = (rbase + col0 + 4u * lane + 0u) / 4u;
     // end
-    for (var k = 0u; k < k4; k++) {
+    for (var k = 0u; k < steps; k++) {
         // generate body
-        let a0 = left[pa0 + k];
-        let a1 = left[pa1 + k];
-        let a2 = left[pa2 + k];
-        let a3 = left[pa3 + k];
+        let a0_0 = left[pa0 + k];
+        let a1_0 = left[pa1 + k];
+        let a2_0 = left[pa2 + k];
+        let a3_0 = left[pa3 + k];
         var b0_0: vec4<f32>;
         var b0_1: vec4<f32>;
         var b0_2: vec4<f32>;
         var b0_3: vec4<f32>;
         if SYMMETRIC {
-            let r0_0 = right[pb0_0 + k];
-            let r0_1 = right[pb0_1 + k];
-            let r0_2 = right[pb0_2 + k];
-            let r0_3 = right[pb0_3 + k];
-            b0_0 = vec4(r0_0.x, r0_1.x, r0_2.x, r0_3.x);
-            b0_1 = vec4(r0_0.y, r0_1.y, r0_2.y, r0_3.y);
-            b0_2 = vec4(r0_0.z, r0_1.z, r0_2.z, r0_3.z);
-            b0_3 = vec4(r0_0.w, r0_1.w, r0_2.w, r0_3.w);
+            let r0_0_0 = right[pb0_0 + k];
+            let r0_1_0 = right[pb0_1 + k];
+            let r0_2_0 = right[pb0_2 + k];
+            let r0_3_0 = right[pb0_3 + k];
+            b0_0 = vec4(r0_0_0.x, r0_1_0.x, r0_2_0.x, r0_3_0.x);
+            b0_1 = vec4(r0_0_0.y, r0_1_0.y, r0_2_0.y, r0_3_0.y);
+            b0_2 = vec4(r0_0_0.z, r0_1_0.z, r0_2_0.z, r0_3_0.z);
+            b0_3 = vec4(r0_0_0.w, r0_1_0.w, r0_2_0.w, r0_3_0.w);
         } else {
-            b0_0 = right[pn0 + (4u * k + 0u) * r_row4];
-            b0_1 = right[pn0 + (4u * k + 1u) * r_row4];
-            b0_2 = right[pn0 + (4u * k + 2u) * r_row4];
-            b0_3 = right[pn0 + (4u * k + 3u) * r_row4];
+            b0_0 = right[pn0 + (4u * k + 0u) * r_step];
+            b0_1 = right[pn0 + (4u * k + 1u) * r_step];
+            b0_2 = right[pn0 + (4u * k + 2u) * r_step];
+            b0_3 = right[pn0 + (4u * k + 3u) * r_step];
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 0u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 0u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 0u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 0u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 0u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 0u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 0u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 0u));
             c0_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c0_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 1u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 1u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 1u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 1u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 1u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 1u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 1u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 1u));
             c1_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c1_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 2u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 2u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 2u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 2u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 2u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 2u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 2u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 2u));
             c2_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c2_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 3u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 3u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 3u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 3u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 3u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 3u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 3u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 3u));
             c3_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c3_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 4u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 4u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 4u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 4u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 4u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 4u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 4u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 4u));
             c4_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c4_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 5u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 5u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 5u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 5u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 5u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 5u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 5u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 5u));
             c5_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c5_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 6u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 6u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 6u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 6u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 6u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 6u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 6u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 6u));
             c6_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c6_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a0.x, 7u));
-            let v1 = vec4(subgroupBroadcast(a0.y, 7u));
-            let v2 = vec4(subgroupBroadcast(a0.z, 7u));
-            let v3 = vec4(subgroupBroadcast(a0.w, 7u));
+            let v0 = vec4(subgroupBroadcast(a0_0.x, 7u));
+            let v1 = vec4(subgroupBroadcast(a0_0.y, 7u));
+            let v2 = vec4(subgroupBroadcast(a0_0.z, 7u));
+            let v3 = vec4(subgroupBroadcast(a0_0.w, 7u));
             c7_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c7_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 0u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 0u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 0u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 0u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 0u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 0u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 0u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 0u));
             c8_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c8_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 1u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 1u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 1u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 1u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 1u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 1u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 1u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 1u));
             c9_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c9_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 2u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 2u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 2u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 2u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 2u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 2u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 2u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 2u));
             c10_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c10_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 3u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 3u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 3u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 3u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 3u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 3u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 3u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 3u));
             c11_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c11_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 4u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 4u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 4u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 4u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 4u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 4u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 4u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 4u));
             c12_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c12_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 5u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 5u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 5u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 5u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 5u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 5u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 5u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 5u));
             c13_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c13_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 6u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 6u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 6u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 6u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 6u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 6u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 6u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 6u));
             c14_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c14_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a1.x, 7u));
-            let v1 = vec4(subgroupBroadcast(a1.y, 7u));
-            let v2 = vec4(subgroupBroadcast(a1.z, 7u));
-            let v3 = vec4(subgroupBroadcast(a1.w, 7u));
+            let v0 = vec4(subgroupBroadcast(a1_0.x, 7u));
+            let v1 = vec4(subgroupBroadcast(a1_0.y, 7u));
+            let v2 = vec4(subgroupBroadcast(a1_0.z, 7u));
+            let v3 = vec4(subgroupBroadcast(a1_0.w, 7u));
             c15_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c15_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 0u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 0u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 0u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 0u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 0u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 0u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 0u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 0u));
             c16_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c16_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 1u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 1u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 1u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 1u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 1u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 1u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 1u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 1u));
             c17_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c17_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 2u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 2u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 2u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 2u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 2u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 2u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 2u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 2u));
             c18_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c18_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 3u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 3u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 3u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 3u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 3u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 3u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 3u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 3u));
             c19_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c19_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 4u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 4u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 4u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 4u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 4u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 4u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 4u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 4u));
             c20_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c20_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 5u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 5u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 5u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 5u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 5u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 5u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 5u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 5u));
             c21_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c21_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 6u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 6u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 6u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 6u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 6u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 6u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 6u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 6u));
             c22_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c22_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a2.x, 7u));
-            let v1 = vec4(subgroupBroadcast(a2.y, 7u));
-            let v2 = vec4(subgroupBroadcast(a2.z, 7u));
-            let v3 = vec4(subgroupBroadcast(a2.w, 7u));
+            let v0 = vec4(subgroupBroadcast(a2_0.x, 7u));
+            let v1 = vec4(subgroupBroadcast(a2_0.y, 7u));
+            let v2 = vec4(subgroupBroadcast(a2_0.z, 7u));
+            let v3 = vec4(subgroupBroadcast(a2_0.w, 7u));
             c23_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c23_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 0u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 0u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 0u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 0u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 0u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 0u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 0u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 0u));
             c24_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c24_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 1u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 1u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 1u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 1u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 1u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 1u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 1u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 1u));
             c25_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c25_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 2u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 2u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 2u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 2u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 2u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 2u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 2u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 2u));
             c26_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c26_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 3u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 3u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 3u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 3u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 3u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 3u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 3u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 3u));
             c27_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c27_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 4u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 4u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 4u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 4u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 4u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 4u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 4u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 4u));
             c28_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c28_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 5u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 5u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 5u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 5u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 5u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 5u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 5u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 5u));
             c29_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c29_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 6u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 6u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 6u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 6u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 6u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 6u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 6u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 6u));
             c30_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c30_0))));
         }
         {
-            let v0 = vec4(subgroupBroadcast(a3.x, 7u));
-            let v1 = vec4(subgroupBroadcast(a3.y, 7u));
-            let v2 = vec4(subgroupBroadcast(a3.z, 7u));
-            let v3 = vec4(subgroupBroadcast(a3.w, 7u));
+            let v0 = vec4(subgroupBroadcast(a3_0.x, 7u));
+            let v1 = vec4(subgroupBroadcast(a3_0.y, 7u));
+            let v2 = vec4(subgroupBroadcast(a3_0.z, 7u));
+            let v3 = vec4(subgroupBroadcast(a3_0.w, 7u));
             c31_0 = fma(v3, b0_3, fma(v2, b0_2, fma(v1, b0_1, fma(v0, b0_0, c31_0))));
         }
         // end
@@ -385,13 +394,13 @@ fn main(
     let cbase = p.c_base + tile.matrix * p.c_mat;
     let dbase = p.d_base + tile.matrix * p.d_mat;
     // generate epilogue
-    store4(p, cbase, dbase, row0 + 0u, col0 + 4u * (lane + 0u), c0_0, c1_0, c2_0, c3_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 4u, col0 + 4u * (lane + 0u), c4_0, c5_0, c6_0, c7_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 8u, col0 + 4u * (lane + 0u), c8_0, c9_0, c10_0, c11_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 12u, col0 + 4u * (lane + 0u), c12_0, c13_0, c14_0, c15_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 16u, col0 + 4u * (lane + 0u), c16_0, c17_0, c18_0, c19_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 20u, col0 + 4u * (lane + 0u), c20_0, c21_0, c22_0, c23_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 24u, col0 + 4u * (lane + 0u), c24_0, c25_0, c26_0, c27_0, tile.mirror);
-    store4(p, cbase, dbase, row0 + 28u, col0 + 4u * (lane + 0u), c28_0, c29_0, c30_0, c31_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 0u, col0 + 4u * lane + 0u, c0_0, c1_0, c2_0, c3_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 4u, col0 + 4u * lane + 0u, c4_0, c5_0, c6_0, c7_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 8u, col0 + 4u * lane + 0u, c8_0, c9_0, c10_0, c11_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 12u, col0 + 4u * lane + 0u, c12_0, c13_0, c14_0, c15_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 16u, col0 + 4u * lane + 0u, c16_0, c17_0, c18_0, c19_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 20u, col0 + 4u * lane + 0u, c20_0, c21_0, c22_0, c23_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 24u, col0 + 4u * lane + 0u, c24_0, c25_0, c26_0, c27_0, tile.mirror);
+    store4(p, cbase, dbase, row0 + 28u, col0 + 4u * lane + 0u, c28_0, c29_0, c30_0, c31_0, tile.mirror);
     // end
 }

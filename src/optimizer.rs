@@ -232,15 +232,63 @@ struct Workspace {
     poly: wgpu::Buffer,
     /// Gram form: the next Gram matrix, `P²`, and the running product `Q` (ping-pong).
     gram_ns: Option<[wgpu::Buffer; 4]>,
+    /// f16 Newton-Schulz variants: each buffer above with its f16 copy (half its size), which
+    /// the products read their operands from; empty otherwise.
+    halves: Vec<(wgpu::Buffer, wgpu::Buffer)>,
 }
 
 impl Workspace {
+    fn buffers(&self) -> Vec<&wgpu::Buffer> {
+        let mut all = vec![&self.x0, &self.x1, &self.gram, &self.poly];
+        all.extend(self.gram_ns.iter().flatten());
+        all
+    }
+
     fn bytes(&self) -> u64 {
-        let mut total = self.x0.size() + self.x1.size() + self.gram.size() + self.poly.size();
-        for b in self.gram_ns.iter().flatten() {
-            total += b.size();
+        let copies: u64 = self.halves.iter().map(|(_, h)| h.size()).sum();
+        self.buffers().iter().map(|b| b.size()).sum::<u64>() + copies
+    }
+
+    /// Adds the f16 copy of every buffer.
+    fn with_halves(mut self, device: &wgpu::Device) -> Self {
+        self.halves = self
+            .buffers()
+            .into_iter()
+            .map(|b| (b.clone(), storage_buffer(device, "ns f16 copy", b.size() / 2)))
+            .collect();
+        self
+    }
+
+    fn half_of(&self, buffer: &wgpu::Buffer) -> Option<&wgpu::Buffer> {
+        self.halves
+            .iter()
+            .find(|(b, _)| b == buffer)
+            .map(|(_, h)| h)
+    }
+
+    /// The buffers of a product, with their f16 copies when there are.
+    fn operands<'a>(
+        &'a self,
+        left: &'a wgpu::Buffer,
+        right: &'a wgpu::Buffer,
+        addend: &'a wgpu::Buffer,
+        result: &'a wgpu::Buffer,
+    ) -> NsOperands<'a> {
+        let halves = match (
+            self.half_of(left),
+            self.half_of(right),
+            self.half_of(result),
+        ) {
+            (Some(l), Some(r), Some(c)) => Some([l, r, c]),
+            _ => None,
+        };
+        NsOperands {
+            left,
+            right,
+            addend,
+            result,
+            halves,
         }
-        total
     }
 }
 
@@ -423,12 +471,7 @@ impl Planner {
             beta: 0.0,
             diag: 0.0,
         };
-        let ops = |left, right, addend, result| NsOperands {
-            left,
-            right,
-            addend,
-            result,
-        };
+        let ops = |left, right, addend, result| ws.operands(left, right, addend, result);
         let (usual, gram): (Vec<usize>, Vec<usize>) = wave
             .iter()
             .copied()
@@ -666,6 +709,12 @@ impl Planner {
                     square("ns product 2"),
                 ]
             }),
+            halves: Vec::new(),
+        };
+        let ws = if self.kernels.ns_variant().half() {
+            ws.with_halves(&device)
+        } else {
+            ws
         };
         let x0 = ws.x0.clone();
         let workspace_bytes = ws.bytes() + scalars.size();
@@ -770,6 +819,10 @@ impl Planner {
                 })
                 .collect();
             dispatches.push(self.kernels.normalize_batches(&device, &norms, &x0));
+            if let Some(halves) = ws.half_of(&x0) {
+                let len: u32 = norms.iter().map(|n| n.len * n.count).sum();
+                dispatches.push(self.kernels.pack_halves(&device, len / 4, &x0, halves));
+            }
 
             let outputs = self.newton_schulz(&batches, wave, &places, tile, &ws, &mut dispatches);
 

@@ -466,14 +466,15 @@ fn adamw_matches_reference_for_every_variant_and_length() {
 /// disk is a working kernel. `MUON_WGPU_BLESS=1` rewrites it after a template change.
 #[test]
 fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
-    let generated = ns::lanes_source(32, true);
+    let generated = ns::lanes_source(32, true, false);
     let (_, on_disk) = muon_wgpu::kernels::SHADERS
         .iter()
         .find(|(name, _)| *name == "ns_lanes.wgsl")
         .unwrap();
     if std::env::var("MUON_WGPU_BLESS").is_ok() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/ns_lanes.wgsl");
-        std::fs::write(path, &generated).unwrap();
+        let include = include_str!("../shaders/ns_problems.wgsl");
+        std::fs::write(path, generated.strip_prefix(include).unwrap()).unwrap();
         return;
     }
     assert_eq!(
@@ -481,8 +482,13 @@ fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
         "run with MUON_WGPU_BLESS=1 to regenerate"
     );
     for variant in NsVariant::ALL {
-        if let NsVariant::Lanes { rows, broadcast } = variant {
-            let source = ns::lanes_source(rows, broadcast);
+        if let NsVariant::Lanes {
+            rows,
+            broadcast,
+            half,
+        } = variant
+        {
+            let source = ns::lanes_source(rows, broadcast, half);
             if let Err(e) = muon_wgpu::kernels::validate_wgsl(&source) {
                 panic!("{variant}: {e}");
             }
@@ -610,20 +616,44 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                 buffer(ctx, &vec![0.0; a_at]),
                 buffer(ctx, &vec![0.0; x_at]),
             );
-            let ops = |left, right, addend, result| NsOperands {
+            // The f16 variants read f16 copies of the operands (X's made by pack_halves, the
+            // others written by the products themselves).
+            let half = |len: usize| buffer(ctx, &vec![0.0; len / 2]);
+            let (xh, gh, ph, oh) = (half(x_at), half(a_at), half(a_at), half(x_at));
+            let ops = |left, right, addend, result, halves| NsOperands {
                 left,
                 right,
                 addend,
                 result,
+                halves: variant.half().then_some(halves),
             };
-            run(
-                ctx,
-                &[
-                    kernels.ns_products(&ctx.device, true, &grams, ops(&xb, &xb, &xb, &gb)),
-                    kernels.ns_products(&ctx.device, true, &polys, ops(&gb, &gb, &gb, &pb)),
-                    kernels.ns_products(&ctx.device, false, &applies, ops(&pb, &xb, &xb, &ob)),
-                ],
-            );
+            let mut dispatches = Vec::new();
+            if variant.half() {
+                dispatches.push(kernels.pack_halves(&ctx.device, (x_at / 4) as u32, &xb, &xh));
+            }
+            dispatches.extend([
+                kernels.ns_products(
+                    &ctx.device,
+                    true,
+                    &grams,
+                    ops(&xb, &xb, &xb, &gb, [&xh, &xh, &gh]),
+                ),
+                kernels.ns_products(
+                    &ctx.device,
+                    true,
+                    &polys,
+                    ops(&gb, &gb, &gb, &pb, [&gh, &gh, &ph]),
+                ),
+                kernels.ns_products(
+                    &ctx.device,
+                    false,
+                    &applies,
+                    ops(&pb, &xb, &xb, &ob, [&ph, &xh, &oh]),
+                ),
+            ]);
+            run(ctx, &dispatches);
+            // f32 operands: f32 rounding; f16 copies: each operand rounded to f16 (2⁻¹¹).
+            let unit = if variant.half() { 1e-3 } else { 2e-6 };
             let (got_a, got_b, got_x) = (
                 read(ctx, &gb, a_at),
                 read(ctx, &pb, a_at),
@@ -673,7 +703,7 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
                             .map(|(g, w)| (g - w).abs())
                             .fold(0.0, f64::max);
                         let scale = max_abs(want).max(1.0);
-                        (err, 2e-6 * (k as f64).sqrt().max(1.0) * scale)
+                        (err, unit * (k as f64).sqrt().max(1.0) * scale)
                     };
                     for (what, (err, limit), pad) in [
                         ("X·Xᵀ", close(&ga, &want_a, n), pad_a),

@@ -10,6 +10,7 @@ mod momentum;
 mod muon_update;
 mod normalize;
 pub mod ns;
+mod pack;
 pub mod tune;
 
 pub use adamw::AdamDims;
@@ -44,6 +45,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("adamw.wgsl", adamw::SOURCE),
     ("ns_lanes.wgsl", ns::LANES_SOURCE),
     ("ns_tiled.wgsl", ns::TILED_SOURCE),
+    ("pack_halves.wgsl", pack::SOURCE),
 ];
 
 /// Invocations per workgroup of the elementwise kernels.
@@ -70,6 +72,7 @@ struct Compiled {
     matmul: [OnceLock<wgpu::ComputePipeline>; 4],
     muon_update: [OnceLock<wgpu::ComputePipeline>; 2],
     adamw: OnceLock<wgpu::ComputePipeline>,
+    pack: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
     max_workgroups: u32,
@@ -159,6 +162,7 @@ impl Kernels {
                 matmul: Default::default(),
                 muon_update: Default::default(),
                 adamw: OnceLock::new(),
+                pack: OnceLock::new(),
                 ns: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),
@@ -258,12 +262,16 @@ pub fn validate_shaders() -> Vec<(&'static str, String)> {
 }
 
 /// Parses and validates one WGSL source with naga, allowing subgroup operations in compute
-/// shaders (the crate only runs the kernels that use them where the device has `SUBGROUP`).
+/// shaders (the crate only runs the kernels that use them where the device has `SUBGROUP`) and
+/// `pack2x16float`/`unpack2x16float` (core WGSL; naga asks for a capability that every
+/// WebGPU, Vulkan, Metal, DX12 and desktop GL device has).
 pub fn validate_wgsl(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
+        naga::valid::Capabilities::default()
+            | naga::valid::Capabilities::SUBGROUP
+            | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32,
     )
     .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
     .subgroup_operations(naga::valid::SubgroupOperationSet::all())

@@ -30,8 +30,15 @@ pub(super) const TILED_SOURCE: &str = concat!(
 pub enum NsVariant {
     /// `ns_lanes.wgsl`: 8 invocations per workgroup, a `rows × 8` block of C each, tile
     /// `rows × rows`; `broadcast` shares L's rows with `subgroupBroadcast` (needs subgroups of
-    /// at least 8 invocations), otherwise every invocation loads them.
-    Lanes { rows: u32, broadcast: bool },
+    /// at least 8 invocations), otherwise every invocation loads them. `half`: the products'
+    /// operands are read from f16 copies (f32 arithmetic, f32 results): half the loads, which
+    /// dominate on CPU adapters, at f16 rounding of every operand. Never chosen by tuning;
+    /// ask for it by name (`lanes64-broadcast-f16`).
+    Lanes {
+        rows: u32,
+        broadcast: bool,
+        half: bool,
+    },
     /// `ns_tiled.wgsl`: `wg × wg` invocations, tile `4·wg`, `bk` deep stages in workgroup memory.
     Tiled { wg: u32, bk: u32 },
 }
@@ -59,26 +66,50 @@ impl NsVariant {
     /// A short stable name (`lanes64-broadcast`, `tiled16x16`), used by the tuning cache.
     pub fn name(self) -> String {
         match self {
-            Self::Lanes { rows, broadcast } => {
-                format!("lanes{rows}{}", if broadcast { "-broadcast" } else { "" })
-            }
+            Self::Lanes {
+                rows,
+                broadcast,
+                half,
+            } => format!(
+                "lanes{rows}{}{}",
+                if broadcast { "-broadcast" } else { "" },
+                if half { "-f16" } else { "" }
+            ),
             Self::Tiled { wg, bk } => format!("tiled{wg}x{bk}"),
         }
     }
 
+    /// Whether the products read f16 copies of their operands.
+    pub fn half(self) -> bool {
+        matches!(self, Self::Lanes { half: true, .. })
+    }
+
     /// Every variant the crate ships.
-    pub const ALL: [NsVariant; 6] = [
+    pub const ALL: [NsVariant; 8] = [
         Self::Lanes {
             rows: 64,
             broadcast: true,
+            half: false,
         },
         Self::Lanes {
             rows: 32,
             broadcast: true,
+            half: false,
         },
         Self::Lanes {
             rows: 32,
             broadcast: false,
+            half: false,
+        },
+        Self::Lanes {
+            rows: 64,
+            broadcast: true,
+            half: true,
+        },
+        Self::Lanes {
+            rows: 64,
+            broadcast: false,
+            half: true,
         },
         Self::Tiled { wg: 16, bk: 16 },
         Self::Tiled { wg: 16, bk: 8 },
@@ -107,15 +138,25 @@ impl NsVariant {
 impl std::str::FromStr for NsVariant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        // Any lanes tile that is a multiple of 32 up to 128, for experiments.
+        // Any lanes tile that is a multiple of 32 up to 128 (of 64 for f16), for experiments.
         let lanes = s.trim().strip_prefix("lanes").and_then(|rest| {
+            let (rest, half) = match rest.strip_suffix("-f16") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            };
             let (rows, broadcast) = match rest.strip_suffix("-broadcast") {
                 Some(r) => (r, true),
                 None => (rest, false),
             };
             let rows: u32 = rows.parse().ok()?;
-            (rows > 0 && rows <= 128 && rows.is_multiple_of(32))
-                .then_some(NsVariant::Lanes { rows, broadcast })
+            let multiple = if half { 64 } else { 32 };
+            (rows > 0 && rows <= 128 && rows.is_multiple_of(multiple)).then_some(
+                NsVariant::Lanes {
+                    rows,
+                    broadcast,
+                    half,
+                },
+            )
         });
         if let Some(v) = lanes {
             return Ok(v);
@@ -204,6 +245,10 @@ pub struct NsOperands<'a> {
     pub right: &'a wgpu::Buffer,
     pub addend: &'a wgpu::Buffer,
     pub result: &'a wgpu::Buffer,
+    /// For the f16 variants ([`NsVariant::half`]): the f16 copies of `left`, `right` and
+    /// `result` (see [`Kernels::pack_halves`]); the products read the first two and write the
+    /// third along with `result`. Ignored by the other variants.
+    pub halves: Option<[&'a wgpu::Buffer; 3]>,
 }
 
 /// The table of a dispatch and its number of workgroups (tiles).
@@ -289,7 +334,13 @@ impl Kernels {
             },
             &self.ns_pipeline(device, symmetric),
             bytemuck::cast_slice(&table),
-            &[ops.left, ops.right, ops.addend, ops.result],
+            &match (variant.half(), ops.halves) {
+                (true, Some([left, right, result])) => {
+                    vec![left, right, ops.addend, ops.result, result]
+                }
+                (true, None) => panic!("{variant} needs the f16 copies of its operands"),
+                (false, _) => vec![ops.left, ops.right, ops.addend, ops.result],
+            },
             tile_grid(tiles, self.inner.max_workgroups),
         )
     }
@@ -309,8 +360,12 @@ pub fn ns_pipeline(
 ) -> wgpu::ComputePipeline {
     let sym = if symmetric { 1.0 } else { 0.0 };
     match variant {
-        NsVariant::Lanes { rows, broadcast } => {
-            let source = lanes_source(rows, broadcast);
+        NsVariant::Lanes {
+            rows,
+            broadcast,
+            half,
+        } => {
+            let source = lanes_source(rows, broadcast, half);
             super::pipeline(
                 device,
                 "ns_lanes",
@@ -329,12 +384,21 @@ pub fn ns_pipeline(
 
 /// `ns_lanes.wgsl` with its generated regions unrolled for a `rows × rows` tile: each of the 8
 /// invocations owns `rows` rows and `rows / 8` columns of C, as `rows / 32` vec4 chunks at
-/// columns `4·(lane + 8·q)`.
-pub fn lanes_source(rows: u32, broadcast: bool) -> String {
+/// columns `4·(chunks·lane + q)`. `half`: L and R are read from their f16 mirrors (two values
+/// per `u32`, eight k per load; needs `rows` a multiple of 64) and every store also writes C's
+/// mirror; the arithmetic stays f32.
+pub fn lanes_source(rows: u32, broadcast: bool, half: bool) -> String {
     assert!(rows.is_multiple_of(32), "lanes tiles are multiples of 32");
-    let chunks = rows / 32;
+    assert!(
+        !half || rows.is_multiple_of(64),
+        "f16 lanes tiles are multiples of 64"
+    );
+    let chunks = (rows / 32) as usize;
     let rows = rows as usize;
-    let chunks = chunks as usize;
+    // k per loop step, and elements per load of L or R.
+    let (step, unit) = if half { (8, 8) } else { (4, 4) };
+    let mut bindings = String::new();
+    let mut put = String::new();
     let mut setup = String::new();
     let mut body = String::new();
     let mut epilogue = String::new();
@@ -343,11 +407,39 @@ pub fn lanes_source(rows: u32, broadcast: bool) -> String {
         s.push_str(text);
         s.push('\n');
     };
+    let operand = if half { "vec4<u32>" } else { "vec4<f32>" };
+    line(
+        &mut bindings,
+        0,
+        &format!("@group(0) @binding(1) var<storage, read> left: array<{operand}>;"),
+    );
+    line(
+        &mut bindings,
+        0,
+        &format!("@group(0) @binding(2) var<storage, read> right: array<{operand}>;"),
+    );
+    line(&mut put, 4, "result[at] = v;");
+    if half {
+        line(
+            &mut bindings,
+            0,
+            "@group(0) @binding(5) var<storage, read_write> result_half: array<vec2<u32>>;",
+        );
+        line(
+            &mut put,
+            4,
+            "result_half[at] = vec2(pack2x16float(v.xy), pack2x16float(v.zw));",
+        );
+    }
+    line(&mut setup, 4, &format!("let steps = p.k / {step}u;"));
+    line(&mut setup, 4, &format!("let r_step = p.r_row / {unit}u;"));
     for i in 0..rows {
         for q in 0..chunks {
             line(&mut setup, 4, &format!("var c{i}_{q} = vec4<f32>();"));
         }
     }
+    // The first column of chunk q of this invocation.
+    let column = |q: usize| format!("col0 + {}u * lane + {}u", 4 * chunks, 4 * q);
     // Row i is loaded by lane i % 8 as its row-load i / 8 (broadcast), or by every lane.
     let loads = if broadcast { rows.div_ceil(8) } else { rows };
     for r in 0..loads {
@@ -359,7 +451,7 @@ pub fn lanes_source(rows: u32, broadcast: bool) -> String {
         line(
             &mut setup,
             4,
-            &format!("let pa{r} = (lbase + ({row}) * p.l_row) / 4u;"),
+            &format!("let pa{r} = (lbase + ({row}) * p.l_row) / {unit}u;"),
         );
     }
     for q in 0..chunks {
@@ -368,78 +460,101 @@ pub fn lanes_source(rows: u32, broadcast: bool) -> String {
                 &mut setup,
                 4,
                 &format!(
-                    "let pb{q}_{c} = (rbase + (col0 + 4u * (lane + {}u) + {c}u) * p.r_row) / 4u;",
-                    8 * q
+                    "let pb{q}_{c} = (rbase + ({} + {c}u) * p.r_row) / {unit}u;",
+                    column(q)
                 ),
             );
         }
+    }
+    // Non-symmetric R rows: one load covers `unit / 4` chunks.
+    let groups = chunks * 4 / unit;
+    for g in 0..groups {
         line(
             &mut setup,
             4,
-            &format!(
-                "let pn{q} = (rbase + col0 + 4u * (lane + {}u)) / 4u;",
-                8 * q
-            ),
+            &format!("let pn{g} = (rbase + {}) / {unit}u;", column(g * unit / 4)),
         );
     }
-    for r in 0..loads {
-        line(&mut body, 8, &format!("let a{r} = left[pa{r} + k];"));
-    }
     const LANE: [&str; 4] = ["x", "y", "z", "w"];
+    // `name_0`, `name_1`: the eight f32 of a packed vec4<u32> load.
+    let unpack = |s: &mut String, indent: usize, name: &str, load: &str| {
+        line(s, indent, &format!("let {name} = {load};"));
+        line(
+            s,
+            indent,
+            &format!("let {name}_0 = vec4(unpack2x16float({name}.x), unpack2x16float({name}.y));"),
+        );
+        line(
+            s,
+            indent,
+            &format!("let {name}_1 = vec4(unpack2x16float({name}.z), unpack2x16float({name}.w));"),
+        );
+    };
+    for r in 0..loads {
+        if half {
+            unpack(&mut body, 8, &format!("a{r}"), &format!("left[pa{r} + k]"));
+        } else {
+            line(&mut body, 8, &format!("let a{r}_0 = left[pa{r} + k];"));
+        }
+    }
     for q in 0..chunks {
-        for kk in 0..4 {
+        for kk in 0..step {
             line(&mut body, 8, &format!("var b{q}_{kk}: vec4<f32>;"));
         }
     }
     line(&mut body, 8, "if SYMMETRIC {");
     for q in 0..chunks {
         for c in 0..4 {
-            line(
-                &mut body,
-                12,
-                &format!("let r{q}_{c} = right[pb{q}_{c} + k];"),
-            );
+            let load = format!("right[pb{q}_{c} + k]");
+            if half {
+                unpack(&mut body, 12, &format!("r{q}_{c}"), &load);
+            } else {
+                line(&mut body, 12, &format!("let r{q}_{c}_0 = {load};"));
+            }
         }
-        for (kk, comp) in LANE.iter().enumerate() {
+        for kk in 0..step {
+            let (h, comp) = (kk / 4, LANE[kk % 4]);
             line(
                 &mut body,
                 12,
                 &format!(
-                    "b{q}_{kk} = vec4(r{q}_0.{comp}, r{q}_1.{comp}, r{q}_2.{comp}, r{q}_3.{comp});"
+                    "b{q}_{kk} = vec4(r{q}_0_{h}.{comp}, r{q}_1_{h}.{comp}, r{q}_2_{h}.{comp}, r{q}_3_{h}.{comp});"
                 ),
             );
         }
     }
     line(&mut body, 8, "} else {");
-    for q in 0..chunks {
-        for kk in 0..4 {
-            line(
-                &mut body,
-                12,
-                &format!("b{q}_{kk} = right[pn{q} + (4u * k + {kk}u) * r_row4];"),
-            );
+    for kk in 0..step {
+        for g in 0..groups {
+            let load = format!("right[pn{g} + ({step}u * k + {kk}u) * r_step]");
+            if half {
+                unpack(&mut body, 12, &format!("s{g}_{kk}"), &load);
+                line(&mut body, 12, &format!("b{}_{kk} = s{g}_{kk}_0;", 2 * g));
+                line(&mut body, 12, &format!("b{}_{kk} = s{g}_{kk}_1;", 2 * g + 1));
+            } else {
+                line(&mut body, 12, &format!("b{g}_{kk} = {load};"));
+            }
         }
     }
     line(&mut body, 8, "}");
-    // Row by row: the four k of the step, then each accumulator's four fmas back to back.
+    // Row by row: the k of the step, then each accumulator's fmas back to back.
     for i in 0..rows {
         line(&mut body, 8, "{");
-        for (kk, comp) in LANE.iter().enumerate() {
+        for kk in 0..step {
+            let (h, comp) = (kk / 4, LANE[kk % 4]);
             let value = if broadcast {
-                format!("subgroupBroadcast(a{}.{comp}, {}u)", i / 8, i % 8)
+                format!("subgroupBroadcast(a{}_{h}.{comp}, {}u)", i / 8, i % 8)
             } else {
-                format!("a{i}.{comp}")
+                format!("a{i}_{h}.{comp}")
             };
             line(&mut body, 12, &format!("let v{kk} = vec4({value});"));
         }
         for q in 0..chunks {
-            line(
-                &mut body,
-                12,
-                &format!(
-                    "c{i}_{q} = fma(v3, b{q}_3, fma(v2, b{q}_2, fma(v1, b{q}_1, fma(v0, b{q}_0, c{i}_{q}))));"
-                ),
-            );
+            let mut chain = format!("c{i}_{q}");
+            for kk in 0..step {
+                chain = format!("fma(v{kk}, b{q}_{kk}, {chain})");
+            }
+            line(&mut body, 12, &format!("c{i}_{q} = {chain};"));
         }
         line(&mut body, 8, "}");
     }
@@ -449,8 +564,8 @@ pub fn lanes_source(rows: u32, broadcast: bool) -> String {
                 &mut epilogue,
                 4,
                 &format!(
-                    "store4(p, cbase, dbase, row0 + {i}u, col0 + 4u * (lane + {}u), c{i}_{q}, c{}_{q}, c{}_{q}, c{}_{q}, tile.mirror);",
-                    8 * q,
+                    "store4(p, cbase, dbase, row0 + {i}u, {}, c{i}_{q}, c{}_{q}, c{}_{q}, c{}_{q}, tile.mirror);",
+                    column(q),
                     i + 1,
                     i + 2,
                     i + 3
@@ -458,7 +573,9 @@ pub fn lanes_source(rows: u32, broadcast: bool) -> String {
             );
         }
     }
-    let mut source = replace_region(LANES_SOURCE, "setup", &setup);
+    let mut source = replace_region(LANES_SOURCE, "bindings", &bindings);
+    source = replace_region(&source, "put", &put);
+    source = replace_region(&source, "setup", &setup);
     source = replace_region(&source, "body", &body);
     source = replace_region(&source, "epilogue", &epilogue);
     source

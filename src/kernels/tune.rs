@@ -53,14 +53,17 @@ pub fn candidates(device: &wgpu::Device) -> Vec<NsVariant> {
             NsVariant::Lanes {
                 rows: 32,
                 broadcast: true,
+                half: false,
             },
             NsVariant::Lanes {
                 rows: 32,
                 broadcast: false,
+                half: false,
             },
             NsVariant::Lanes {
                 rows: 64,
                 broadcast: true,
+                half: false,
             },
         ]
     } else {
@@ -277,6 +280,7 @@ fn time_variant(
                 right: &xb,
                 addend: &xb,
                 result: &gram,
+                halves: None,
             },
         ),
         kernels.ns_products(
@@ -288,6 +292,7 @@ fn time_variant(
                 right: &xb,
                 addend: &xb,
                 result: &out,
+                halves: None,
             },
         ),
     ];
