@@ -254,7 +254,12 @@ impl Workspace {
         self.halves = self
             .buffers()
             .into_iter()
-            .map(|b| (b.clone(), storage_buffer(device, "ns f16 copy", b.size() / 2)))
+            .map(|b| {
+                (
+                    b.clone(),
+                    storage_buffer(device, "ns f16 copy", b.size() / 2),
+                )
+            })
             .collect();
         self
     }

@@ -2,18 +2,21 @@
 # The figures of the README's performance section, on this machine's Vulkan adapter:
 # numpy sgemm (before and after), `muon-wgpu bench` and burn's Muon on the same shape sets.
 #
-#   scripts/peers/run.sh [--no-burn] [MODEL...]     (default models: nano conv)
+#   scripts/peers/run.sh [--no-burn] [--f16] [MODEL...]     (default models: nano conv)
 #
-# Results go to ${OUT:-target/peers}/: numpy_*.txt, <model>.json (ours), burn_<model>.txt.
+# Results go to ${OUT:-target/peers}/: numpy_*.txt, <model>.json (ours, the tuned kernel),
+# <model>_f16.json (--f16: ours with the f16-operand kernel), burn_<model>.txt.
 # The burn harness (scripts/peers/burn) is copied to ${BURN_DIR:-/tmp/burn-muon-bench} and
 # built there, outside this crate: the first build takes about half an hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 burn=1
+f16=0
 models=()
 for arg in "$@"; do
     case "$arg" in
         --no-burn) burn=0 ;;
+        --f16) f16=1 ;;
         *) models+=("$arg") ;;
     esac
 done
@@ -35,7 +38,13 @@ python3 scripts/peers/numpy_sgemm.py 1024 9 | tee "$out/numpy_before.txt"
 for model in "${models[@]}"; do
     ./target/release/muon-wgpu bench --model "$model" --backend vulkan --steps 5 --warmup 1 \
         --json > "$out/$model.json"
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], "muon-wgpu median", d["step_ms"]["median"], "ms, first", d["first_step_ms"], "ms,", d["gflops"], "GFLOP/s")' "$out/$model.json" "$model"
+    summary='import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], "muon-wgpu", d["ns_kernel"], "median", d["step_ms"]["median"], "ms, first", d["first_step_ms"], "ms,", d["gflops"], "GFLOP/s")'
+    python3 -c "$summary" "$out/$model.json" "$model"
+    if [ $f16 = 1 ]; then
+        ./target/release/muon-wgpu bench --model "$model" --backend vulkan --steps 5 --warmup 1 \
+            --kernel lanes64-broadcast-f16 --json > "$out/${model}_f16.json"
+        python3 -c "$summary" "$out/${model}_f16.json" "$model"
+    fi
     if [ $burn = 1 ]; then
         BURN_DEVICE=wgpu "$dir/target/release/burn-muon-bench" "$model" 3 1 \
             2> "$out/burn_$model.log" | tee "$out/burn_$model.txt"

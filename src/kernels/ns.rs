@@ -150,13 +150,11 @@ impl std::str::FromStr for NsVariant {
             };
             let rows: u32 = rows.parse().ok()?;
             let multiple = if half { 64 } else { 32 };
-            (rows > 0 && rows <= 128 && rows.is_multiple_of(multiple)).then_some(
-                NsVariant::Lanes {
-                    rows,
-                    broadcast,
-                    half,
-                },
-            )
+            (rows > 0 && rows <= 128 && rows.is_multiple_of(multiple)).then_some(NsVariant::Lanes {
+                rows,
+                broadcast,
+                half,
+            })
         });
         if let Some(v) = lanes {
             return Ok(v);
@@ -530,7 +528,11 @@ pub fn lanes_source(rows: u32, broadcast: bool, half: bool) -> String {
             if half {
                 unpack(&mut body, 12, &format!("s{g}_{kk}"), &load);
                 line(&mut body, 12, &format!("b{}_{kk} = s{g}_{kk}_0;", 2 * g));
-                line(&mut body, 12, &format!("b{}_{kk} = s{g}_{kk}_1;", 2 * g + 1));
+                line(
+                    &mut body,
+                    12,
+                    &format!("b{}_{kk} = s{g}_{kk}_1;", 2 * g + 1),
+                );
             } else {
                 line(&mut body, 12, &format!("b{g}_{kk} = {load};"));
             }
