@@ -60,7 +60,7 @@ struct BenchArgs {
     /// Newton-Schulz iterations per step.
     #[arg(long, default_value_t = 5)]
     ns_steps: usize,
-    /// Force a Newton-Schulz kernel variant (e.g. lanes64-broadcast, tiled16x16) instead of the tuned one.
+    /// Force a Newton-Schulz kernel variant (e.g. lanes64-broadcast, tiled16x16; lanes64-broadcast-f16 reads f16 operands) instead of the tuned one.
     #[arg(long)]
     kernel: Option<String>,
     /// Print one JSON object on stdout instead of the table.
