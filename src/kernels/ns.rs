@@ -317,6 +317,18 @@ impl Kernels {
         ops: NsOperands<'_>,
     ) -> Dispatch {
         let variant = self.ns_variant();
+        if variant.half() {
+            // Eight halves per load: every offset and stride of L and R on a whole load.
+            for p in products {
+                let (l, r) = (p.left, p.right);
+                assert!(
+                    [p.k, l.base, l.row, l.mat, r.base, r.row, r.mat]
+                        .iter()
+                        .all(|v| v.is_multiple_of(8)),
+                    "{variant} takes offsets, strides and k in multiples of 8: {p:?}"
+                );
+            }
+        }
         let (table, tiles) = problem_table(products, symmetric, variant.tile());
         let table = if table.is_empty() {
             vec![NsProblem::default()]
