@@ -683,7 +683,9 @@ impl Planner {
         });
 
         // Each batch's place in its wave's workspace (element offsets): waves run one after
-        // another and share the buffers. Padding stays zero: nothing ever writes it.
+        // another and share the buffers. Within a wave padding stays zero (the momentum kernel
+        // writes real entries only, the products zeros); several waves clear X first, since
+        // each pads its matrices differently.
         let mut places = vec![(0u32, 0u32); batches.len()];
         let (mut x_len, mut a_len) = (0u64, 0u64);
         for wave in &waves {
@@ -736,6 +738,17 @@ impl Planner {
         }
 
         for wave in &waves {
+            if waves.len() > 1 {
+                let len: usize = wave
+                    .iter()
+                    .map(|&unit| {
+                        let b = &batches[unit];
+                        let (mp, np) = padded_view(b.rows, b.cols, tile);
+                        b.members.len() * mp * np
+                    })
+                    .sum();
+                dispatches.push(self.kernels.clear(&device, (len / 4) as u32, &x0));
+            }
             // Momentum (and Nesterov) of every batch, written into the padded workspace view.
             let mut updates = Vec::new();
             for &unit in wave {

@@ -446,3 +446,73 @@ fn several_groups_keep_their_own_hyperparameters() {
         }
     }
 }
+
+/// A device whose storage bindings hold only a few matrices: the planner splits Newton-Schulz
+/// into several waves sharing one workspace (as lavapipe does for `gpt2-small`), each wave with
+/// its own normalization, f16 copies and products; results must not change. Not on wgpu's GL
+/// backend, which dislikes a second context on the same adapter.
+#[test]
+fn several_newton_schulz_waves_match_the_reference_in_f32_and_f16() {
+    let adapters =
+        pollster::block_on(muon_wgpu::gpu::list_adapters(muon_wgpu::BackendChoice::Any)).unwrap();
+    let mut tested = 0;
+    for adapter in adapters {
+        let info = adapter.get_info();
+        if matches!(info.backend, wgpu::Backend::Gl | wgpu::Backend::Noop) {
+            continue;
+        }
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: 64 << 10,
+            ..adapter.limits()
+        };
+        let features = adapter.features() & wgpu::Features::SUBGROUP;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("small bindings"),
+            required_features: features,
+            required_limits: limits,
+            ..Default::default()
+        }))
+        .unwrap();
+        let ctx = muon_wgpu::GpuContext::from_device(device, queue, info);
+        for broadcast in [true, false] {
+            for half in [false, true] {
+                let variant = NsVariant::Lanes {
+                    rows: 64,
+                    broadcast,
+                    half,
+                };
+                if !variant.supported(&ctx.device) {
+                    continue;
+                }
+                let settings = Preset::Torch
+                    .settings(&Overrides {
+                        lr: Some(0.03),
+                        weight_decay: Some(0.1),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                let run = run_with(&ctx, settings.clone(), 2, None, |b| {
+                    b.ns_variant(variant);
+                });
+                // The same model's plan, to see it takes several waves.
+                let mut b = OptimizerBuilder::new(&ctx, settings).unwrap();
+                b.ns_variant(variant);
+                for (name, shape, route) in shapes() {
+                    let len: usize = shape.iter().product();
+                    b.add(name, &shape, Source::Host(&vec![0.1; len]), route)
+                        .unwrap();
+                }
+                let waves = b.build().unwrap().stats().ns_waves;
+                assert!(waves > 1, "{variant}: {waves} wave(s)");
+                let tol = if half { 3e-2 } else { 1e-4 };
+                check(
+                    &run,
+                    &format!("{} {variant}, {waves} waves", ctx.describe()),
+                    tol,
+                );
+                tested += 1;
+            }
+        }
+    }
+    assert!(tested > 0, "no adapter besides GL to test waves on");
+}

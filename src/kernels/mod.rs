@@ -5,6 +5,7 @@
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
+mod clear;
 mod matmul;
 mod momentum;
 mod muon_update;
@@ -46,6 +47,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("ns_lanes.wgsl", ns::LANES_SOURCE),
     ("ns_tiled.wgsl", ns::TILED_SOURCE),
     ("pack_halves.wgsl", pack::SOURCE),
+    ("clear.wgsl", clear::SOURCE),
 ];
 
 /// Invocations per workgroup of the elementwise kernels.
@@ -73,6 +75,7 @@ struct Compiled {
     muon_update: [OnceLock<wgpu::ComputePipeline>; 2],
     adamw: OnceLock<wgpu::ComputePipeline>,
     pack: OnceLock<wgpu::ComputePipeline>,
+    clear: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
     max_workgroups: u32,
@@ -163,6 +166,7 @@ impl Kernels {
                 muon_update: Default::default(),
                 adamw: OnceLock::new(),
                 pack: OnceLock::new(),
+                clear: OnceLock::new(),
                 ns: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),
