@@ -5,14 +5,13 @@
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
-mod clear;
 mod matmul;
 mod momentum;
 mod muon_update;
 mod normalize;
 pub mod ns;
-mod pack;
 pub mod tune;
+mod workspace;
 
 pub use adamw::AdamDims;
 pub use adamw::AdamOperands;
@@ -46,8 +45,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("adamw.wgsl", adamw::SOURCE),
     ("ns_lanes.wgsl", ns::LANES_SOURCE),
     ("ns_tiled.wgsl", ns::TILED_SOURCE),
-    ("pack_halves.wgsl", pack::SOURCE),
-    ("clear.wgsl", clear::SOURCE),
+    ("pack_halves.wgsl", workspace::PACK_SOURCE),
+    ("clear.wgsl", workspace::CLEAR_SOURCE),
 ];
 
 /// Invocations per workgroup of the elementwise kernels.
