@@ -738,16 +738,18 @@ impl Planner {
         }
 
         for wave in &waves {
+            // Elements of X this wave uses (a multiple of 4: padded views).
+            let wave_len: usize = wave
+                .iter()
+                .map(|&unit| {
+                    let b = &batches[unit];
+                    let (mp, np) = padded_view(b.rows, b.cols, tile);
+                    b.members.len() * mp * np
+                })
+                .sum();
+            let wave_len4 = (wave_len / 4) as u32;
             if waves.len() > 1 {
-                let len: usize = wave
-                    .iter()
-                    .map(|&unit| {
-                        let b = &batches[unit];
-                        let (mp, np) = padded_view(b.rows, b.cols, tile);
-                        b.members.len() * mp * np
-                    })
-                    .sum();
-                dispatches.push(self.kernels.clear(&device, (len / 4) as u32, &x0));
+                dispatches.push(self.kernels.clear(&device, wave_len4, &x0));
             }
             // Momentum (and Nesterov) of every batch, written into the padded workspace view.
             let mut updates = Vec::new();
@@ -838,8 +840,7 @@ impl Planner {
                 .collect();
             dispatches.push(self.kernels.normalize_batches(&device, &norms, &x0));
             if let Some(halves) = ws.half_of(&x0) {
-                let len: u32 = norms.iter().map(|n| n.len * n.count).sum();
-                dispatches.push(self.kernels.pack_halves(&device, len / 4, &x0, halves));
+                dispatches.push(self.kernels.pack_halves(&device, wave_len4, &x0, halves));
             }
 
             let outputs = self.newton_schulz(&batches, wave, &places, tile, &ws, &mut dispatches);
