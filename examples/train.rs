@@ -143,6 +143,9 @@ struct Run {
     wall: Duration,
     /// Time spent evaluating (included in `wall`).
     eval_time: Duration,
+    /// Time spent creating and compiling pipelines (tuning included) while building the trainer,
+    /// before the first step; not part of `wall`.
+    pipelines: Duration,
 }
 
 impl Run {
@@ -197,7 +200,10 @@ fn train(
         eval_batch_size: data.test.len().clamp(1, 1024),
         ..Default::default()
     };
+    // Building the trainer compiles every pipeline of its steps and evaluations (see kernels::warm_up).
+    let pipelines_before = muon_wgpu::kernels::pipeline_time();
     let mut trainer = Trainer::new(ctx, spec.clone(), &params, settings(rates)?, route, options)?;
+    let pipelines = muon_wgpu::kernels::pipeline_time() - pipelines_before;
     let mut batches = nn::data::Batches::new(data.train.len(), args.batch, args.seed)?;
     // wgpu's GL backend holds its context for a whole submit: keep GL submits to one step.
     let per_submit = if ctx.info.backend == wgpu::Backend::Gl {
@@ -212,6 +218,7 @@ fn train(
         steps_to_target: None,
         wall: Duration::ZERO,
         eval_time: Duration::ZERO,
+        pipelines,
     };
     bar.set_length(args.steps as u64);
     bar.set_prefix(rates.name());
@@ -297,7 +304,7 @@ fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgp
 
     println!();
     println!(
-        "{:<13} {:<22} {:>9} {:>9} {:>14} {:>10} {:>9} {:>8}",
+        "{:<13} {:<22} {:>9} {:>9} {:>14} {:>10} {:>9} {:>8} {:>9}",
         "optimizer",
         "learning rates",
         "test acc",
@@ -305,13 +312,14 @@ fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgp
         format!("steps to {:.0}%", 100.0 * args.target),
         "train loss",
         "wall time",
-        "ms/step"
+        "ms/step",
+        "pipelines"
     );
     for run in &runs {
         let (loss, acc) = run.final_eval();
         let last = &run.train_loss[run.train_loss.len().saturating_sub(50)..];
         println!(
-            "{:<13} {:<22} {:>8.1}% {:>9.4} {:>14} {:>10.4} {:>8.1}s {:>8.1}",
+            "{:<13} {:<22} {:>8.1}% {:>9.4} {:>14} {:>10.4} {:>8.1}s {:>8.1} {:>8.2}s",
             run.rates.name(),
             run.rates.describe(),
             100.0 * acc,
@@ -319,11 +327,13 @@ fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgp
             format_steps(run.steps_to_target),
             last.iter().sum::<f64>() / last.len() as f64,
             run.wall.as_secs_f64(),
-            run.ms_per_step()
+            run.ms_per_step(),
+            run.pipelines.as_secs_f64()
         );
     }
     println!(
-        "\ntrain loss: mean of the last 50 steps; wall time includes an evaluation every {} steps; ms/step excludes it.",
+        "\ntrain loss: mean of the last 50 steps; wall time includes an evaluation every {} steps; ms/step excludes it;\n\
+         pipelines: creating and compiling the GPU kernels (and tuning), before the first step, apart from both.",
         args.eval_every
     );
     let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);

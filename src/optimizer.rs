@@ -987,6 +987,8 @@ impl Planner {
             .enumerate()
             .map(|(i, p)| (p.name.clone(), i))
             .collect();
+        // Compile every kernel now, so that no step pays for it.
+        crate::kernels::warm_up(&self.ctx.device, &self.ctx.queue, &dispatches);
         Ok(Optimizer {
             ctx: self.ctx,
             settings: self.settings,

@@ -11,6 +11,7 @@ mod muon_update;
 mod normalize;
 pub mod ns;
 pub mod tune;
+pub(crate) mod warm_up;
 mod workspace;
 
 pub use adamw::AdamDims;
@@ -19,6 +20,7 @@ pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use warm_up::{pipeline_time, warm_up};
 
 use std::sync::{Arc, OnceLock};
 
@@ -87,6 +89,12 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Binding 0, the uniform or table (for [`warm_up`]).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    first: wgpu::Buffer,
+    /// The buffers at bindings 1, 2, … (for [`warm_up`], which binds dummies in their place).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    buffers: Vec<wgpu::Buffer>,
 }
 
 impl Dispatch {
@@ -104,28 +112,49 @@ impl Dispatch {
     }
 }
 
-/// Compiles the `main` entry point of one WGSL source with these override constants.
+/// Creates the pipeline of the `main` entry point of one WGSL source with these override
+/// constants (a CPU driver compiles it at its first dispatch: see [`warm_up`]).
 pub(crate) fn pipeline(
     device: &wgpu::Device,
     label: &str,
     source: &str,
     constants: &[(&str, f64)],
 ) -> wgpu::ComputePipeline {
+    let start = clock_start();
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
         layout: None,
         module: &module,
         entry_point: Some("main"),
         compilation_options: wgpu::PipelineCompilationOptions {
             constants,
-            zero_initialize_workgroup_memory: true,
+            // Every kernel writes each workgroup value before reading it, so zeroing is waste,
+            // and costly: naga's GLSL zeroing of a 2048-float tile made Mesa's GL compiler take
+            // 66-220 s per product pipeline on llvmpipe (0.2 s without). Browsers zero anyway.
+            zero_initialize_workgroup_memory: false,
         },
         cache: None,
-    })
+    });
+    if let Some(start) = start {
+        warm_up::count(start.elapsed());
+    }
+    pipeline
+}
+
+/// A start time where the platform has a clock (not wasm32's `std`).
+fn clock_start() -> Option<std::time::Instant> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        Some(std::time::Instant::now())
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        None
+    }
 }
 
 /// A 2-D grid covering `total` elements at [`ELEMENTWISE_WORKGROUP`] per workgroup, each side within `max`.
@@ -251,6 +280,8 @@ impl Dispatch {
             pipeline: pipeline.clone(),
             bind_group,
             workgroups,
+            first: first.clone(),
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
         }
     }
 }

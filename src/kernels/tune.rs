@@ -160,7 +160,13 @@ pub fn choose(ctx: &crate::GpuContext) -> (super::Kernels, TuneReport) {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let before = super::pipeline_time();
         let (kernels, report) = tune(ctx, TUNE_BUDGET_SECONDS);
+        // Tuning counts as pipeline time (its own compiles are counted already).
+        let compiling = (super::pipeline_time() - before).as_secs_f64();
+        super::warm_up::count(std::time::Duration::from_secs_f64(
+            (report.seconds - compiling).max(0.0),
+        ));
         remember(&ctx.device, report.chosen);
         (kernels, report)
     }

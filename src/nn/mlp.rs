@@ -442,6 +442,8 @@ impl Plan {
                 }
             }
         }
+        // Compile every kernel now, so that no step pays for it.
+        crate::kernels::warm_up(device, &mlp.ctx.queue, &ops);
         Ok(Self {
             spec,
             capacity,
