@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::config::Settings;
+use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::optimizer::OptimizerBuilder;
-use crate::params::{Route, Source};
+use crate::optimizer::{OptimizerBuilder, Source};
 use crate::presets::{Overrides, Preset};
 use crate::reference::{ReferenceOptimizer, Tensor64};
 use crate::tensors::{self, Tensor, TensorFile};
@@ -225,7 +224,7 @@ impl Case {
         };
         case.settings()?;
         for (name, shape, _) in &case.params {
-            crate::params::resolve(&case.settings()?, name, shape, case.route(name))?;
+            crate::config::resolve(&case.settings()?, name, shape, case.route(name))?;
         }
         Ok(case)
     }
@@ -277,8 +276,8 @@ impl Case {
                 p.value.clone(),
             ));
             let states: &[(&str, &Vec<f64>)] = match p.route {
-                crate::params::Resolved::Muon(_) => &[("momentum", &p.momentum)],
-                crate::params::Resolved::AdamW(_) => {
+                crate::config::Group::Muon(_) => &[("momentum", &p.momentum)],
+                crate::config::Group::AdamW(_) => {
                     &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)]
                 }
             };

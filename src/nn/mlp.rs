@@ -15,11 +15,11 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
-use crate::optimizer::OptimizerBuilder;
-use crate::params::{Route, Source};
+use crate::optimizer::{OptimizerBuilder, Source};
 use crate::readback::{read_ranges, BufferRange};
 
 use super::kernels::{

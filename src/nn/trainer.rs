@@ -1,11 +1,11 @@
 //! Training an MLP with the crate's optimizer, all on the GPU: a step records the batch upload,
 //! forward, loss, backward and the optimizer step into one encoder, with no readback.
 
+use crate::config::Route;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::optimizer::{Optimizer, OptimizerBuilder};
-use crate::params::Route;
 
 use super::data::Dataset;
 use super::mlp::{check_batch, Mlp, Plan};

@@ -487,8 +487,8 @@ impl MuonOptimizer {
     /// `"muon"` or `"adamw"`: where a built optimizer sent the parameter.
     pub fn route(&self, name: &str) -> Result<String, JsError> {
         Ok(match self.built()?.param(name).map_err(js_error)?.route {
-            mw::params::Resolved::Muon(_) => "muon".into(),
-            mw::params::Resolved::AdamW(_) => "adamw".into(),
+            mw::Group::Muon(_) => "muon".into(),
+            mw::Group::AdamW(_) => "adamw".into(),
         })
     }
 
