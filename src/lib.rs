@@ -27,11 +27,13 @@
 
 pub mod bench;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod optimizer;
+pub mod overrides;
 pub mod presets;
 pub mod readback;
 pub mod reference;

@@ -5,9 +5,19 @@ use crate::gpu::GpuContext;
 use crate::kernels::{AdamStep, MuonStep, NsOperands};
 use crate::readback::BufferRange;
 
-use super::builder::PendingParam;
-use super::layout::Layout;
-use super::Source;
+use super::layout::{Layout, ParamSpec};
+
+/// Where a parameter's value and gradient live: `Source<&[f32]>` when registering (the
+/// builder keeps a `Source<Vec<f32>>` until it uploads the data).
+pub enum Source<T> {
+    /// Host data, uploaded into buffers the optimizer owns.
+    Host(T),
+    /// The caller's buffers (usage STORAGE; COPY_SRC to read back), used in place.
+    Buffers {
+        value: wgpu::Buffer,
+        grad: wgpu::Buffer,
+    },
+}
 
 /// The optimizer state of one parameter.
 #[derive(Clone, Debug)]
@@ -207,7 +217,7 @@ impl Buffers {
     pub fn allocate(
         ctx: &GpuContext,
         layout: &Layout,
-        params: Vec<PendingParam>,
+        params: Vec<(ParamSpec, Source<Vec<f32>>)>,
         half: bool,
     ) -> Self {
         let device = &ctx.device;
@@ -228,8 +238,8 @@ impl Buffers {
                 )
             });
             for (slot, &i) in b.members.iter().enumerate() {
-                let len = params[i].spec.len;
-                let (value, grad) = match (&params[i].data, &arena) {
+                let len = params[i].0.len;
+                let (value, grad) = match (&params[i].1, &arena) {
                     (Source::Buffers { value, grad }, _) => {
                         (range(value, 0, len), range(grad, 0, len))
                     }
@@ -261,15 +271,15 @@ impl Buffers {
                 };
                 state_bytes += 2 * run.exp_avg.size();
                 for &(i, at) in &arena.members {
-                    states[i] = Some(adam_ranges(&run, at, params[i].spec.len));
+                    states[i] = Some(adam_ranges(&run, at, params[i].0.len));
                 }
                 adam.push(run);
             }
             for &i in &g.external {
-                let Source::Buffers { value, grad } = &params[i].data else {
+                let Source::Buffers { value, grad } = &params[i].1 else {
                     unreachable!("the layout lists the caller's buffers only")
                 };
-                let len = params[i].spec.len;
+                let len = params[i].0.len;
                 let run = AdamRun {
                     group,
                     len,
@@ -287,9 +297,9 @@ impl Buffers {
         let params: Vec<ParamInfo> = params
             .into_iter()
             .zip(states)
-            .map(|(p, state)| {
+            .map(|((spec, data), state)| {
                 let (value, grad, state) = state.expect("the layout places every parameter");
-                if let Source::Host(values) = &p.data {
+                if let Source::Host(values) = &data {
                     ctx.queue.write_buffer(
                         &value.buffer,
                         value.offset,
@@ -297,13 +307,13 @@ impl Buffers {
                     );
                 }
                 ParamInfo {
-                    name: p.spec.name,
-                    shape: p.spec.shape,
-                    route: p.spec.group,
+                    name: spec.name,
+                    shape: spec.shape,
+                    route: spec.group,
                     value,
                     grad,
                     state,
-                    owned: p.spec.hosted,
+                    owned: spec.hosted,
                 }
             })
             .collect();

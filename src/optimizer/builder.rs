@@ -9,33 +9,16 @@ use crate::gpu::GpuContext;
 use crate::kernels::{Kernels, NsVariant};
 use crate::shape::element_count;
 
-use super::buffers::Buffers;
+use super::buffers::{Buffers, Source};
 use super::layout::{Layout, Limits, ParamSpec};
 use super::{Optimizer, Recorder, StepStats};
-
-/// Where a parameter's value and gradient live: `Source<&[f32]>` when registering (the
-/// builder keeps a `Source<Vec<f32>>` until it uploads the data).
-pub enum Source<T> {
-    /// Host data, uploaded into buffers the optimizer owns.
-    Host(T),
-    /// The caller's buffers (usage STORAGE; COPY_SRC to read back), used in place.
-    Buffers {
-        value: wgpu::Buffer,
-        grad: wgpu::Buffer,
-    },
-}
-
-/// A registered parameter: what the layout sees, and its data.
-pub(super) struct PendingParam {
-    pub spec: ParamSpec,
-    pub data: Source<Vec<f32>>,
-}
 
 /// Collects parameters, then builds an [`Optimizer`].
 pub struct OptimizerBuilder {
     ctx: GpuContext,
     settings: Settings,
-    params: Vec<PendingParam>,
+    /// What the layout sees of each parameter, and its data.
+    params: Vec<(ParamSpec, Source<Vec<f32>>)>,
     names: HashMap<String, usize>,
     ns_variant: Option<NsVariant>,
     gram_form: bool,
@@ -122,16 +105,14 @@ impl OptimizerBuilder {
             }
         };
         self.names.insert(name.into(), self.params.len());
-        self.params.push(PendingParam {
-            spec: ParamSpec {
-                name: name.into(),
-                shape: shape.to_vec(),
-                len,
-                group,
-                hosted: matches!(data, Source::Host(_)),
-            },
-            data,
-        });
+        let spec = ParamSpec {
+            name: name.into(),
+            shape: shape.to_vec(),
+            len,
+            group,
+            hosted: matches!(data, Source::Host(_)),
+        };
+        self.params.push((spec, data));
         Ok(self)
     }
 
@@ -161,7 +142,7 @@ impl OptimizerBuilder {
         };
 
         // 1. Layout: pure arithmetic on shapes and routes.
-        let specs: Vec<ParamSpec> = self.params.iter().map(|p| p.spec.clone()).collect();
+        let specs: Vec<ParamSpec> = self.params.iter().map(|(s, _)| s.clone()).collect();
         let layout = Layout::new(&specs, &self.settings, limits)?;
         // 2. Allocation (and upload of host data).
         let buffers = Buffers::allocate(&self.ctx, &layout, self.params, variant.half());

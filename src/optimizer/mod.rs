@@ -39,8 +39,8 @@ use crate::kernels::tune::TuneReport;
 use crate::kernels::{Dispatch, NsVariant};
 use crate::readback::{read_ranges, BufferRange};
 
-pub use buffers::{ParamInfo, ParamState};
-pub use builder::{OptimizerBuilder, Source};
+pub use buffers::{ParamInfo, ParamState, Source};
+pub use builder::OptimizerBuilder;
 
 use buffers::StepBuffers;
 use layout::Layout;
