@@ -8,8 +8,7 @@
 //! update          W ← W·(1 − lr·wd) − lr_eff·X
 //! ```
 //!
-//! Each stage is one dispatch per batch (momentum, update) or per wave (normalize and each
-//! Newton-Schulz product), recorded once at build time and replayed every step.
+//! One dispatch per batch (momentum, update) or per wave (normalize, each product), recorded once.
 
 use std::collections::HashMap;
 
@@ -29,7 +28,7 @@ pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>
     }
     let runs = momentum(r, wave, out);
     normalize(r, wave, out);
-    let results = newton_schulz::record(r, &wave.batches, out);
+    let results = newton_schulz(r, wave, out);
     update(r, &runs, &results, out);
 }
 
@@ -39,7 +38,7 @@ pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64) -> MuonS
     MuonStep::from(cfg.scalars(t, batch.scale))
 }
 
-/// The matrices one momentum dispatch reads, and the parameters their update writes.
+/// The matrices one momentum dispatch reads and the parameters their update writes.
 struct Run {
     batch: usize,
     dims: MatrixDims,
@@ -58,7 +57,6 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
             rows,
             cols,
             count: 1,
-            first: 0,
             src_stride: rows * cols,
             mat_stride: rows * cols,
             batch: bi as u32,
@@ -66,7 +64,7 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
             ws_cols: b.padded.1 as u32,
             ws_stride: (b.padded.0 * b.padded.1) as u32,
             ws_base: b.place.0,
-            _pad: 0,
+            ..Default::default()
         };
         let hosted = (b.hosted > 0).then(|| MatrixDims {
             count: b.hosted as u32,
@@ -78,12 +76,8 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
             ..base
         });
         // The host-owned matrices are the first members, in one arena.
-        for (dims, slot) in hosted
-            .into_iter()
-            .map(|d| (d, 0))
-            .chain(external.map(|d| (d, d.first as usize)))
-        {
-            let p = &r.buffers.params[b.members[slot]];
+        for dims in hosted.into_iter().chain(external) {
+            let p = &r.buffers.params[b.members[dims.first as usize]];
             out.push(r.kernels.momentum(
                 r.device,
                 dims,
@@ -127,6 +121,16 @@ fn normalize(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
         let len4 = (wave.x_len / 4) as u32;
         out.push(r.kernels.pack_halves(r.device, len4, &ws.x0, halves));
     }
+}
+
+/// `Xₖ₊₁ = aₖ·Xₖ + (bₖ·A + cₖ·A²)·Xₖ`, `A = Xₖ·Xₖᵀ`, for every batch of the wave at once (the
+/// Gram form for wide matrices; see [`newton_schulz`](super::newton_schulz)).
+fn newton_schulz(
+    r: &Recorder<'_>,
+    wave: &Wave,
+    out: &mut Vec<Dispatch>,
+) -> HashMap<usize, Orthogonalized> {
+    newton_schulz::record(r, &wave.batches, out)
 }
 
 /// `W ← W·keep − lr_eff·O`, `keep = 1 − lr·wd`, with `O` where the batch's Newton-Schulz
