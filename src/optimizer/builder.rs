@@ -165,7 +165,7 @@ impl OptimizerBuilder {
             settings: self.settings,
             params: buffers.params,
             index,
-            layout,
+            batches: layout.batches,
             steps: buffers.steps,
             dispatches,
             step: 0,

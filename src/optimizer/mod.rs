@@ -129,8 +129,8 @@ pub struct Optimizer {
     settings: Settings,
     params: Vec<ParamInfo>,
     index: HashMap<String, usize>,
-    /// The batches' groups and shape scales, for the step scalars.
-    layout: Layout,
+    /// The layout's Muon batches: their groups and shape scales, for the step scalars.
+    batches: Vec<layout::MuonBatch>,
     steps: StepBuffers,
     dispatches: Vec<Dispatch>,
     step: u64,

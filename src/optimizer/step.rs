@@ -11,7 +11,7 @@ impl Optimizer {
     /// The step scalars of step `t`: one [`MuonStep`] per Muon batch, one [`AdamStep`] per
     /// AdamW group, as the bytes of one staging buffer (Muon first).
     fn step_scalars(&self, t: u64) -> (Vec<u8>, u64) {
-        let mut muon: Vec<MuonStep> = (self.layout.batches.iter())
+        let mut muon: Vec<MuonStep> = (self.batches.iter())
             .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t))
             .collect();
         let mut adam: Vec<AdamStep> = (self.settings.adam.iter())
