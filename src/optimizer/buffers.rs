@@ -52,9 +52,9 @@ pub struct ParamInfo {
     pub route: crate::config::Group,
     pub value: BufferRange,
     pub grad: BufferRange,
-    pub state: ParamState,
+    pub(super) state: ParamState,
     /// Registered from host data: the optimizer owns its buffers.
-    pub owned: bool,
+    pub(super) owned: bool,
 }
 
 impl ParamInfo {
