@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use crate::config::{Group, Settings};
 use crate::error::{Error, Result};
-use crate::kernels::Strided;
 use crate::shape::matrix_view;
 
 /// Arena slots start on 256-byte boundaries so callers can bind one parameter on its own.
@@ -61,26 +60,6 @@ impl MuonBatch {
     pub fn workspace_len(&self) -> (usize, usize) {
         let (m, n) = self.padded;
         (self.count() * m * n, self.count() * m * m)
-    }
-
-    /// The batch's `X` (`m × n` each) in the workspace.
-    pub fn x_view(&self) -> Strided {
-        let (m, n) = (self.padded.0 as u32, self.padded.1 as u32);
-        Strided {
-            base: self.place.0,
-            row: n,
-            mat: m * n,
-        }
-    }
-
-    /// The batch's square scratch (`m × m` each) in the workspace.
-    pub fn square_view(&self) -> Strided {
-        let m = self.padded.0 as u32;
-        Strided {
-            base: self.place.1,
-            row: m,
-            mat: m * m,
-        }
     }
 }
 
@@ -241,20 +220,20 @@ fn waves(batches: &mut [MuonBatch], binding: u64) -> Vec<Wave> {
         let (x, a) = b.workspace_len();
         let (x, a) = (x as u64, a as u64);
         let fits = (x_len + x) * 4 <= binding && (a_len + a) * 4 <= binding;
-        match waves.last_mut() {
-            Some(w) if fits => w.batches.push(i),
-            _ => {
-                waves.push(Wave {
-                    batches: vec![i],
-                    x_len: 0,
-                });
-                (x_len, a_len) = (0, 0);
-            }
+        if waves.is_empty() || !fits {
+            waves.push(Wave {
+                batches: Vec::new(),
+                x_len: 0,
+            });
+            (x_len, a_len) = (0, 0);
         }
         b.place = (x_len as u32, a_len as u32);
         x_len += x;
         a_len += a;
-        waves.last_mut().expect("pushed above").x_len = x_len as usize;
+        if let Some(w) = waves.last_mut() {
+            w.batches.push(i);
+            w.x_len = x_len as usize;
+        }
     }
     waves
 }

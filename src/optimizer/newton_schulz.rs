@@ -73,7 +73,18 @@ pub fn record(
     let views = |unit: usize| {
         let b: &MuonBatch = &batches[unit];
         let (mp, np) = (b.padded.0 as u32, b.padded.1 as u32);
-        (mp, np, b.count() as u32, b.x_view(), b.square_view())
+        let (x_at, a_at) = b.place;
+        let x = Strided {
+            base: x_at,
+            row: np,
+            mat: mp * np,
+        };
+        let sq = Strided {
+            base: a_at,
+            row: mp,
+            mat: mp * mp,
+        };
+        (mp, np, b.count() as u32, x, sq)
     };
     let ops = |left, right, addend, result| ws.operands(left, right, addend, result);
     let products = |symmetric: bool, products: &[NsProduct], ops| {

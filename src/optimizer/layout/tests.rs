@@ -71,10 +71,7 @@ fn views_are_padded_to_the_tile() {
     let layout = Layout::new(&params, &settings(), limits(32, BIG)).unwrap();
     let b = &layout.batches[0];
     assert_eq!(b.workspace_len(), (2 * 128 * 320, 2 * 128 * 128));
-    assert_eq!(b.x_view().row, 320);
-    assert_eq!(b.x_view().mat, 128 * 320);
-    assert_eq!(b.square_view().row, 128);
-    assert_eq!(b.square_view().mat, 128 * 128);
+    assert_eq!(b.padded, (128, 320));
     assert_eq!(
         b.arena_stride(),
         (100 * 300usize).next_multiple_of(ARENA_ALIGN)
