@@ -1,5 +1,5 @@
-//! The web demo's runs, natively: the same Rust (`src/web/race.rs` and `src/web/image.rs`,
-//! included below) that the browser runs, printing every step's training losses as JSON.
+//! The web demo's runs, natively: the same Rust (`muon_wgpu::demo`) that the browser runs,
+//! printing every step's training losses as JSON.
 //! `scripts/web-test.sh` compares them with the browser's.
 //!
 //! ```text
@@ -10,16 +10,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use muon_wgpu as mw;
-use mw::{BackendChoice, GpuContext};
-
-#[path = "../src/web/race.rs"]
-#[allow(dead_code)]
-mod race;
-
-#[path = "../src/web/image.rs"]
-#[allow(dead_code)]
-mod image;
+use muon_wgpu::demo::{image, race};
+use muon_wgpu::{BackendChoice, GpuContext};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run the web demo's training natively and print every step's losses as JSON")]
@@ -54,7 +46,7 @@ fn json_list(values: &[f64]) -> String {
     format!("[{}]", items.join(","))
 }
 
-fn run(args: &Args) -> mw::Result<()> {
+fn run(args: &Args) -> muon_wgpu::Result<()> {
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env))?;
     // wgpu's GL backend holds its context for a whole submit: keep GL submits to one step.
     let per_submit = if ctx.info.backend == wgpu::Backend::Gl {

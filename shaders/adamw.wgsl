@@ -1,3 +1,4 @@
+#import step_scalars
 // AdamW over a flat run of elements (one tensor, or many packed into one arena):
 //   m <- m + (1-b1)(g - m);   v <- v + (1-b2)(g^2 - v)
 //   W <- W * keep - lr_eff * (use_m m + use_g g) / (sqrt(use_v v + eps_root) + eps)
@@ -5,13 +6,13 @@
 
 struct AdamDims {
     len: u32,
-    unit: u32,
+    group: u32,       // which AdamStep to read
     _pad0: u32,
     _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: AdamDims;
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<AdamStep>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read_write> exp_avg: array<f32>;
@@ -20,16 +21,16 @@ struct AdamDims {
 // A grid of at most a few thousand workgroups; each invocation strides over the elements.
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let s = dims.unit * 16u;
-    let one_minus_b1 = scalars[s];
-    let one_minus_b2 = scalars[s + 1u];
-    let use_m = scalars[s + 2u];
-    let use_g = scalars[s + 3u];
-    let use_v = scalars[s + 4u];
-    let eps = scalars[s + 5u];
-    let eps_root = scalars[s + 6u];
-    let keep = scalars[s + 7u];
-    let lr_eff = scalars[s + 8u];
+    let s = steps[dims.group];
+    let one_minus_b1 = s.one_minus_beta1;
+    let one_minus_b2 = s.one_minus_beta2;
+    let use_m = s.use_m;
+    let use_g = s.use_g;
+    let use_v = s.use_v;
+    let eps = s.eps;
+    let eps_root = s.eps_root;
+    let keep = s.keep;
+    let lr_eff = s.lr_eff;
     let stride = groups.x * groups.y * 256u;
     for (var idx = gid.y * groups.x * 256u + gid.x; idx < dims.len; idx += stride) {
         let g = grad[idx];

@@ -2,7 +2,8 @@
 //   C = alpha * op(L) op(R) + beta * D
 // op(L) = L (stored m x k) or L^T (TRANSPOSE_L, stored k x m);
 // op(R) = R (stored k x n) or R^T (TRANSPOSE_R, stored n x k; X X^T is L = R = X with TRANSPOSE_R).
-// One 64x64 tile of C per 16x16 workgroup, 4x4 per invocation, staged through workgroup memory.
+// One (4 WG) x (4 WG) tile of C per WG x WG workgroup, 4x4 per invocation, operands staged through
+// workgroup memory BK columns of k at a time (WG and BK are pipeline-overridable, like ns_tiled's).
 
 override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
@@ -26,32 +27,35 @@ struct MatmulDims {
 @group(0) @binding(3) var<storage, read> addend: array<f32>;
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
+// Invocations per side of the workgroup (tile side = 4 * WG) and the k-depth of a stage.
+override WG: u32 = 16u;
+override BK: u32 = 16u;
+// Room for a (4 WG) x BK stage of each operand: 4 KiB each, so 4 * WG * BK <= 1024.
+const STAGE: u32 = 1024u;
 
 // Stored k-major so that the inner loop reads consecutive rows and columns.
-var<workgroup> tile_l: array<f32, 1024>;
-var<workgroup> tile_r: array<f32, 1024>;
+var<workgroup> tile_l: array<f32, STAGE>;
+var<workgroup> tile_r: array<f32, STAGE>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG, WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let batch = wid.z;
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
-    let t = lid.y * 16u + lid.x;
+    let side = 4u * WG;
+    let row0 = wid.y * side;
+    let col0 = wid.x * side;
+    let t = lid.y * WG + lid.x;
+    let threads = WG * WG;
     let lbase = batch * dims.l_stride;
     let rbase = batch * dims.r_stride;
     var acc: array<f32, 16>;
     for (var k0 = 0u; k0 < dims.k; k0 += BK) {
-        for (var q = 0u; q < 4u; q++) {
-            let idx = t + 256u * q;
+        for (var idx = t; idx < side * BK; idx += threads) {
             var r: u32;
             var kk: u32;
             // Consecutive invocations read consecutive addresses in either layout.
             if TRANSPOSE_L {
-                kk = idx / BM;
-                r = idx % BM;
+                kk = idx / side;
+                r = idx % side;
             } else {
                 r = idx / BK;
                 kk = idx % BK;
@@ -66,18 +70,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                     v = left[lbase + gi * dims.k + gk];
                 }
             }
-            tile_l[kk * BM + r] = v;
+            tile_l[kk * side + r] = v;
         }
-        for (var q = 0u; q < 4u; q++) {
-            let idx = t + 256u * q;
+        for (var idx = t; idx < side * BK; idx += threads) {
             var c: u32;
             var kk: u32;
             if TRANSPOSE_R {
                 c = idx / BK;
                 kk = idx % BK;
             } else {
-                kk = idx / BN;
-                c = idx % BN;
+                kk = idx / side;
+                c = idx % side;
             }
             let gj = col0 + c;
             let gk = k0 + kk;
@@ -89,15 +92,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                     v = right[rbase + gk * dims.n + gj];
                 }
             }
-            tile_r[kk * BN + c] = v;
+            tile_r[kk * side + c] = v;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             var a: array<f32, 4>;
             var b: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
-                a[i] = tile_l[kk * BM + lid.y + 16u * i];
-                b[i] = tile_r[kk * BN + lid.x + 16u * i];
+                a[i] = tile_l[kk * side + lid.y + WG * i];
+                b[i] = tile_r[kk * side + lid.x + WG * i];
             }
             for (var i = 0u; i < 4u; i++) {
                 for (var j = 0u; j < 4u; j++) {
@@ -110,9 +113,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let dbase = batch * dims.d_stride;
     let cbase = batch * dims.c_stride;
     for (var i = 0u; i < 4u; i++) {
-        let gi = row0 + lid.y + 16u * i;
+        let gi = row0 + lid.y + WG * i;
         for (var j = 0u; j < 4u; j++) {
-            let gj = col0 + lid.x + 16u * j;
+            let gj = col0 + lid.x + WG * j;
             if gi < dims.m && gj < dims.n {
                 var v = dims.alpha * acc[i * 4u + j];
                 if dims.use_d != 0u {

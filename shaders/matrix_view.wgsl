@@ -1,4 +1,4 @@
-// Included in front of momentum*.wgsl and muon_update*.wgsl: where a run of same-shape matrices
+// Imported by momentum*.wgsl and muon_update*.wgsl: where a run of same-shape matrices
 // lives, and its view in the Newton-Schulz workspace (min x max, tall matrices transposed, rows
 // and matrices padded apart; the padding stays zero).
 
@@ -9,7 +9,7 @@ struct MatrixDims {
     first: u32,       // index of the first one in the batch's momentum and workspace
     stride: u32,      // elements between matrices in the gradient (momentum) or parameter (update) buffer
     mat_stride: u32,  // elements between matrices in the momentum buffer (rows * cols)
-    unit: u32,        // which block of 16 step scalars to read
+    batch: u32,       // which MuonStep to read
     transposed: u32,  // 1 when rows > cols
     ws_cols: u32,     // elements per row of the workspace view (0: dense)
     ws_stride: u32,   // elements between matrices in the workspace (0: mat_stride)

@@ -1,9 +1,11 @@
+#import matrix_view
+#import step_scalars
 // Muon momentum and its Nesterov combination, written into the Newton-Schulz workspace.
 //   m <- decay_m * m + decay_g * g          (EMA: beta, 1-beta; heavy ball: beta, 1)
 //   u  = use_m * m + use_g * g              (Nesterov, plain, or bias-corrected, chosen on the host)
 // u is stored transposed for tall matrices so that Newton-Schulz always sees rows <= cols.
 
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
@@ -16,11 +18,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if col >= dims.cols {
         return;
     }
-    let s = dims.unit * 16u;
-    let decay_m = scalars[s];
-    let decay_g = scalars[s + 1u];
-    let use_m = scalars[s + 2u];
-    let use_g = scalars[s + 3u];
+    let s = steps[dims.batch];
+    let decay_m = s.decay_m;
+    let decay_g = s.decay_g;
+    let use_m = s.use_m;
+    let use_g = s.use_g;
     let ws_cols = view_cols();
     let ws_stride = view_stride();
     for (var i = gid.z; i < dims.count; i += groups.z) {

@@ -1,3 +1,5 @@
+#import matrix_view
+#import step_scalars
 // momentum.wgsl on 4 x 4 blocks, for matrices whose rows, columns, strides and offsets are all
 // multiples of 4 (almost every layer):
 //   m <- decay_m * m + decay_g * g
@@ -5,7 +7,7 @@
 // Why blocks of vec4: a CPU driver loads a vec4 in about the time of one f32, and a 4 x 4 block
 // transposes in registers, so tall matrices are written as whole rows of the workspace too.
 
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;
@@ -19,11 +21,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if c4 >= cols4 {
         return;
     }
-    let s = dims.unit * 16u;
-    let decay_m = vec4(scalars[s]);
-    let decay_g = scalars[s + 1u];
-    let use_m = vec4(scalars[s + 2u]);
-    let use_g = scalars[s + 3u];
+    let s = steps[dims.batch];
+    let decay_m = vec4(s.decay_m);
+    let decay_g = s.decay_g;
+    let use_m = vec4(s.use_m);
+    let use_g = s.use_g;
     let ws_cols = view_cols();
     let ws_stride = view_stride();
     let ws4 = ws_cols / 4u;

@@ -1,8 +1,10 @@
+#import matrix_view
+#import step_scalars
 // The Muon update with decoupled weight decay:  W <- W * keep - lr_eff * O,
-// keep = 1 - lr * wd and lr_eff = lr * shape scale, both from the step scalars.
+// keep = 1 - lr * wd and lr_eff = lr * shape scale, both from the batch's MuonStep.
 // O is read transposed back for tall matrices.
 
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> ortho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 
@@ -13,9 +15,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if col >= dims.cols {
         return;
     }
-    let s = dims.unit * 16u;
-    let keep = scalars[s + 4u];
-    let lr_eff = scalars[s + 5u];
+    let s = steps[dims.batch];
+    let keep = s.keep;
+    let lr_eff = s.lr_eff;
     let ws_cols = view_cols();
     let ws_stride = view_stride();
     for (var i = gid.z; i < dims.count; i += groups.z) {

@@ -1,8 +1,10 @@
+#import matrix_view
+#import step_scalars
 // muon_update.wgsl on 4 x 4 blocks, for matrices whose rows, columns, strides and offsets are
 // all multiples of 4:  W <- W * keep - lr_eff * O, O read from the workspace view (a tall
 // matrix's block is read as rows of the transposed view and transposed in registers).
 
-@group(0) @binding(1) var<storage, read> scalars: array<f32>;
+@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> ortho: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> param: array<vec4<f32>>;
 
@@ -14,9 +16,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if c4 >= cols4 {
         return;
     }
-    let s = dims.unit * 16u;
-    let keep = vec4(scalars[s + 4u]);
-    let lr_eff = -scalars[s + 5u];
+    let s = steps[dims.batch];
+    let keep = vec4(s.keep);
+    let lr_eff = -s.lr_eff;
     let ws_cols = view_cols();
     let ws_stride = view_stride();
     let ws4 = ws_cols / 4u;

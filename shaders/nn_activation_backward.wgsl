@@ -1,6 +1,7 @@
+#import nn_activations
 // Backward through an activation, in place on the incoming gradient:
 //   grad[i] <- grad[i] * act'(z[i])        (dL/dz = dL/da * da/dz)
-// Needs nn_activations.wgsl prepended.
+// Activations from nn_activations.wgsl.
 
 struct ActivationDims {
     len: u32,

@@ -1,5 +1,5 @@
 // Activation functions shared by nn_bias_activation.wgsl and nn_activation_backward.wgsl
-// (prepended to both; not a kernel on its own). Codes match muon_wgpu::nn::Activation.
+// (imported by both; not a kernel on its own). Codes match muon_wgpu::nn::Activation.
 //   0 identity   x
 //   1 relu       max(x, 0)                             relu'(0) = 0, as PyTorch
 //   2 gelu       x Phi(x), Phi the normal CDF          PyTorch's gelu(approximate="none")

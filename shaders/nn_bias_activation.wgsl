@@ -1,7 +1,8 @@
+#import nn_activations
 // Bias and activation of a linear layer, after the matmul wrote z = X W^T (rows x cols):
 //   z[r, c] <- z[r, c] + bias[c]
 //   a[r, c] <- act(z[r, c])
-// z keeps the pre-activation for the backward pass. Needs nn_activations.wgsl prepended.
+// z keeps the pre-activation for the backward pass. Activations from nn_activations.wgsl.
 
 struct BiasActivationDims {
     rows: u32,

@@ -1,4 +1,4 @@
-// Included in front of normalize.wgsl and normalize_vec4.wgsl: the batch table, which matrix a
+// Imported by normalize.wgsl and normalize_vec4.wgsl: the batch table, which matrix a
 // workgroup normalizes, the workgroup sum of squares and the guarded divisor:
 //   X <- X / (||X||_F + eps)        (additive)
 //   X <- X / max(||X||_F, eps)      (clamped, torch.optim.Muon)

@@ -1,5 +1,6 @@
+#import norm_batches
 // Frobenius normalization before Newton-Schulz, one workgroup per matrix, every batch at once
-// (the table and the reduction are norm_batches.wgsl, included in front).
+// (the table and the reduction are norm_batches.wgsl).
 
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 

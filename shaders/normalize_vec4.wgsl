@@ -1,6 +1,7 @@
+#import norm_batches
 // normalize.wgsl with vec4 loads, for batches whose sizes, strides and offsets are multiples of
 // 4 (the optimizer's padded workspace always is): a CPU driver loads a vec4 in about the time of
-// one f32. The table and the reduction are norm_batches.wgsl, included in front.
+// one f32. The table and the reduction are norm_batches.wgsl.
 
 @group(0) @binding(1) var<storage, read_write> x: array<vec4<f32>>;
 

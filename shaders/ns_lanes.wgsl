@@ -1,3 +1,4 @@
+#import ns_problems
 // The Newton-Schulz products for CPU adapters (lavapipe, llvmpipe, SwiftShader):
 //   C = alpha * L * R^T + beta * D + diag * I   (SYMMETRIC: upper-triangle tiles, mirrored)
 //   C = alpha * L * R   + beta * D              (otherwise)
@@ -15,7 +16,7 @@
 // This file is a template: the regions between `// generate <name>` and `// end` are unrolled
 // by src/kernels/ns.rs for the chosen tile (TILE x TILE, TILE a multiple of 32); as stored here
 // they hold the 32 x 32 broadcast instance, so with ns_problems.wgsl (the problem table and
-// tile lookup, included in front) the file is a working kernel on its own.
+// tile lookup, imported) the file is a working kernel on its own.
 
 // generate bindings
 @group(0) @binding(1) var<storage, read> left: array<vec4<f32>>;

@@ -1,4 +1,4 @@
-// Included in front of ns_lanes.wgsl and ns_tiled.wgsl: the problem table of a Newton-Schulz
+// Imported by ns_lanes.wgsl and ns_tiled.wgsl: the problem table of a Newton-Schulz
 // product dispatch (every matrix of every shape at once) and which tile a workgroup computes.
 
 struct Problem {

@@ -1,3 +1,4 @@
+#import ns_problems
 // The Newton-Schulz products for GPUs:
 //   C = alpha * L * R^T + beta * D + diag * I   (SYMMETRIC: upper-triangle tiles, mirrored)
 //   C = alpha * L * R   + beta * D              (otherwise)
@@ -5,7 +6,7 @@
 // Classic workgroup tiling: a (4 WG) x (4 WG) tile of C per WG x WG workgroup, 4x4 per invocation,
 // operands staged through workgroup memory BK columns of k at a time. The planner pads every
 // dimension to the tile, so no load or store needs a bounds check.
-// The problem table and tile lookup are ns_problems.wgsl, included in front.
+// The problem table and tile lookup are ns_problems.wgsl.
 
 @group(0) @binding(1) var<storage, read> left: array<f32>;
 @group(0) @binding(2) var<storage, read> right: array<f32>;

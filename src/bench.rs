@@ -103,7 +103,7 @@ pub fn ns_gflop(shapes: &[Vec<usize>], ns_steps: usize) -> f64 {
     shapes
         .iter()
         .map(|s| {
-            let (r, c) = crate::params::matrix_view(s);
+            let (r, c) = crate::shape::matrix_view(s);
             let (m, n) = (r.min(c) as f64, r.max(c) as f64);
             (4.0 * m * m * n + 2.0 * m * m * m) * ns_steps as f64
         })

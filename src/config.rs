@@ -1,4 +1,5 @@
-//! Hyperparameters of the Muon and AdamW groups, and the per-step scalars derived from them.
+//! Hyperparameters of the Muon and AdamW groups, the per-step scalars derived from them, and the
+//! routing of parameters to the groups.
 
 use crate::error::{Error, Result};
 
@@ -192,8 +193,9 @@ pub struct MuonScalars {
     /// `U = use_m·m + use_g·G`.
     pub use_m: f64,
     pub use_g: f64,
-    /// `W ← W·keep - lr_eff·O`.
+    /// `W ← W·keep - lr_eff·O`, `lr_eff = lr·s(rows, cols)`.
     pub keep: f64,
+    pub lr_eff: f64,
 }
 
 impl MuonConfig {
@@ -214,8 +216,9 @@ impl MuonConfig {
         Ok(())
     }
 
-    /// The scalars of step `t` (1-based).
-    pub fn scalars(&self, t: u64) -> MuonScalars {
+    /// The scalars of step `t` (1-based) for a matrix of shape scale `scale`
+    /// ([`MuonConfig::shape_scale`]).
+    pub fn scalars(&self, t: u64, scale: f64) -> MuonScalars {
         let b = self.momentum;
         let (decay_m, decay_g) = match self.momentum_kind {
             MomentumKind::Ema => (b, 1.0 - b),
@@ -236,6 +239,7 @@ impl MuonConfig {
             use_m,
             use_g,
             keep: 1.0 - self.lr * self.weight_decay,
+            lr_eff: self.lr * scale,
         }
     }
 
@@ -246,7 +250,7 @@ impl MuonConfig {
             ScaleDims::LastTwo if shape.len() > 2 => {
                 (shape[shape.len() - 2], shape[shape.len() - 1])
             }
-            _ => crate::params::matrix_view(shape),
+            _ => crate::shape::matrix_view(shape),
         };
         let (r, c) = (rows as f64, cols as f64);
         match self.adjust_lr {
@@ -439,4 +443,55 @@ impl Settings {
         self.muon.iter().try_for_each(MuonConfig::validate)?;
         self.adam.iter().try_for_each(AdamWConfig::validate)
     }
+}
+
+/// Which optimizer group a parameter asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// The settings' [`RoutingRule`], into group 0.
+    Auto,
+    /// Muon group `i` (like `use_muon=True` in KellerJordan's `MuonWithAuxAdam`).
+    Muon(usize),
+    /// AdamW group `i`.
+    AdamW(usize),
+}
+
+/// A hyperparameter group: where a parameter's route resolves to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Group {
+    Muon(usize),
+    AdamW(usize),
+}
+
+/// Resolves a route for `name` against `settings`, checking the group exists and Muon gets a matrix.
+pub fn resolve(settings: &Settings, name: &str, shape: &[usize], route: Route) -> Result<Group> {
+    let group = match route {
+        Route::Auto
+            if settings.routing.routes_to_muon(name, shape) && !settings.muon.is_empty() =>
+        {
+            Group::Muon(0)
+        }
+        Route::Auto => Group::AdamW(0),
+        Route::Muon(g) => Group::Muon(g),
+        Route::AdamW(g) => Group::AdamW(g),
+    };
+    let (kind, index, available) = match group {
+        Group::Muon(g) => ("Muon", g, settings.muon.len()),
+        Group::AdamW(g) => ("AdamW", g, settings.adam.len()),
+    };
+    if index >= available {
+        return Err(Error::UnknownGroup {
+            name: name.into(),
+            kind,
+            group: index,
+            available,
+        });
+    }
+    if matches!(group, Group::Muon(_)) && shape.len() < 2 {
+        return Err(Error::RankTooLowForMuon {
+            name: name.into(),
+            rank: shape.len(),
+        });
+    }
+    Ok(group)
 }

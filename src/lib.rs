@@ -27,28 +27,30 @@
 
 pub mod bench;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod optimizer;
-pub mod params;
+pub mod overrides;
 pub mod presets;
 pub mod readback;
 pub mod reference;
 pub mod replay;
+pub mod shaders;
+pub mod shape;
 pub mod state;
 pub mod tensors;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
 pub use config::{
-    AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
-    RoutingRule, ScaleDims, Settings,
+    AdamVariant, AdamWConfig, AdjustLr, Group, Layout, MomentumKind, MuonConfig, NormEps,
+    NsSchedule, Route, RoutingRule, ScaleDims, Settings,
 };
 pub use error::{Error, Result};
 pub use gpu::{BackendChoice, GpuContext};
-pub use optimizer::{Group, Optimizer, OptimizerBuilder, ParamInfo, StepStats};
-pub use params::{Route, Source};
+pub use optimizer::{Optimizer, OptimizerBuilder, ParamInfo, ParamState, Source, StepStats};
 pub use presets::{Overrides, Preset};
 pub use readback::BufferRange;

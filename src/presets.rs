@@ -15,6 +15,7 @@ use crate::config::{
     RoutingRule, ScaleDims, Settings,
 };
 use crate::error::{Error, Result};
+pub use crate::overrides::Overrides;
 
 /// A library whose Muon (and aux AdamW) we reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,26 +68,6 @@ impl std::fmt::Display for Preset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Settings that override a preset's defaults (the replay format's metadata keys).
-/// Unset fields take the preset's default, or its rule (e.g. Keras' `adam_lr = lr · 0.1`... see each preset).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Overrides {
-    pub lr: Option<f64>,
-    pub adam_lr: Option<f64>,
-    pub weight_decay: Option<f64>,
-    pub adam_weight_decay: Option<f64>,
-    pub momentum: Option<f64>,
-    pub nesterov: Option<bool>,
-    pub ns_steps: Option<usize>,
-    /// `a,b,c`, `a,b,c;a,b,c;...` or `polar_express`.
-    pub ns_coefficients: Option<String>,
-    pub eps: Option<f64>,
-    pub adjust_lr: Option<AdjustLr>,
-    pub rms_scale: Option<f64>,
-    pub adam_betas: Option<(f64, f64)>,
-    pub adam_eps: Option<f64>,
 }
 
 /// Keras' default ratio of the AdamW learning rate to the Muon one.

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use crate::config::{MuonConfig, NormEps, Settings};
+use crate::config::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::error::{Error, Result};
-use crate::params::{element_count, matrix_view, resolve, Resolved, Route};
+use crate::shape::{element_count, matrix_view};
 
 /// `L·R` for row-major `L` (m×k) and `R` (k×n).
 pub fn matmul(l: &[f64], r: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -96,7 +96,7 @@ pub type Tensor64 = (String, Vec<usize>, Vec<f64>);
 pub struct RefParam {
     pub name: String,
     pub shape: Vec<usize>,
-    pub route: Resolved,
+    pub route: Group,
     pub value: Vec<f64>,
     pub momentum: Vec<f64>,
     pub exp_avg: Vec<f64>,
@@ -162,9 +162,9 @@ impl ReferenceOptimizer {
         for p in &mut self.params {
             let g: Vec<f64> = grads[&p.name].iter().map(|&v| v as f64).collect();
             match p.route {
-                Resolved::Muon(group) => {
+                Group::Muon(group) => {
                     let cfg = &self.settings.muon[group];
-                    let s = cfg.scalars(t);
+                    let s = cfg.scalars(t, cfg.shape_scale(&p.shape));
                     let (rows, cols) = matrix_view(&p.shape);
                     let u: Vec<f64> = p
                         .momentum
@@ -176,12 +176,11 @@ impl ReferenceOptimizer {
                         })
                         .collect();
                     let o = orthogonalize(&u, rows, cols, cfg);
-                    let lr_eff = cfg.lr * cfg.shape_scale(&p.shape);
                     for (w, o) in p.value.iter_mut().zip(o) {
-                        *w = *w * s.keep - lr_eff * o;
+                        *w = *w * s.keep - s.lr_eff * o;
                     }
                 }
-                Resolved::AdamW(group) => {
+                Group::AdamW(group) => {
                     let s = self.settings.adam[group].scalars(t);
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
                     for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(&g) {

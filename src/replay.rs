@@ -4,34 +4,34 @@
 
 use std::collections::HashMap;
 
-use crate::config::Settings;
+use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::optimizer::OptimizerBuilder;
-use crate::params::{Route, Source};
-use crate::presets::{Overrides, Preset};
+use crate::optimizer::{OptimizerBuilder, Source};
+use crate::overrides::{self, Overrides};
+use crate::presets::Preset;
 use crate::reference::{ReferenceOptimizer, Tensor64};
 use crate::tensors::{self, Tensor, TensorFile};
 
-/// The metadata keys a case may carry (and the command line may override).
-pub const KEYS: &[&str] = &[
-    "preset",
-    "steps",
-    "muon",
-    "lr",
-    "adam_lr",
-    "weight_decay",
-    "adam_weight_decay",
-    "momentum",
-    "nesterov",
-    "ns_steps",
-    "ns_coefficients",
-    "eps",
-    "adjust_lr",
-    "rms_scale",
-    "adam_betas",
-    "adam_eps",
+/// The metadata keys of a case besides the [`overrides::KEYS`], with what they mean (the
+/// command line may override them too).
+pub const CASE_KEYS: &[(&str, &str)] = &[
+    ("preset", "Preset: torch, keller, optax, keras or moonlight"),
+    (
+        "steps",
+        "Steps to replay (default: every step with gradients)",
+    ),
+    (
+        "muon",
+        "Muon parameters, comma-separated (the others run AdamW)",
+    ),
 ];
+
+/// Every metadata key a case may carry, with what it means: [`CASE_KEYS`], then
+/// [`overrides::KEYS`].
+pub fn keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    (CASE_KEYS.iter().copied()).chain(overrides::KEYS.iter().map(|k| (k.name, k.help)))
+}
 
 /// A parsed case.
 #[derive(Clone, Debug)]
@@ -44,30 +44,6 @@ pub struct Case {
     pub params: Vec<Tensor>,
     /// `grads[k][name]`.
     pub grads: Vec<HashMap<String, Vec<f32>>>,
-}
-
-fn invalid(key: &str, value: &str, reason: &str) -> Error {
-    Error::InvalidHyperparameter {
-        key: key.into(),
-        value: value.into(),
-        reason: reason.into(),
-    }
-}
-
-fn float(key: &str, value: &str) -> Result<f64> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| invalid(key, value, "expected a finite number"))
-}
-
-fn integer(key: &str, value: &str) -> Result<usize> {
-    value
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| invalid(key, value, "expected a non-negative integer"))
 }
 
 impl Case {
@@ -93,7 +69,7 @@ impl Case {
         settings.sort();
         settings.extend(overrides.iter().cloned());
         for (key, _) in &settings {
-            if !KEYS.contains(&key.as_str()) {
+            if !keys().any(|(k, _)| k == key) {
                 return Err(Error::UnknownMetadataKey { key: key.clone() });
             }
         }
@@ -106,36 +82,11 @@ impl Case {
         };
         let preset: Preset = lookup("preset").unwrap_or("torch").parse()?;
         let mut o = Overrides::default();
-        let f = |key: &str| lookup(key).map(|v| float(key, v)).transpose();
-        o.lr = f("lr")?;
-        o.adam_lr = f("adam_lr")?;
-        o.weight_decay = f("weight_decay")?;
-        o.adam_weight_decay = f("adam_weight_decay")?;
-        o.momentum = f("momentum")?;
-        o.eps = f("eps")?;
-        o.rms_scale = f("rms_scale")?;
-        o.adam_eps = f("adam_eps")?;
-        o.nesterov = lookup("nesterov")
-            .map(|v| match v.trim() {
-                "true" | "True" | "1" => Ok(true),
-                "false" | "False" | "0" => Ok(false),
-                _ => Err(invalid("nesterov", v, "expected true or false")),
-            })
-            .transpose()?;
-        o.ns_steps = lookup("ns_steps")
-            .map(|v| integer("ns_steps", v))
-            .transpose()?;
-        o.ns_coefficients = lookup("ns_coefficients").map(String::from);
-        o.adjust_lr = lookup("adjust_lr").map(str::parse).transpose()?;
-        o.adam_betas = lookup("adam_betas")
-            .map(|v| {
-                let parts: Vec<&str> = v.split(',').collect();
-                match parts.as_slice() {
-                    [a, b] => Ok((float("adam_betas", a)?, float("adam_betas", b)?)),
-                    _ => Err(invalid("adam_betas", v, "expected b1,b2")),
-                }
-            })
-            .transpose()?;
+        for key in overrides::KEYS {
+            if let Some(v) = lookup(key.name) {
+                key.set(&mut o, v)?;
+            }
+        }
         let muon = lookup("muon").map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -195,7 +146,7 @@ impl Case {
             }
         }
         let steps = match lookup("steps") {
-            Some(v) => integer("steps", v)?,
+            Some(v) => overrides::count("steps", v)?,
             None => grad_sets.len(),
         };
         for k in 0..steps {
@@ -211,7 +162,11 @@ impl Case {
         if let Some(names) = &muon {
             for n in names {
                 if !params.iter().any(|t| &t.0 == n) {
-                    return Err(invalid("muon", n, "names no parameter of this case"));
+                    return Err(overrides::invalid(
+                        "muon",
+                        n,
+                        "names no parameter of this case",
+                    ));
                 }
             }
         }
@@ -225,7 +180,7 @@ impl Case {
         };
         case.settings()?;
         for (name, shape, _) in &case.params {
-            crate::params::resolve(&case.settings()?, name, shape, case.route(name))?;
+            crate::config::resolve(&case.settings()?, name, shape, case.route(name))?;
         }
         Ok(case)
     }
@@ -277,8 +232,8 @@ impl Case {
                 p.value.clone(),
             ));
             let states: &[(&str, &Vec<f64>)] = match p.route {
-                crate::params::Resolved::Muon(_) => &[("momentum", &p.momentum)],
-                crate::params::Resolved::AdamW(_) => {
+                crate::config::Group::Muon(_) => &[("momentum", &p.momentum)],
+                crate::config::Group::AdamW(_) => {
                     &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)]
                 }
             };

@@ -48,7 +48,8 @@ impl Optimizer {
             let mut targets = vec![(format!("param/{}", p.name), p.value.clone())];
             targets.extend(
                 p.state()
-                    .iter()
+                    .named()
+                    .into_iter()
                     .map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())),
             );
             for (tensor, range) in targets {

@@ -4,10 +4,11 @@ mod common;
 
 use common::*;
 use muon_wgpu::kernels::{
-    ns, AdamDims, AdamOperands, Kernels, MatmulDims, MatmulOperands, MatrixDims, NormDims,
-    NsOperands, NsProduct, NsVariant, Strided, Transpose,
+    ns, AdamDims, AdamOperands, AdamStep, Kernels, MatmulDims, MatmulOperands, MatrixDims,
+    MuonStep, NormDims, NsOperands, NsProduct, NsVariant, Strided, Transpose,
 };
 use muon_wgpu::reference;
+use wgpu::util::DeviceExt;
 
 /// (m, n) pairs: vectors as matrices, odd sizes, tall, wide, one more than a tile.
 const SHAPES: &[(usize, usize)] = &[
@@ -206,10 +207,21 @@ fn normalize_divides_each_matrix_by_its_guarded_norm() {
     }
 }
 
-fn scalars_buffer(ctx: &muon_wgpu::GpuContext, unit: usize, values: &[f32]) -> wgpu::Buffer {
-    let mut all = vec![0f32; (unit + 1) * 16];
-    all[unit * 16..][..values.len()].copy_from_slice(values);
-    buffer(ctx, &all)
+/// A step-scalars buffer whose entry `index` is `step` (the others zero), as the optimizer
+/// binds one per kernel family.
+fn steps_buffer<T: bytemuck::Pod + Default>(
+    ctx: &muon_wgpu::GpuContext,
+    index: usize,
+    step: T,
+) -> wgpu::Buffer {
+    let mut all = vec![T::default(); index + 1];
+    all[index] = step;
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test step scalars"),
+            contents: bytemuck::cast_slice(&all),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
 }
 
 #[test]
@@ -230,15 +242,21 @@ fn momentum_updates_state_and_writes_transposed_padded_workspace() {
             let total = first + count;
             let g = random(21, count * stride);
             let m0 = random(22, total * rows * cols);
-            let s = [0.9f32, 0.1, 0.9, 0.1];
-            let unit = 2;
+            let s = MuonStep {
+                decay_m: 0.9,
+                decay_g: 0.1,
+                use_m: 0.9,
+                use_g: 0.1,
+                ..Default::default()
+            };
+            let batch = 2;
             let ws_len = ws_base + total * ws_stride;
             let (gb, mb, xb) = (
                 buffer(ctx, &g),
                 buffer(ctx, &m0),
                 buffer(ctx, &vec![0.0; ws_len]),
             );
-            let sb = scalars_buffer(ctx, unit, &s);
+            let sb = steps_buffer(ctx, batch, s);
             let transposed = rows > cols;
             let dims = MatrixDims {
                 rows: rows as u32,
@@ -247,7 +265,7 @@ fn momentum_updates_state_and_writes_transposed_padded_workspace() {
                 first: first as u32,
                 src_stride: stride as u32,
                 mat_stride: (rows * cols) as u32,
-                unit: unit as u32,
+                batch: batch as u32,
                 transposed: transposed as u32,
                 ws_cols: ws_cols as u32,
                 ws_stride: ws_stride as u32,
@@ -266,9 +284,9 @@ fn momentum_updates_state_and_writes_transposed_padded_workspace() {
                 let mut u = vec![0.0; rc];
                 for e in 0..rc {
                     let mi = (first + i) * rc + e;
-                    want_m[mi] =
-                        s[0] as f64 * m0[mi] as f64 + s[1] as f64 * g[i * stride + e] as f64;
-                    u[e] = s[2] as f64 * want_m[mi] + s[3] as f64 * g[i * stride + e] as f64;
+                    want_m[mi] = s.decay_m as f64 * m0[mi] as f64
+                        + s.decay_g as f64 * g[i * stride + e] as f64;
+                    u[e] = s.use_m as f64 * want_m[mi] + s.use_g as f64 * g[i * stride + e] as f64;
                 }
                 let u = if transposed {
                     reference::transpose(&u, rows, cols)
@@ -319,7 +337,12 @@ fn muon_update_applies_decay_and_scaled_orthogonal_update_from_a_padded_workspac
                 let o = random(32, ws_base + (first + count) * ws_stride);
                 let (keep, lr) = (0.99f32, 0.05f32);
                 let (pb, ob) = (buffer(ctx, &p0), buffer(ctx, &o));
-                let sb = scalars_buffer(ctx, 0, &[0.0, 0.0, 0.0, 0.0, keep, lr]);
+                let step = MuonStep {
+                    keep,
+                    lr_eff: lr,
+                    ..Default::default()
+                };
+                let sb = steps_buffer(ctx, 0, step);
                 let transposed = rows > cols;
                 let dims = MatrixDims {
                     rows: rows as u32,
@@ -328,7 +351,7 @@ fn muon_update_applies_decay_and_scaled_orthogonal_update_from_a_padded_workspac
                     first: first as u32,
                     src_stride: stride as u32,
                     mat_stride: rc as u32,
-                    unit: 0,
+                    batch: 0,
                     transposed: transposed as u32,
                     ws_cols: if padded { ws_cols as u32 } else { 0 },
                     ws_stride: if padded { ws_stride as u32 } else { 0 },
@@ -398,23 +421,9 @@ fn adamw_matches_reference_for_every_variant_and_length() {
                     buffer(ctx, &m0),
                     buffer(ctx, &v0),
                 );
-                let packed: Vec<f32> = [
-                    1.0 - s.beta1,
-                    1.0 - s.beta2,
-                    s.use_m,
-                    s.use_g,
-                    s.use_v,
-                    s.eps,
-                    s.eps_root,
-                    s.keep,
-                    s.lr_eff,
-                ]
-                .iter()
-                .map(|&x| x as f32)
-                .collect();
-                let sb = scalars_buffer(ctx, 1, &packed);
+                let sb = steps_buffer(ctx, 1, AdamStep::from(s));
                 let ops = AdamOperands {
-                    scalars: &sb,
+                    steps: &sb,
                     grad: &gb,
                     param: &pb,
                     exp_avg: &mb,
@@ -426,7 +435,7 @@ fn adamw_matches_reference_for_every_variant_and_length() {
                         &ctx.device,
                         AdamDims {
                             len: len as u32,
-                            unit: 1,
+                            group: 1,
                             ..Default::default()
                         },
                         ops,
@@ -467,18 +476,16 @@ fn adamw_matches_reference_for_every_variant_and_length() {
 #[test]
 fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
     let generated = ns::lanes_source(32, true, false);
-    let (_, on_disk) = muon_wgpu::kernels::SHADERS
-        .iter()
-        .find(|(name, _)| *name == "ns_lanes.wgsl")
-        .unwrap();
+    let on_disk = muon_wgpu::shaders::source("ns_lanes.wgsl");
     if std::env::var("MUON_WGPU_BLESS").is_ok() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/ns_lanes.wgsl");
-        let include = include_str!("../shaders/ns_problems.wgsl");
-        std::fs::write(path, generated.strip_prefix(include).unwrap()).unwrap();
+        let include = muon_wgpu::shaders::file("ns_problems.wgsl").unwrap();
+        let body = generated.strip_prefix(include).unwrap();
+        std::fs::write(path, format!("#import ns_problems\n{body}")).unwrap();
         return;
     }
     assert_eq!(
-        &generated, on_disk,
+        generated, on_disk,
         "run with MUON_WGPU_BLESS=1 to regenerate"
     );
     for variant in NsVariant::ALL {
@@ -489,7 +496,7 @@ fn lanes_template_on_disk_is_the_generated_32_broadcast_instance() {
         } = variant
         {
             let source = ns::lanes_source(rows, broadcast, half);
-            if let Err(e) = muon_wgpu::kernels::validate_wgsl(&source) {
+            if let Err(e) = muon_wgpu::shaders::validate_wgsl(&source) {
                 panic!("{variant}: {e}");
             }
         }

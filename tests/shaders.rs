@@ -1,15 +1,17 @@
-//! naga validation of every shader, without a GPU.
+//! naga validation of every shader, without a GPU, through the same `#import` preprocessor the
+//! crate compiles them with.
 
-use muon_wgpu::kernels::{validate_shaders, validate_wgsl, INCLUDES, SHADERS};
+use muon_wgpu::shaders::{self, validate_wgsl, FILES};
 
 #[test]
-fn every_registered_shader_passes_naga_validation() {
-    let failures = validate_shaders();
+fn every_registered_kernel_passes_naga_validation() {
+    let failures = shaders::validate_all();
     assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(shaders::kernels().count(), 18);
 }
 
 #[test]
-fn every_wgsl_file_in_shaders_validates_and_optimizer_shaders_are_registered() {
+fn every_wgsl_file_in_shaders_is_registered_with_its_text() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -18,28 +20,35 @@ fn every_wgsl_file_in_shaders_validates_and_optimizer_shaders_are_registered() {
             continue;
         }
         seen += 1;
-        let source = std::fs::read_to_string(&path).unwrap();
-        // Some kernels are compiled with a file of shared declarations in front (`INCLUDES`);
-        // validate each file alone or the way it is compiled.
-        if let Err(e) = validate_wgsl(&source) {
-            let with_include = INCLUDES.iter().any(|include| {
-                let text = std::fs::read_to_string(dir.join(include)).unwrap();
-                validate_wgsl(&format!("{text}{source}")).is_ok()
-            });
-            assert!(with_include, "{}: {e}", path.display());
-        }
-    }
-    assert!(
-        seen >= SHADERS.len(),
-        "found {seen} shader files, {} registered",
-        SHADERS.len()
-    );
-    for (name, source) in SHADERS {
-        let on_disk = std::fs::read_to_string(dir.join(name)).unwrap();
-        assert!(
-            source.ends_with(&on_disk),
-            "{name} is registered with other text"
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let on_disk = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            shaders::file(name),
+            Some(on_disk.as_str()),
+            "{name} is not registered in src/shaders.rs, or with other text"
         );
+    }
+    assert_eq!(
+        seen,
+        FILES.len(),
+        "src/shaders.rs registers files not on disk"
+    );
+}
+
+#[test]
+fn every_import_names_a_file_that_is_not_a_kernel() {
+    for (name, text) in FILES {
+        for line in text.lines() {
+            if let Some(import) = line.trim_start().strip_prefix("#import ") {
+                let file = format!("{}.wgsl", import.trim());
+                let imported = shaders::file(&file)
+                    .unwrap_or_else(|| panic!("{name} imports {file}, which is not registered"));
+                assert!(
+                    !imported.contains("@compute"),
+                    "{name} imports the kernel {file}"
+                );
+            }
+        }
     }
 }
 

@@ -98,10 +98,10 @@ fn run_with(
     for p in &reference.params {
         want.insert(format!("param/{}", p.name), p.value.clone());
         match p.route {
-            muon_wgpu::params::Resolved::Muon(_) => {
+            muon_wgpu::Group::Muon(_) => {
                 want.insert(format!("state/{}/momentum", p.name), p.momentum.clone());
             }
-            muon_wgpu::params::Resolved::AdamW(_) => {
+            muon_wgpu::Group::AdamW(_) => {
                 want.insert(format!("state/{}/exp_avg", p.name), p.exp_avg.clone());
                 want.insert(format!("state/{}/exp_avg_sq", p.name), p.exp_avg_sq.clone());
             }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use muon_wgpu::replay::Case;
+use muon_wgpu::replay::{self, Case};
 use muon_wgpu::{gpu, tensors, BackendChoice, GpuContext};
 
 #[derive(Parser)]
@@ -130,65 +130,49 @@ struct ReplayArgs {
     /// Backend: vulkan, gl, metal, dx12 or any (default: $MUON_WGPU_BACKEND, else any).
     #[arg(long, default_value = "env")]
     backend: String,
-    #[arg(long)]
-    preset: Option<String>,
-    #[arg(long)]
-    steps: Option<String>,
-    #[arg(long)]
-    muon: Option<String>,
-    #[arg(long)]
-    lr: Option<String>,
-    #[arg(long)]
-    adam_lr: Option<String>,
-    #[arg(long)]
-    weight_decay: Option<String>,
-    #[arg(long)]
-    adam_weight_decay: Option<String>,
-    #[arg(long)]
-    momentum: Option<String>,
-    #[arg(long)]
-    nesterov: Option<String>,
-    #[arg(long)]
-    ns_steps: Option<String>,
-    #[arg(long)]
-    ns_coefficients: Option<String>,
-    #[arg(long)]
-    eps: Option<String>,
-    #[arg(long)]
-    adjust_lr: Option<String>,
-    #[arg(long)]
-    rms_scale: Option<String>,
-    #[arg(long)]
-    adam_betas: Option<String>,
-    #[arg(long)]
-    adam_eps: Option<String>,
+    #[command(flatten)]
+    keys: KeyFlags,
 }
 
-impl ReplayArgs {
-    /// The flags given, as replay metadata keys and values.
-    fn overrides(&self) -> Vec<(String, String)> {
-        let flags = [
-            ("preset", &self.preset),
-            ("steps", &self.steps),
-            ("muon", &self.muon),
-            ("lr", &self.lr),
-            ("adam_lr", &self.adam_lr),
-            ("weight_decay", &self.weight_decay),
-            ("adam_weight_decay", &self.adam_weight_decay),
-            ("momentum", &self.momentum),
-            ("nesterov", &self.nesterov),
-            ("ns_steps", &self.ns_steps),
-            ("ns_coefficients", &self.ns_coefficients),
-            ("eps", &self.eps),
-            ("adjust_lr", &self.adjust_lr),
-            ("rms_scale", &self.rms_scale),
-            ("adam_betas", &self.adam_betas),
-            ("adam_eps", &self.adam_eps),
-        ];
-        flags
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-            .collect()
+/// `--<key> <value>` (`_` written `-`) for every replay metadata key ([`replay::keys`]): the flags given, as
+/// (key, value).
+struct KeyFlags(Vec<(String, String)>);
+
+impl clap::FromArgMatches for KeyFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self(
+            replay::keys()
+                .filter_map(|(k, _)| {
+                    let v = matches.get_one::<String>(k)?;
+                    Some((k.to_string(), v.clone()))
+                })
+                .collect(),
+        ))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for KeyFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        replay::keys().fold(cmd, |cmd, (key, help)| {
+            // `--adam-betas` for `adam_betas`, as clap's derive spells flags; a few bytes leaked
+            // once per run (clap takes `&'static str` names).
+            let flag: &'static str = Box::leak(key.replace('_', "-").into_boxed_str());
+            cmd.arg(
+                clap::Arg::new(key)
+                    .long(flag)
+                    .value_name("VALUE")
+                    .help(help),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
@@ -238,7 +222,7 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
-    let case = Case::read(&args.case, &args.overrides())?;
+    let case = Case::read(&args.case, &args.keys.0)?;
     let ctx = pollster::block_on(GpuContext::new(args.backend.parse()?))?;
     let tensors = pollster::block_on(case.run(&ctx))?;
     tensors::write_file(&args.output, &tensors, case.output_metadata(&ctx))?;

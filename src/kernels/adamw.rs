@@ -2,20 +2,20 @@
 
 use super::{strided_grid, Dispatch, Kernels};
 
-pub(super) const SOURCE: &str = include_str!("../../shaders/adamw.wgsl");
-
 /// Uniform of `adamw.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AdamDims {
     pub len: u32,
-    pub unit: u32,
+    /// Which [`AdamStep`](super::AdamStep) of the step scalars to read.
+    pub group: u32,
     pub _pad: [u32; 2],
 }
 
 /// The buffers one AdamW dispatch updates.
 pub struct AdamOperands<'a> {
-    pub scalars: &'a wgpu::Buffer,
+    /// One [`AdamStep`](super::AdamStep) per group.
+    pub steps: &'a wgpu::Buffer,
     pub grad: &'a wgpu::Buffer,
     pub param: &'a wgpu::Buffer,
     pub exp_avg: &'a wgpu::Buffer,
@@ -28,15 +28,9 @@ impl Kernels {
         Dispatch::with_uniform(
             device,
             "adamw",
-            &Self::cached(&self.inner.adamw, device, "adamw", SOURCE, &[]),
+            &Self::cached(&self.inner.adamw, device, "adamw", "adamw.wgsl", &[]),
             bytemuck::bytes_of(&dims),
-            &[
-                ops.scalars,
-                ops.grad,
-                ops.param,
-                ops.exp_avg,
-                ops.exp_avg_sq,
-            ],
+            &[ops.steps, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
             strided_grid(dims.len as u64, self.inner.max_workgroups),
         )
     }

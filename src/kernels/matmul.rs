@@ -2,10 +2,10 @@
 
 use super::{Dispatch, Kernels};
 
-pub(super) const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
-
-/// Output tile of one workgroup (rows and columns).
+/// Output tile of one workgroup (rows and columns): `4·WG` in `matmul.wgsl`.
 pub const TILE: u32 = 64;
+/// The k-depth of a stage in workgroup memory (`BK`; `TILE·BK` at most 1024).
+const DEPTH: u32 = 16;
 
 /// Uniform of `matmul.wgsl`.
 #[repr(C)]
@@ -74,8 +74,10 @@ impl Kernels {
         let constants = [
             ("TRANSPOSE_L", transpose.left as u32 as f64),
             ("TRANSPOSE_R", transpose.right as u32 as f64),
+            ("WG", (TILE / 4) as f64),
+            ("BK", DEPTH as f64),
         ];
-        let pipeline = Self::cached(slot, device, "matmul", SOURCE, &constants);
+        let pipeline = Self::cached(slot, device, "matmul", "matmul.wgsl", &constants);
         Dispatch::with_uniform(
             device,
             "matmul",

@@ -1,4 +1,5 @@
-//! One module per WGSL shader: its uniform layout and how to bind and dispatch it.
+//! One module per WGSL shader: its uniform layout and how to bind and dispatch it (the WGSL
+//! itself, with its imports resolved, comes from [`crate::shaders`]).
 //!
 //! Each pipeline is compiled once, the first time a dispatch needs it (a CPU driver spends
 //! seconds on a big kernel, so nothing unused is compiled); a [`Dispatch`] is a pipeline with its
@@ -10,6 +11,7 @@ mod momentum;
 mod muon_update;
 mod normalize;
 pub mod ns;
+mod step_scalars;
 pub mod tune;
 pub(crate) mod warm_up;
 mod workspace;
@@ -20,36 +22,12 @@ pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
 
 use std::sync::{Arc, OnceLock};
 
 use wgpu::util::DeviceExt;
-
-/// Shader files that are never compiled alone, only in front of others (shared declarations).
-pub const INCLUDES: &[&str] = &[
-    "matrix_view.wgsl",
-    "ns_problems.wgsl",
-    "norm_batches.wgsl",
-    "nn_activations.wgsl",
-];
-
-/// Every shader of the crate, by file name, as compiled (includes in front), for validation
-/// and inspection.
-pub const SHADERS: &[(&str, &str)] = &[
-    ("momentum.wgsl", momentum::SOURCE),
-    ("momentum_vec4.wgsl", momentum::VEC4_SOURCE),
-    ("normalize.wgsl", normalize::SOURCE),
-    ("normalize_vec4.wgsl", normalize::VEC4_SOURCE),
-    ("matmul.wgsl", matmul::SOURCE),
-    ("muon_update.wgsl", muon_update::SOURCE),
-    ("muon_update_vec4.wgsl", muon_update::VEC4_SOURCE),
-    ("adamw.wgsl", adamw::SOURCE),
-    ("ns_lanes.wgsl", ns::LANES_SOURCE),
-    ("ns_tiled.wgsl", ns::TILED_SOURCE),
-    ("pack_halves.wgsl", workspace::PACK_SOURCE),
-    ("clear.wgsl", workspace::CLEAR_SOURCE),
-];
 
 /// Invocations per workgroup of the elementwise kernels.
 pub const ELEMENTWISE_WORKGROUP: u32 = 256;
@@ -205,10 +183,10 @@ impl Kernels {
         slot: &OnceLock<wgpu::ComputePipeline>,
         device: &wgpu::Device,
         label: &str,
-        source: &str,
+        file: &str,
         constants: &[(&str, f64)],
     ) -> wgpu::ComputePipeline {
-        slot.get_or_init(|| pipeline(device, label, source, constants))
+        slot.get_or_init(|| pipeline(device, label, &crate::shaders::source(file), constants))
             .clone()
     }
 }
@@ -284,32 +262,4 @@ impl Dispatch {
             buffers: buffers.iter().map(|&b| b.clone()).collect(),
         }
     }
-}
-
-/// Parses and validates every shader with naga, as a browser or driver would before compiling:
-/// `(file name, error message)` for each one that fails.
-pub fn validate_shaders() -> Vec<(&'static str, String)> {
-    SHADERS
-        .iter()
-        .filter_map(|&(name, source)| validate_wgsl(source).err().map(|e| (name, e)))
-        .collect()
-}
-
-/// Parses and validates one WGSL source with naga, allowing subgroup operations in compute
-/// shaders (the crate only runs the kernels that use them where the device has `SUBGROUP`) and
-/// `pack2x16float`/`unpack2x16float` (core WGSL; naga asks for a capability that every
-/// WebGPU, Vulkan, Metal, DX12 and desktop GL device has).
-pub fn validate_wgsl(source: &str) -> Result<(), String> {
-    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default()
-            | naga::valid::Capabilities::SUBGROUP
-            | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32,
-    )
-    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-    .validate(&module)
-    .map(|_| ())
-    .map_err(|e| e.emit_to_string(source))
 }

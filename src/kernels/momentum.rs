@@ -2,16 +2,6 @@
 
 use super::{Dispatch, Kernels, ELEMENTWISE_GROUPS, ELEMENTWISE_WORKGROUP};
 
-// Both are compiled with `matrix_view.wgsl` (the uniform and the workspace view) in front.
-pub(super) const SOURCE: &str = concat!(
-    include_str!("../../shaders/matrix_view.wgsl"),
-    include_str!("../../shaders/momentum.wgsl")
-);
-pub(super) const VEC4_SOURCE: &str = concat!(
-    include_str!("../../shaders/matrix_view.wgsl"),
-    include_str!("../../shaders/momentum_vec4.wgsl")
-);
-
 /// Invocations per workgroup of the 4 × 4 block kernels (`*_vec4.wgsl`).
 const BLOCK_WORKGROUP: u32 = 64;
 
@@ -27,7 +17,8 @@ pub struct MatrixDims {
     pub src_stride: u32,
     /// Elements between matrices in the momentum buffer (and the workspace when `ws_stride` is 0).
     pub mat_stride: u32,
-    pub unit: u32,
+    /// Which [`MuonStep`](super::MuonStep) of the step scalars to read.
+    pub batch: u32,
     pub transposed: u32,
     /// Elements per row of the workspace view (`min × max`, padded); 0: dense (`max(rows, cols)`).
     pub ws_cols: u32,
@@ -87,19 +78,23 @@ impl MatrixDims {
 }
 
 impl Kernels {
-    /// `m ← decay_m·m + decay_g·g; x = use_m·m + use_g·g`, written into the workspace view
+    /// `m ← decay_m·m + decay_g·g; x = use_m·m + use_g·g` (from `steps[dims.batch]`), written into the workspace view
     /// (transposed when `dims.transposed`, rows `dims.ws_cols` apart).
     pub fn momentum(
         &self,
         device: &wgpu::Device,
         dims: MatrixDims,
-        scalars: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
         grad: &wgpu::Buffer,
         momentum: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
         let vec4 = dims.blocks_of_four(&[grad, momentum, x]);
-        let source = if vec4 { VEC4_SOURCE } else { SOURCE };
+        let file = if vec4 {
+            "momentum_vec4.wgsl"
+        } else {
+            "momentum.wgsl"
+        };
         let slot = &self.inner.momentum[vec4 as usize];
         Dispatch::with_uniform(
             device,
@@ -108,9 +103,9 @@ impl Kernels {
             } else {
                 "momentum"
             },
-            &Self::cached(slot, device, "momentum", source, &[]),
+            &Self::cached(slot, device, "momentum", file, &[]),
             bytemuck::bytes_of(&dims),
-            &[scalars, grad, momentum, x],
+            &[steps, grad, momentum, x],
             dims.grid(self.inner.max_workgroups, vec4),
         )
     }

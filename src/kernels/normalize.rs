@@ -2,16 +2,6 @@
 
 use super::{Dispatch, Kernels};
 
-// Both are compiled with `norm_batches.wgsl` (table, reduction, divisor) in front.
-pub(super) const SOURCE: &str = concat!(
-    include_str!("../../shaders/norm_batches.wgsl"),
-    include_str!("../../shaders/normalize.wgsl")
-);
-pub(super) const VEC4_SOURCE: &str = concat!(
-    include_str!("../../shaders/norm_batches.wgsl"),
-    include_str!("../../shaders/normalize_vec4.wgsl")
-);
-
 /// One batch of same-size matrices to normalize (a row of the dispatch's table).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -61,9 +51,13 @@ impl Kernels {
                     && b.mat_stride.is_multiple_of(4)
                     && b.base.is_multiple_of(4)
             });
-        let source = if vec4 { VEC4_SOURCE } else { SOURCE };
+        let file = if vec4 {
+            "normalize_vec4.wgsl"
+        } else {
+            "normalize.wgsl"
+        };
         let slot = &self.inner.normalize[vec4 as usize];
-        let pipeline = Self::cached(slot, device, "normalize", source, &[]);
+        let pipeline = Self::cached(slot, device, "normalize", file, &[]);
         Dispatch::with_table(
             device,
             "normalize",

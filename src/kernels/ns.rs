@@ -15,16 +15,6 @@
 
 use super::{Dispatch, Kernels};
 
-// Both are compiled with `ns_problems.wgsl` (the problem table, the tile lookup) in front.
-pub(super) const LANES_SOURCE: &str = concat!(
-    include_str!("../../shaders/ns_problems.wgsl"),
-    include_str!("../../shaders/ns_lanes.wgsl")
-);
-pub(super) const TILED_SOURCE: &str = concat!(
-    include_str!("../../shaders/ns_problems.wgsl"),
-    include_str!("../../shaders/ns_tiled.wgsl")
-);
-
 /// How the Newton-Schulz products run on an adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NsVariant {
@@ -386,7 +376,7 @@ pub fn ns_pipeline(
         NsVariant::Tiled { wg, bk } => super::pipeline(
             device,
             "ns_tiled",
-            TILED_SOURCE,
+            &crate::shaders::source("ns_tiled.wgsl"),
             &[("SYMMETRIC", sym), ("WG", wg as f64), ("BK", bk as f64)],
         ),
     }
@@ -587,7 +577,11 @@ pub fn lanes_source(rows: u32, broadcast: bool, half: bool) -> String {
             );
         }
     }
-    let mut source = replace_region(LANES_SOURCE, "bindings", &bindings);
+    let mut source = replace_region(
+        &crate::shaders::source("ns_lanes.wgsl"),
+        "bindings",
+        &bindings,
+    );
     source = replace_region(&source, "put", &put);
     source = replace_region(&source, "setup", &setup);
     source = replace_region(&source, "body", &body);

@@ -4,9 +4,6 @@
 
 use super::{strided_grid, Dispatch, Kernels};
 
-pub(super) const CLEAR_SOURCE: &str = include_str!("../../shaders/clear.wgsl");
-pub(super) const PACK_SOURCE: &str = include_str!("../../shaders/pack_halves.wgsl");
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct RangeDims {
@@ -17,7 +14,7 @@ struct RangeDims {
 impl Kernels {
     /// Zeros the first `4·len4` values of `values`.
     pub fn clear(&self, device: &wgpu::Device, len4: u32, values: &wgpu::Buffer) -> Dispatch {
-        let pipeline = Self::cached(&self.inner.clear, device, "clear", CLEAR_SOURCE, &[]);
+        let pipeline = Self::cached(&self.inner.clear, device, "clear", "clear.wgsl", &[]);
         self.over_range(device, "clear", &pipeline, len4, &[values])
     }
 
@@ -30,7 +27,13 @@ impl Kernels {
         values: &wgpu::Buffer,
         halves: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(&self.inner.pack, device, "pack_halves", PACK_SOURCE, &[]);
+        let pipeline = Self::cached(
+            &self.inner.pack,
+            device,
+            "pack_halves",
+            "pack_halves.wgsl",
+            &[],
+        );
         self.over_range(device, "pack_halves", &pipeline, len4, &[values, halves])
     }
 

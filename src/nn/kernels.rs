@@ -1,40 +1,10 @@
-//! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file): their uniforms and how
-//! to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
+//! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file, in [`crate::shaders`]):
+//! their uniforms and how to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
 //!
 //! Pipelines are compiled once in [`NnKernels::new`]; a [`Dispatch`] is created once per plan
 //! and replayed every step.
 
 use crate::kernels::{elementwise_grid, pipeline, Dispatch};
-
-/// Activation functions, prepended to the two kernels that use them.
-const ACTIVATIONS: &str = include_str!("../../shaders/nn_activations.wgsl");
-const BIAS_ACTIVATION: &str = include_str!("../../shaders/nn_bias_activation.wgsl");
-const ACTIVATION_BACKWARD: &str = include_str!("../../shaders/nn_activation_backward.wgsl");
-const BIAS_GRAD: &str = include_str!("../../shaders/nn_bias_grad.wgsl");
-const SOFTMAX_CROSS_ENTROPY: &str = include_str!("../../shaders/nn_softmax_cross_entropy.wgsl");
-const MEAN_SQUARED_ERROR: &str = include_str!("../../shaders/nn_mean_squared_error.wgsl");
-const BATCH_METRICS: &str = include_str!("../../shaders/nn_batch_metrics.wgsl");
-
-/// Every kernel of the MLP as compiled: `(file name, complete WGSL source)`.
-pub fn shaders() -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "nn_bias_activation.wgsl",
-            format!("{ACTIVATIONS}\n{BIAS_ACTIVATION}"),
-        ),
-        (
-            "nn_activation_backward.wgsl",
-            format!("{ACTIVATIONS}\n{ACTIVATION_BACKWARD}"),
-        ),
-        ("nn_bias_grad.wgsl", BIAS_GRAD.into()),
-        (
-            "nn_softmax_cross_entropy.wgsl",
-            SOFTMAX_CROSS_ENTROPY.into(),
-        ),
-        ("nn_mean_squared_error.wgsl", MEAN_SQUARED_ERROR.into()),
-        ("nn_batch_metrics.wgsl", BATCH_METRICS.into()),
-    ]
-}
 
 /// Uniform of `nn_bias_activation.wgsl`.
 #[repr(C)]
@@ -108,15 +78,14 @@ const BIAS_GRAD_COLUMNS: u32 = 16;
 impl NnKernels {
     /// Compiles every pipeline once.
     pub fn new(device: &wgpu::Device) -> Self {
-        let sources = shaders();
-        let compile = |i: usize| pipeline(device, sources[i].0, &sources[i].1, &[]);
+        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
         Self {
-            bias_activation: compile(0),
-            activation_backward: compile(1),
-            bias_grad: compile(2),
-            softmax_cross_entropy: compile(3),
-            mean_squared_error: compile(4),
-            batch_metrics: compile(5),
+            bias_activation: compile("nn_bias_activation.wgsl"),
+            activation_backward: compile("nn_activation_backward.wgsl"),
+            bias_grad: compile("nn_bias_grad.wgsl"),
+            softmax_cross_entropy: compile("nn_softmax_cross_entropy.wgsl"),
+            mean_squared_error: compile("nn_mean_squared_error.wgsl"),
+            batch_metrics: compile("nn_batch_metrics.wgsl"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }

@@ -15,18 +15,18 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
-use crate::optimizer::OptimizerBuilder;
-use crate::params::{Route, Source};
+use crate::optimizer::{OptimizerBuilder, Source};
 use crate::readback::{read_ranges, BufferRange};
 
+use super::batch::{check_batch, Batch, Metrics, Targets};
 use super::kernels::{
     ActivationDims, BiasActivationDims, LossOperands, MetricsDims, NnKernels, RowsDims,
 };
 use super::model::{Activation, LayerParams, Loss, MlpSpec, ParamKind, ParamRole};
-use super::trainer::{Batch, Metrics, Targets};
 
 /// Usage of every buffer of the MLP: bound as storage, written from the host, read back.
 const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -596,67 +596,4 @@ impl Plan {
             .map(|e| Metrics::from_sums(e[0] as f64, e[1] as f64, e[2] as usize))
             .collect())
     }
-}
-
-/// Checks a batch against a spec and a capacity; returns its rows.
-pub(super) fn check_batch(spec: &MlpSpec, capacity: usize, batch: &Batch<'_>) -> Result<usize> {
-    let (features, classes) = (spec.inputs(), spec.outputs());
-    let bad = |tensor: &str, reason: String| Error::InvalidTensor {
-        path: "<batch>".into(),
-        tensor: tensor.into(),
-        reason,
-    };
-    if batch.inputs.is_empty() || !batch.inputs.len().is_multiple_of(features) {
-        return Err(bad(
-            "inputs",
-            format!(
-                "{} values are not a positive whole number of rows of {features} features",
-                batch.inputs.len()
-            ),
-        ));
-    }
-    let rows = batch.inputs.len() / features;
-    if rows > capacity {
-        return Err(bad(
-            "inputs",
-            format!("{rows} rows, but the plan holds at most {capacity}"),
-        ));
-    }
-    match batch.targets {
-        Targets::Labels(labels) => {
-            if labels.len() != rows {
-                return Err(bad(
-                    "labels",
-                    format!("{} labels for {rows} rows", labels.len()),
-                ));
-            }
-            if let Some(r) = labels.iter().position(|&l| l as usize >= classes) {
-                return Err(bad(
-                    "labels",
-                    format!(
-                        "label {} at row {r} is not below the {classes} outputs",
-                        labels[r]
-                    ),
-                ));
-            }
-        }
-        Targets::Values(values) => {
-            if spec.loss == Loss::SoftmaxCrossEntropy {
-                return Err(bad(
-                    "targets",
-                    "softmax cross-entropy takes class labels (Targets::Labels)".into(),
-                ));
-            }
-            if values.len() != rows * classes {
-                return Err(bad(
-                    "targets",
-                    format!(
-                        "{} values for {rows} rows of {classes} outputs",
-                        values.len()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(rows)
 }

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod data;
 pub mod kernels;
 pub mod mlp;
@@ -42,10 +43,11 @@ pub mod model;
 pub mod reference;
 pub mod trainer;
 
+pub use batch::{Batch, Metrics, Targets};
 pub use data::{Batches, Dataset, Rng, Split};
 pub use mlp::{LayerBuffers, Mlp, Plan};
 pub use model::{
     adamw_only, init_params, muon_for_hidden, Activation, LayerParams, Loss, MlpSpec, ParamKind,
     ParamRole,
 };
-pub use trainer::{Batch, Metrics, Targets, Trainer, TrainerOptions};
+pub use trainer::{Trainer, TrainerOptions};

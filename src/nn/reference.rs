@@ -5,8 +5,8 @@
 
 use crate::reference::{matmul, transpose};
 
+use super::batch::Targets;
 use super::model::{Activation, LayerParams, Loss, MlpSpec};
-use super::trainer::Targets;
 
 /// The error function, to about 1e-16.
 pub fn erf(x: f64) -> f64 {

@@ -1,61 +1,16 @@
 //! Training an MLP with the crate's optimizer, all on the GPU: a step records the batch upload,
 //! forward, loss, backward and the optimizer step into one encoder, with no readback.
 
+use crate::config::Route;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::optimizer::{Optimizer, OptimizerBuilder};
-use crate::params::Route;
 
+use super::batch::{check_batch, Batch, Metrics, Targets};
 use super::data::Dataset;
-use super::mlp::{check_batch, Mlp, Plan};
+use super::mlp::{Mlp, Plan};
 use super::model::{LayerParams, MlpSpec, ParamRole};
-
-/// What a batch is trained towards.
-#[derive(Clone, Copy, Debug)]
-pub enum Targets<'a> {
-    /// A class per row (`< outputs`); one-hot for the squared error.
-    Labels(&'a [u32]),
-    /// `rows × outputs` values, for the squared error.
-    Values(&'a [f32]),
-}
-
-/// A batch of `rows × inputs` values and their targets.
-#[derive(Clone, Copy, Debug)]
-pub struct Batch<'a> {
-    pub inputs: &'a [f32],
-    pub targets: Targets<'a>,
-}
-
-/// Loss and accuracy over some samples.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Metrics {
-    /// Mean loss per sample.
-    pub loss: f64,
-    /// Fraction of samples whose first argmax output is their label (or their target's first argmax).
-    pub accuracy: f64,
-    pub samples: usize,
-}
-
-impl Metrics {
-    /// From a sum of losses and a count of correct samples.
-    pub fn from_sums(loss_sum: f64, correct: f64, samples: usize) -> Self {
-        let n = samples.max(1) as f64;
-        Self {
-            loss: loss_sum / n,
-            accuracy: correct / n,
-            samples,
-        }
-    }
-
-    /// The metrics of all the samples of `parts` together.
-    pub fn combine(parts: &[Metrics]) -> Self {
-        let samples: usize = parts.iter().map(|m| m.samples).sum();
-        let loss: f64 = parts.iter().map(|m| m.loss * m.samples as f64).sum();
-        let correct: f64 = parts.iter().map(|m| m.accuracy * m.samples as f64).sum();
-        Self::from_sums(loss, correct, samples)
-    }
-}
 
 /// Sizes of a [`Trainer`]'s plans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! - [`MuonOptimizer`]: the crate's optimizer on `Float32Array` parameters and gradients;
 //! - [`DigitsRace`] and [`ImageRace`]: the two modes of the demo page in `web/`, Muon + AdamW
-//!   against AdamW alone on the crate's GPU MLP ([`race`] and [`image`], plain Rust shared with
+//!   against AdamW alone on the crate's GPU MLP ([`crate::demo`], plain Rust shared with
 //!   `examples/web_parity.rs`);
 //! - [`adapterInfo`]: what WebGPU adapter the page runs on.
 //!
@@ -23,16 +23,14 @@
 //! const w = await opt.readParameter("hidden.weight");     // Float32Array
 //! ```
 
-pub mod image;
-pub mod race;
-
 use std::cell::RefCell;
 
 use js_sys::{Array, Float32Array, Float64Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-// `race` and `image` name the crate `mw` so that the native example can include them as they are.
 use crate as mw;
+use mw::demo::{image, race};
+use mw::overrides::{self, Kind};
 use mw::{
     BackendChoice, Error, GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route,
 };
@@ -283,61 +281,36 @@ impl Fields {
     }
 }
 
-const MUON_OPTIONS: &[&str] = &[
-    "preset",
-    "lr",
-    "adamLr",
-    "weightDecay",
-    "adamWeightDecay",
-    "momentum",
-    "nesterov",
-    "nsSteps",
-    "nsCoefficients",
-    "eps",
-    "adjustLr",
-    "rmsScale",
-    "adamBetas",
-    "adamEps",
-];
-
 fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
-    let f = Fields::new(options, "MuonOptimizer.create's options", MUON_OPTIONS)?;
+    // The options are "preset" and the override keys, in camelCase (one table: overrides::KEYS).
+    let known: Vec<&str> = std::iter::once("preset")
+        .chain(overrides::KEYS.iter().map(|k| k.js_name))
+        .collect();
+    let f = Fields::new(options, "MuonOptimizer.create's options", &known)?;
     let preset: Preset = f
         .string("preset")?
         .unwrap_or_else(|| "torch".into())
         .parse()
         .map_err(js_error)?;
-    let adam_betas = match f.numbers("adamBetas")? {
-        None => None,
-        Some(b) if b.len() == 2 => Some((b[0], b[1])),
-        Some(b) => {
-            return Err(invalid(
-                "adamBetas",
-                format!("{b:?}"),
-                "must be [beta1, beta2]",
-            ))
+    let mut o = Overrides::default();
+    for key in overrides::KEYS {
+        let name = key.js_name;
+        let text = match key.kind {
+            Kind::Number => f.number(name)?.map(|x| x.to_string()),
+            Kind::Count => f.count(name)?.map(|x| x.to_string()),
+            Kind::Flag => f.boolean(name)?.map(|x| x.to_string()),
+            Kind::Text => f.string(name)?,
+            Kind::Pair => match f.numbers(name)? {
+                None => None,
+                Some(b) if b.len() == 2 => Some(format!("{},{}", b[0], b[1])),
+                Some(b) => return Err(invalid(name, format!("{b:?}"), "must be [beta1, beta2]")),
+            },
+        };
+        if let Some(text) = text {
+            key.set(&mut o, &text).map_err(js_error)?;
         }
-    };
-    let overrides = Overrides {
-        lr: f.number("lr")?,
-        adam_lr: f.number("adamLr")?,
-        weight_decay: f.number("weightDecay")?,
-        adam_weight_decay: f.number("adamWeightDecay")?,
-        momentum: f.number("momentum")?,
-        nesterov: f.boolean("nesterov")?,
-        ns_steps: f.count("nsSteps")?,
-        ns_coefficients: f.string("nsCoefficients")?,
-        eps: f.number("eps")?,
-        adjust_lr: f
-            .string("adjustLr")?
-            .map(|s| s.parse())
-            .transpose()
-            .map_err(js_error)?,
-        rms_scale: f.number("rmsScale")?,
-        adam_betas,
-        adam_eps: f.number("adamEps")?,
-    };
-    preset.settings(&overrides).map_err(js_error)
+    }
+    preset.settings(&o).map_err(js_error)
 }
 
 enum Stage {
@@ -487,8 +460,8 @@ impl MuonOptimizer {
     /// `"muon"` or `"adamw"`: where a built optimizer sent the parameter.
     pub fn route(&self, name: &str) -> Result<String, JsError> {
         Ok(match self.built()?.param(name).map_err(js_error)?.route {
-            mw::params::Resolved::Muon(_) => "muon".into(),
-            mw::params::Resolved::AdamW(_) => "adamw".into(),
+            mw::Group::Muon(_) => "muon".into(),
+            mw::Group::AdamW(_) => "adamw".into(),
         })
     }
 

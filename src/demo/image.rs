@@ -12,8 +12,9 @@
 //!
 //! No browser code here either, so that it can run natively too.
 
-use super::mw::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Targets, Trainer};
-use super::mw::{Error, GpuContext, Group, Result, Route};
+use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Targets, Trainer};
+use crate::{Error, GpuContext, Group, Result, Route};
+
 use super::race::{race_settings, Pair};
 
 /// What the image fit trains and how.

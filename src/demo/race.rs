@@ -2,11 +2,12 @@
 //! minibatches, once with Muon for the hidden matrices + AdamW for the rest, once with AdamW
 //! alone, both on the GPU.
 //!
-//! This file has no browser code: `examples/web_parity.rs` includes it natively, so the browser
-//! run and the native run of the same [`RaceConfig`] execute exactly the same Rust.
+//! No browser code here: `src/web` binds it for the page and `examples/web_parity.rs` runs it
+//! natively, so the browser run and the native run of the same [`RaceConfig`] execute exactly
+//! the same Rust.
 
-use super::mw::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Split, Targets, Trainer};
-use super::mw::{Error, GpuContext, Group, Overrides, Preset, Result, Route, Settings};
+use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Split, Targets, Trainer};
+use crate::{Error, GpuContext, Group, Overrides, Preset, Result, Route, Settings};
 
 /// What the race trains and how.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,0 +1,115 @@
+//! What the MLP trains on and reports: a batch of inputs with its targets, and loss and
+//! accuracy. A leaf of `nn` (used by `mlp`, `trainer` and `reference`).
+
+use crate::error::{Error, Result};
+
+use super::model::{Loss, MlpSpec};
+
+/// What a batch is trained towards.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// A class per row (`< outputs`); one-hot for the squared error.
+    Labels(&'a [u32]),
+    /// `rows × outputs` values, for the squared error.
+    Values(&'a [f32]),
+}
+
+/// A batch of `rows × inputs` values and their targets.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    pub inputs: &'a [f32],
+    pub targets: Targets<'a>,
+}
+
+/// Loss and accuracy over some samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Mean loss per sample.
+    pub loss: f64,
+    /// Fraction of samples whose first argmax output is their label (or their target's first argmax).
+    pub accuracy: f64,
+    pub samples: usize,
+}
+
+impl Metrics {
+    /// From a sum of losses and a count of correct samples.
+    pub fn from_sums(loss_sum: f64, correct: f64, samples: usize) -> Self {
+        let n = samples.max(1) as f64;
+        Self {
+            loss: loss_sum / n,
+            accuracy: correct / n,
+            samples,
+        }
+    }
+
+    /// The metrics of all the samples of `parts` together.
+    pub fn combine(parts: &[Metrics]) -> Self {
+        let samples: usize = parts.iter().map(|m| m.samples).sum();
+        let loss: f64 = parts.iter().map(|m| m.loss * m.samples as f64).sum();
+        let correct: f64 = parts.iter().map(|m| m.accuracy * m.samples as f64).sum();
+        Self::from_sums(loss, correct, samples)
+    }
+}
+
+/// Checks a batch against a spec and a capacity; returns its rows.
+pub(super) fn check_batch(spec: &MlpSpec, capacity: usize, batch: &Batch<'_>) -> Result<usize> {
+    let (features, classes) = (spec.inputs(), spec.outputs());
+    let bad = |tensor: &str, reason: String| Error::InvalidTensor {
+        path: "<batch>".into(),
+        tensor: tensor.into(),
+        reason,
+    };
+    if batch.inputs.is_empty() || !batch.inputs.len().is_multiple_of(features) {
+        return Err(bad(
+            "inputs",
+            format!(
+                "{} values are not a positive whole number of rows of {features} features",
+                batch.inputs.len()
+            ),
+        ));
+    }
+    let rows = batch.inputs.len() / features;
+    if rows > capacity {
+        return Err(bad(
+            "inputs",
+            format!("{rows} rows, but the plan holds at most {capacity}"),
+        ));
+    }
+    match batch.targets {
+        Targets::Labels(labels) => {
+            if labels.len() != rows {
+                return Err(bad(
+                    "labels",
+                    format!("{} labels for {rows} rows", labels.len()),
+                ));
+            }
+            if let Some(r) = labels.iter().position(|&l| l as usize >= classes) {
+                return Err(bad(
+                    "labels",
+                    format!(
+                        "label {} at row {r} is not below the {classes} outputs",
+                        labels[r]
+                    ),
+                ));
+            }
+        }
+        Targets::Values(values) => {
+            if spec.loss == Loss::SoftmaxCrossEntropy {
+                return Err(bad(
+                    "targets",
+                    "softmax cross-entropy takes class labels (Targets::Labels)".into(),
+                ));
+            }
+            if values.len() != rows * classes {
+                return Err(bad(
+                    "targets",
+                    format!(
+                        "{} values for {rows} rows of {classes} outputs",
+                        values.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}

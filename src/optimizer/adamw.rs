@@ -1,0 +1,31 @@
+//! AdamW for every parameter Muon does not take, one dispatch per arena or caller's buffer:
+//!
+//! ```text
+//! m ← β₁·m + (1−β₁)·g;   v ← β₂·v + (1−β₂)·g²
+//! W ← W·(1 − lr·wd) − lr_eff·(use_m·m + use_g·g) / (sqrt(use_v·v + eps_root) + ε)
+//! ```
+//! with the bias corrections in `use_m`, `use_v` and `lr_eff` per
+//! [`AdamVariant`](crate::config::AdamVariant) (see [`crate::config::AdamWConfig::scalars`]).
+
+use crate::kernels::{AdamDims, AdamOperands, Dispatch};
+
+use super::Recorder;
+
+/// Records the AdamW launches of a step.
+pub(super) fn record(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
+    for run in &r.buffers.adam {
+        let dims = AdamDims {
+            len: run.len as u32,
+            group: run.group as u32,
+            ..Default::default()
+        };
+        let ops = AdamOperands {
+            steps: &r.buffers.steps.adam,
+            grad: &run.grad,
+            param: &run.value,
+            exp_avg: &run.exp_avg,
+            exp_avg_sq: &run.exp_avg_sq,
+        };
+        out.push(r.kernels.adamw(r.device, dims, ops));
+    }
+}

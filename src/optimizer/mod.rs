@@ -1,0 +1,332 @@
+//! Muon for the matrices, AdamW for the rest, as recorded WebGPU kernels.
+//!
+//! # Algorithm
+//!
+//! Per step `t` and Muon matrix `G` (rank > 2 viewed as `(shape[0], -1)`), as KellerJordan's
+//! `muon_update` and optax's `muon` chain ([`muon`] records it):
+//! ```text
+//! M ← β·M + (1−β)·G;   U = β·M + (1−β)·G  (Nesterov)          momentum
+//! X₀ = U / (‖U‖_F + ε)                                         normalize
+//! Xₖ₊₁ = aₖ·Xₖ + (bₖ·A + cₖ·A²)·Xₖ,  A = Xₖ·Xₖᵀ                 newton_schulz
+//! W ← W·(1 − lr·wd) − lr·s(rows, cols)·X                        shape scale and update
+//! ```
+//! and AdamW for every other parameter ([`adamw`]); the exact variants are
+//! [`MuonConfig`](crate::MuonConfig)'s and [`AdamWConfig`](crate::AdamWConfig)'s.
+//!
+//! # Data flow
+//!
+//! [`OptimizerBuilder`] collects parameters (the registry), then [`OptimizerBuilder::build`]
+//! runs three stages once, each feeding the next: [`layout`] (pure: batches of same-shape
+//! matrices, waves, padded places, AdamW arenas), [`buffers`] (allocation and upload) and the
+//! recording of every kernel launch ([`muon`], [`newton_schulz`], [`adamw`]). A step
+//! ([`Optimizer::step`]) writes the step scalars and replays the launches in one compute pass,
+//! one submit.
+
+mod adamw;
+mod buffers;
+mod builder;
+pub mod layout;
+mod muon;
+mod newton_schulz;
+mod step;
+
+use std::collections::HashMap;
+
+use crate::config::{Group, Settings};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::kernels::tune::TuneReport;
+use crate::kernels::{Dispatch, NsVariant};
+use crate::readback::{read_ranges, BufferRange};
+
+pub use buffers::{ParamInfo, ParamState, Source};
+pub use builder::OptimizerBuilder;
+
+use buffers::StepBuffers;
+use layout::Layout;
+
+/// Everything [`muon`], [`newton_schulz`] and [`adamw`] record from: the outputs of the
+/// layout and allocation stages.
+struct Recorder<'a> {
+    device: &'a wgpu::Device,
+    kernels: &'a crate::kernels::Kernels,
+    settings: &'a Settings,
+    layout: &'a Layout,
+    buffers: &'a buffers::Buffers,
+}
+
+impl Recorder<'_> {
+    /// Every kernel launch of a step, in order: Muon wave by wave, then AdamW.
+    fn record(&self) -> Vec<Dispatch> {
+        let mut dispatches = Vec::new();
+        for wave in &self.layout.waves {
+            muon::record_wave(self, wave, &mut dispatches);
+        }
+        adamw::record(self, &mut dispatches);
+        dispatches
+    }
+}
+
+/// What a step costs, for users sizing the optimizer on their GPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepStats {
+    pub dispatches: usize,
+    pub compute_passes: usize,
+    /// Distinct `(group, rows, cols)` Muon shapes.
+    pub muon_shapes: usize,
+    pub muon_params: usize,
+    pub adam_params: usize,
+    pub param_bytes: u64,
+    /// Momentum, first and second moments.
+    pub state_bytes: u64,
+    /// Newton-Schulz scratch and step scalars.
+    pub workspace_bytes: u64,
+    /// The Newton-Schulz kernel variant the plan uses.
+    pub ns_variant: Option<NsVariant>,
+    /// Groups of shapes whose Newton-Schulz products share dispatches (one unless the
+    /// workspace of every shape together exceeds one binding).
+    pub ns_waves: usize,
+}
+
+impl StepStats {
+    fn new(
+        layout: &Layout,
+        buffers: &buffers::Buffers,
+        dispatches: usize,
+        variant: NsVariant,
+    ) -> Self {
+        let mut shapes: Vec<_> = (layout.batches.iter())
+            .map(|b| (b.group, b.rows, b.cols))
+            .collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        let params = &buffers.params;
+        let steps = &buffers.steps;
+        Self {
+            dispatches,
+            compute_passes: 1,
+            muon_shapes: shapes.len(),
+            muon_params: params
+                .iter()
+                .filter(|p| matches!(p.route, Group::Muon(_)))
+                .count(),
+            adam_params: params
+                .iter()
+                .filter(|p| matches!(p.route, Group::AdamW(_)))
+                .count(),
+            param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
+            state_bytes: buffers.state_bytes,
+            workspace_bytes: buffers.workspace.bytes() + steps.muon.size() + steps.adam.size(),
+            ns_variant: Some(variant),
+            ns_waves: layout.waves.len(),
+        }
+    }
+}
+
+/// Muon for the matrices, AdamW for the rest, on the GPU.
+pub struct Optimizer {
+    ctx: GpuContext,
+    settings: Settings,
+    params: Vec<ParamInfo>,
+    index: HashMap<String, usize>,
+    /// The layout's Muon batches: their groups and shape scales, for the step scalars.
+    batches: Vec<layout::MuonBatch>,
+    steps: StepBuffers,
+    dispatches: Vec<Dispatch>,
+    step: u64,
+    stats: StepStats,
+    tune_report: Option<TuneReport>,
+}
+
+impl Optimizer {
+    /// The GPU context.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The current settings (learning rates and weight decays reflect any changes).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets the number of steps taken (for resuming); bias corrections follow it.
+    pub fn set_step_count(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// What one step records and how much memory the optimizer holds.
+    pub fn stats(&self) -> &StepStats {
+        &self.stats
+    }
+
+    /// How the Newton-Schulz kernel variant was chosen (`None` when the builder was given one).
+    pub fn tune_report(&self) -> Option<&TuneReport> {
+        self.tune_report.as_ref()
+    }
+
+    /// Every parameter, in registration order.
+    pub fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+
+    /// One parameter by name.
+    pub fn param(&self, name: &str) -> Result<&ParamInfo> {
+        self.index
+            .get(name)
+            .map(|&i| &self.params[i])
+            .ok_or_else(|| Error::UnknownParameter { name: name.into() })
+    }
+
+    /// Changes a group's learning rate; takes effect at the next recorded step, no rebuild.
+    pub fn set_lr(&mut self, group: Group, lr: f64) -> Result<()> {
+        self.set_hyper(group, "lr", lr, |m| &mut m.lr, |a| &mut a.lr)
+    }
+
+    /// Changes a group's weight decay; takes effect at the next recorded step, no rebuild.
+    pub fn set_weight_decay(&mut self, group: Group, wd: f64) -> Result<()> {
+        self.set_hyper(
+            group,
+            "weight_decay",
+            wd,
+            |m| &mut m.weight_decay,
+            |a| &mut a.weight_decay,
+        )
+    }
+
+    fn set_hyper(
+        &mut self,
+        group: Group,
+        key: &str,
+        value: f64,
+        muon: impl Fn(&mut crate::config::MuonConfig) -> &mut f64,
+        adam: impl Fn(&mut crate::config::AdamWConfig) -> &mut f64,
+    ) -> Result<()> {
+        if !value.is_finite() {
+            return Err(Error::InvalidHyperparameter {
+                key: key.into(),
+                value: value.to_string(),
+                reason: "must be finite".into(),
+            });
+        }
+        let missing = |kind: &'static str, g: usize, available: usize| Error::UnknownGroup {
+            name: format!("<{key}>"),
+            kind,
+            group: g,
+            available,
+        };
+        match group {
+            Group::Muon(g) => {
+                let n = self.settings.muon.len();
+                *muon(
+                    self.settings
+                        .muon
+                        .get_mut(g)
+                        .ok_or_else(|| missing("Muon", g, n))?,
+                ) = value;
+            }
+            Group::AdamW(g) => {
+                let n = self.settings.adam.len();
+                *adam(
+                    self.settings
+                        .adam
+                        .get_mut(g)
+                        .ok_or_else(|| missing("AdamW", g, n))?,
+                ) = value;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, name: &str, what: &str, values: &[f32]) -> Result<&ParamInfo> {
+        let p = self.param(name)?;
+        if values.len() != p.value.len {
+            return Err(Error::LengthMismatch {
+                name: name.into(),
+                what: what.into(),
+                shape: p.shape.clone(),
+                expected: p.value.len,
+                got: values.len(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn write(&self, p: &ParamInfo, range: &BufferRange, what: &str, values: &[f32]) -> Result<()> {
+        if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
+            return Err(Error::InvalidBuffer {
+                name: p.name.clone(),
+                what: what.into(),
+                reason: "writing from the host needs COPY_DST usage".into(),
+            });
+        }
+        self.ctx
+            .queue
+            .write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+        Ok(())
+    }
+
+    /// Uploads a gradient from the host (staged on the queue; used by the next submit).
+    pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
+        let p = self.check_len(name, "gradient", values)?;
+        self.write(p, &p.grad, "gradient", values)
+    }
+
+    /// Overwrites a parameter's value from the host.
+    pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
+        let p = self.check_len(name, "value", values)?;
+        self.write(p, &p.value, "value", values)
+    }
+
+    /// Reads a parameter's current value (waits for the GPU).
+    pub async fn read_parameter(&self, name: &str) -> Result<Vec<f32>> {
+        let p = self.param(name)?;
+        self.readable(p, &p.value, "value")?;
+        Ok(read_ranges(&self.ctx, std::slice::from_ref(&p.value))
+            .await?
+            .remove(0))
+    }
+
+    fn readable(&self, p: &ParamInfo, range: &BufferRange, what: &str) -> Result<()> {
+        if range.buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            Ok(())
+        } else {
+            Err(Error::InvalidBuffer {
+                name: p.name.clone(),
+                what: what.into(),
+                reason: "reading back needs COPY_SRC usage".into(),
+            })
+        }
+    }
+
+    /// Reads every parameter and its state in one readback: `(tensor name, shape, values)`
+    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`.
+    pub async fn read_all(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let mut names = Vec::new();
+        let mut ranges = Vec::new();
+        for p in &self.params {
+            self.readable(p, &p.value, "value")?;
+            names.push((format!("param/{}", p.name), p.shape.clone()));
+            ranges.push(p.value.clone());
+            for (kind, range) in p.state.named() {
+                names.push((format!("state/{}/{kind}", p.name), p.shape.clone()));
+                ranges.push(range.clone());
+            }
+        }
+        let values = read_ranges(&self.ctx, &ranges).await?;
+        Ok(names
+            .into_iter()
+            .zip(values)
+            .map(|((n, s), v)| (n, s, v))
+            .collect())
+    }
+
+    /// Whether the optimizer owns this parameter's buffers (registered from host data).
+    pub fn owns(&self, name: &str) -> Result<bool> {
+        Ok(self.param(name)?.owned)
+    }
+}

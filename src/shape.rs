@@ -1,0 +1,29 @@
+//! Tensor shapes: element counts and the matrix view Muon works on. A leaf: no crate imports
+//! but the error type.
+
+use crate::error::{Error, Result};
+
+/// Number of elements of a shape, checking it is a valid tensor shape.
+pub fn element_count(name: &str, shape: &[usize]) -> Result<usize> {
+    let bad = |reason: &str| Error::InvalidShape {
+        name: name.into(),
+        shape: shape.to_vec(),
+        reason: reason.into(),
+    };
+    if shape.is_empty() {
+        return Err(bad("a parameter needs rank >= 1"));
+    }
+    if shape.contains(&0) {
+        return Err(bad("every dimension must be at least 1"));
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= u32::MAX as usize)
+        .ok_or_else(|| bad("too many elements"))
+}
+
+/// The `(rows, cols)` matrix view Muon works on: rank > 2 is `(shape[0], product of the rest)`.
+pub fn matrix_view(shape: &[usize]) -> (usize, usize) {
+    (shape[0], shape[1..].iter().product::<usize>().max(1))
+}
