@@ -1,11 +1,59 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine, then runs every check:
-# formatting, clippy, the wasm32 build of the library, and the whole test suite on every adapter.
-set -euo pipefail
+# The project's test command (what CI runs). On a fresh Debian machine it first installs what the
+# tests need, then runs every check: formatting, clippy, the wasm32 build of the library, the whole
+# Rust test suite on every adapter found, and the browser demo in headless Chromium.
+#
+# Each stage prints its time; the last line counts every test and check it ran:
+# `N passed, M failed` (the Rust tests, the browser tests, and fmt / clippy / wasm32 as one each).
+# Exits non-zero when anything failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+passed=0
+failed=0
+failures=()
+started=$SECONDS
+
+# stage NAME COMMAND...: runs the command, prints its time, counts it as one check.
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+  echo "   ($name: $((SECONDS - t0)) s)"
+}
+
+# counted NAME LOG COMMAND...: runs a test runner with its output kept in LOG, prints its time, and
+# adds the runner's own counts (`test result: ... N passed; M failed` or `web: N passed, M failed`).
+counted() {
+  local name=$1 log=$2
+  shift 2
+  local t0=$SECONDS status
+  echo "== $name"
+  "$@" 2>&1 | grep -v 'XDG_RUNTIME_DIR' | tee "$log"
+  status=${PIPESTATUS[0]}
+  local p f
+  p=$(sed -nE 's/^(test result: .*[^0-9]|web: )([0-9]+) passed.*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+  f=$(sed -nE 's/^(test result: .*; |web: [0-9]+ passed, )([0-9]+) failed.*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1 # the runner itself failed (a build error, a crash): one failure
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -eq 0 ] || failures+=("$name")
+  echo "   ($name: $((SECONDS - t0)) s, $p passed, $f failed)"
+}
+
+# --- installs (each only when missing) ---
+t0=$SECONDS
 # A Vulkan adapter: Mesa's lavapipe when no Vulkan driver is installed.
 # (wgpu's GL backend on llvmpipe is present without it, and is tested too.)
 packages=()
@@ -20,27 +68,28 @@ if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
 fi
-
 if command -v rustup >/dev/null; then
-  rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   rustup component list --installed | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 fi
+echo "   (installs: $((SECONDS - t0)) s)"
 
-echo "== cargo fmt --check"
-cargo fmt --check
-echo "== cargo clippy --all-targets"
-cargo clippy --all-targets --quiet -- -D warnings
-echo "== cargo check --lib --target wasm32-unknown-unknown"
-cargo check --lib --quiet --target wasm32-unknown-unknown
+stage "cargo fmt --check" cargo fmt --all --check
+stage "cargo clippy --all-targets" cargo clippy --workspace --all-targets --quiet -- -D warnings
+stage "cargo clippy --lib --target wasm32-unknown-unknown" \
+  cargo clippy --lib --quiet --target wasm32-unknown-unknown -- -D warnings
 echo "== adapters"
 cargo run --quiet --bin muon-wgpu -- info 2>/dev/null | grep -E '^adapter|backend:'
-echo "== cargo test"
-cargo test --no-fail-fast 2>&1 | grep -v 'XDG_RUNTIME_DIR'
+mkdir -p target
+counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-fast
 
-# --- browser (issue 4, owned by the web demo): the wasm build of web/, then the demo in headless
-# Chromium with SwiftShader's WebGPU, its parity with a native run, the JS API. Installs chromium,
-# node and playwright-core when missing. Ends with `web: N passed, M failed`.
-echo "== web: scripts/web-test.sh"
-bash scripts/web-test.sh
-# --- end browser ---
+# The browser: the wasm build of web/, then the demo in headless Chromium with SwiftShader's
+# WebGPU, its parity with a native run, the JS API. Installs chromium, node and playwright-core
+# when missing. Ends with `web: N passed, M failed`.
+counted "browser: scripts/web-test.sh" target/test-web.log bash scripts/web-test.sh
+
+echo "== total: $((SECONDS - started)) s"
+[ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

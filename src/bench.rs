@@ -4,7 +4,8 @@
 //! region is whole steps (momentum, Newton-Schulz, update), each one submit followed by a wait
 //! for the GPU, after untimed warm-up steps. `first_step_ms` is the cold start: from building the
 //! optimizer (choosing the kernel variant, compiling pipelines, uploading) to the end of the
-//! first step. `record_ms` is the host time to record one step into a command encoder.
+//! first step; `pipeline_ms` is the part of it spent creating and compiling pipelines and tuning
+//! (see `kernels::warm_up`). `record_ms` is the host time to record one step into a command encoder.
 //!
 //! The Newton-Schulz work is counted the textbook way: a matrix viewed with `m ≤ n` costs
 //! `2m²n + 2m³ + 2m²n` floating point operations per iteration, whatever the kernels skip.
@@ -160,6 +161,8 @@ pub struct BenchReport {
     pub state_bytes: u64,
     pub workspace_bytes: u64,
     pub first_step_ms: f64,
+    /// Of `first_step_ms`: creating and compiling pipelines, and tuning.
+    pub pipeline_ms: f64,
     pub record_ms: Spread,
     pub ns_kernel: String,
     /// Whether the kernel variant came from the tuning cache, and the tuning pass's time.
@@ -217,7 +220,8 @@ impl BenchReport {
                 "\"steps\": {}, \"ns_steps\": {}, \"step_ms\": {}, \"ns_gflop_per_step\": {}, ",
                 "\"gflops\": {}, \"dispatches_per_step\": {}, \"submits_per_step\": {}, ",
                 "\"gpu_bytes\": {{\"params\": {}, \"state\": {}, \"workspace\": {}}}, ",
-                "\"first_step_ms\": {}, \"record_ms\": {}, \"warmup\": {}, \"preset\": {}, ",
+                "\"first_step_ms\": {}, \"pipeline_ms\": {}, \"record_ms\": {}, \"warmup\": {}, ",
+                "\"preset\": {}, ",
                 "\"driver\": {}, \"ns_kernel\": {}, \"tuned_from_cache\": {}, \"tune_ms\": {}, ",
                 "\"forced_kernel\": {}, \"gram_form\": {}, \"cpu_ms\": {}, ",
                 "\"profile_ms\": {{{}}}}}"
@@ -237,6 +241,7 @@ impl BenchReport {
             self.state_bytes,
             self.workspace_bytes,
             json_number(self.first_step_ms),
+            json_number(self.pipeline_ms),
             json_spread(&self.record_ms),
             self.warmup,
             json_string(&self.preset),
@@ -316,8 +321,9 @@ impl BenchReport {
             (
                 "first step",
                 format!(
-                    "{:.1} ms (kernel {}, {})",
+                    "{:.1} ms, of which pipelines {:.1} ms (kernel {}, {})",
                     self.first_step_ms,
+                    self.pipeline_ms,
                     self.ns_kernel,
                     if self.forced_kernel {
                         "forced".to_string()
@@ -431,6 +437,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
 
     // Cold start: kernel choice, pipelines, allocation and upload, then the first step.
     let start = Instant::now();
+    let pipelines_before = crate::kernels::pipeline_time();
     let mut builder = OptimizerBuilder::new(&ctx, settings).map_err(err)?;
     if let Some(v) = opts.ns_variant {
         builder.ns_variant(v);
@@ -456,6 +463,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     opt.step();
     ctx.wait_idle();
     let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
+    let pipeline_ms = (crate::kernels::pipeline_time() - pipelines_before).as_secs_f64() * 1e3;
     let (variant, from_cache, tune_ms) = match opt.tune_report() {
         Some(r) => (r.chosen, r.from_cache, r.seconds * 1e3),
         None => (
@@ -464,7 +472,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
             0.0,
         ),
     };
-    eprintln!("bench: first step {first_step_ms:.1} ms ({variant})");
+    eprintln!("bench: first step {first_step_ms:.1} ms, of which pipelines {pipeline_ms:.1} ms ({variant})");
 
     for i in 0..opts.warmup.saturating_sub(1) {
         let t = Instant::now();
@@ -536,6 +544,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         state_bytes: stats.state_bytes,
         workspace_bytes: stats.workspace_bytes,
         first_step_ms,
+        pipeline_ms,
         record_ms: Spread::of(&record),
         ns_kernel: variant.name(),
         tuned_from_cache: from_cache,
