@@ -11,10 +11,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    let result = bindgen
-        .input_path(wasm)
-        .web(true)
-        .and_then(|b| b.typescript(true).generate(out_dir));
+    // The CLI's defaults where the library's differ: TypeScript declarations, and `init()`
+    // without arguments fetching `<name>_bg.wasm` next to the glue (the library omits that path).
+    let result = bindgen.input_path(wasm).web(true).and_then(|b| {
+        b.typescript(true)
+            .omit_default_module_path(false)
+            .generate(out_dir)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
