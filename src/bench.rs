@@ -163,6 +163,8 @@ pub struct BenchReport {
     pub first_step_ms: f64,
     /// Of `first_step_ms`: creating and compiling pipelines, and tuning.
     pub pipeline_ms: f64,
+    /// Compile time (the warm-up's first dispatch) per kernel label, slowest first.
+    pub compile_ms: Vec<(String, f64)>,
     pub record_ms: Spread,
     pub ns_kernel: String,
     /// Whether the kernel variant came from the tuning cache, and the tuning pass's time.
@@ -201,6 +203,14 @@ fn json_number(x: f64) -> String {
     }
 }
 
+/// `"label": ms, …` (the inside of a JSON object).
+fn json_labels<'a>(entries: impl Iterator<Item = (&'a str, f64)>) -> String {
+    entries
+        .map(|(label, ms)| format!("{}: {}", json_string(label), json_number(ms)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn json_spread(s: &Spread) -> String {
     format!(
         "{{\"min\": {}, \"median\": {}, \"max\": {}}}",
@@ -224,7 +234,7 @@ impl BenchReport {
                 "\"preset\": {}, ",
                 "\"driver\": {}, \"ns_kernel\": {}, \"tuned_from_cache\": {}, \"tune_ms\": {}, ",
                 "\"forced_kernel\": {}, \"gram_form\": {}, \"cpu_ms\": {}, ",
-                "\"profile_ms\": {{{}}}}}"
+                "\"compile_ms\": {{{}}}, \"profile_ms\": {{{}}}}}"
             ),
             json_string(&self.adapter),
             json_string(&self.backend),
@@ -254,11 +264,8 @@ impl BenchReport {
             self.cpu_ms
                 .as_ref()
                 .map_or_else(|| "null".to_string(), json_spread),
-            self.profile
-                .iter()
-                .map(|(label, _, ms)| format!("{}: {}", json_string(label), json_number(*ms)))
-                .collect::<Vec<_>>()
-                .join(", "),
+            json_labels(self.compile_ms.iter().map(|(l, ms)| (l.as_str(), *ms))),
+            json_labels(self.profile.iter().map(|(l, _, ms)| (l.as_str(), *ms))),
         )
     }
 
@@ -347,6 +354,15 @@ impl BenchReport {
             (
                 "recording",
                 format!("{:.3} ms host time per step", self.record_ms.median),
+            ),
+            (
+                "compiles",
+                self.compile_ms
+                    .iter()
+                    .take(4)
+                    .map(|(label, ms)| format!("{label} {ms:.1} ms"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             (
                 "dispatches",
@@ -438,6 +454,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     // Cold start: kernel choice, pipelines, allocation and upload, then the first step.
     let start = Instant::now();
     let pipelines_before = crate::kernels::pipeline_time();
+    crate::kernels::take_compile_times();
     let mut builder = OptimizerBuilder::new(&ctx, settings).map_err(err)?;
     if let Some(v) = opts.ns_variant {
         builder.ns_variant(v);
@@ -464,6 +481,14 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     ctx.wait_idle();
     let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
     let pipeline_ms = (crate::kernels::pipeline_time() - pipelines_before).as_secs_f64() * 1e3;
+    let mut compile_ms: Vec<(String, f64)> = Vec::new();
+    for (label, t) in crate::kernels::take_compile_times() {
+        match compile_ms.iter_mut().find(|(l, _)| l == label) {
+            Some((_, ms)) => *ms += t.as_secs_f64() * 1e3,
+            None => compile_ms.push((label.to_string(), t.as_secs_f64() * 1e3)),
+        }
+    }
+    compile_ms.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (variant, from_cache, tune_ms) = match opt.tune_report() {
         Some(r) => (r.chosen, r.from_cache, r.seconds * 1e3),
         None => (
@@ -545,6 +570,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         workspace_bytes: stats.workspace_bytes,
         first_step_ms,
         pipeline_ms,
+        compile_ms,
         record_ms: Spread::of(&record),
         ns_kernel: variant.name(),
         tuned_from_cache: from_cache,

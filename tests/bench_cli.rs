@@ -98,6 +98,7 @@ fn bench_json_is_one_object_on_stdout_with_every_field() {
         "\"workspace\":",
         "\"first_step_ms\":",
         "\"pipeline_ms\":",
+        "\"compile_ms\": {\"",
     ] {
         assert!(json.contains(key), "missing {key} in {json}");
     }

@@ -13,11 +13,27 @@
 //! (the `pipeline_ms` of `muon-wgpu bench` and the training example's "pipelines").
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::Dispatch;
 
 static PIPELINE_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Every warm-up of this process: the launch label and the time its first dispatch took.
+fn compiles() -> &'static Mutex<Vec<(&'static str, Duration)>> {
+    static COMPILES: OnceLock<Mutex<Vec<(&'static str, Duration)>>> = OnceLock::new();
+    COMPILES.get_or_init(Default::default)
+}
+
+/// The first-dispatch (compile) time of every pipeline [`warm_up`] ran in this process since
+/// the last call, by launch label in order, and clears the list: where cold-start time goes.
+pub fn take_compile_times() -> Vec<(&'static str, Duration)> {
+    compiles()
+        .lock()
+        .map(|mut log| std::mem::take(&mut *log))
+        .unwrap_or_default()
+}
 
 /// Adds `elapsed` to [`pipeline_time`].
 pub(crate) fn count(elapsed: Duration) {
@@ -72,32 +88,38 @@ pub fn warm_up<'a>(
                 })
             })
             .collect();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("warm-up"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            for d in distinct {
-                let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&d.first)
-                    .chain(&dummies[..d.buffers.len()])
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.as_entire_binding(),
-                    })
-                    .collect();
-                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("warm-up"),
-                    layout: &d.pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                });
+        // One submit per pipeline: each compile is timed on its own, and wgpu's GL backend never
+        // holds its context for long (it gives up on a submit holding it over ~6 s).
+        for d in distinct {
+            let t = std::time::Instant::now();
+            let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&d.first)
+                .chain(&dummies[..d.buffers.len()])
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("warm-up"),
+                layout: &d.pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("warm-up"),
+            });
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
                 pass.dispatch_workgroups(1, 1, 1);
             }
+            queue.submit([encoder.finish()]);
+            let _ = device.poll(wgpu::PollType::wait_indefinitely());
+            if let Ok(mut log) = compiles().lock() {
+                log.push((d.label, t.elapsed()));
+            }
         }
-        queue.submit([encoder.finish()]);
-        let _ = device.poll(wgpu::PollType::wait_indefinitely());
         count(start.elapsed());
     }
 }
