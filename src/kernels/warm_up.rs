@@ -6,8 +6,9 @@
 //! compiling to the first real step. Left alone, that cost lands in the first training step.
 //! [`warm_up`] therefore runs every distinct pipeline of a list of launches once, on one
 //! workgroup, with its real uniform or table (so the same code paths run) but small zeroed dummy
-//! buffers for everything else: nothing the optimizer or model owns is read or written (WebGPU
-//! bounds every access, so the real sizes only index into the dummies).
+//! buffers for everything else: nothing the optimizer or model owns is read or written (wgpu
+//! bounds every access, so the real sizes only index into the dummies). wgpu's GL backend is the
+//! exception that bounds nothing; there the uniform or table is zeroed too, so no work is done.
 //!
 //! [`pipeline_time`] is the process's total time spent creating pipelines and warming them up
 //! (the `pipeline_ms` of `muon-wgpu bench` and the training example's "pipelines").
@@ -88,11 +89,32 @@ pub fn warm_up<'a>(
                 })
             })
             .collect();
+        // wgpu's GL backend does not bound buffer accesses (wgpu issue 6151): there the real sizes
+        // could index past the small dummies, so GL gets all-zero sizes instead, which do no
+        // work at all. Every other backend bounds every access.
+        let bounded = device.adapter_info().backend != wgpu::Backend::Gl;
+        let zeros = |usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("warm-up zero sizes"),
+                size: DUMMY_BYTES,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let zero_uniform = zeros(wgpu::BufferUsages::UNIFORM);
+        let zero_table = zeros(wgpu::BufferUsages::STORAGE);
         // One submit per pipeline: each compile is timed on its own, and wgpu's GL backend never
         // holds its context for long (it gives up on a submit holding it over ~6 s).
         for d in distinct {
             let t = std::time::Instant::now();
-            let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&d.first)
+            let first = if bounded {
+                &d.first
+            } else if d.first.usage().contains(wgpu::BufferUsages::UNIFORM) {
+                &zero_uniform
+            } else {
+                &zero_table
+            };
+            let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(first)
                 .chain(&dummies[..d.buffers.len()])
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
