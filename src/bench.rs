@@ -454,7 +454,6 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     // Cold start: kernel choice, pipelines, allocation and upload, then the first step.
     let start = Instant::now();
     let pipelines_before = crate::kernels::pipeline_time();
-    crate::kernels::take_compile_times();
     let mut builder = OptimizerBuilder::new(&ctx, settings).map_err(err)?;
     if let Some(v) = opts.ns_variant {
         builder.ns_variant(v);
@@ -482,7 +481,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
     let pipeline_ms = (crate::kernels::pipeline_time() - pipelines_before).as_secs_f64() * 1e3;
     let mut compile_ms: Vec<(String, f64)> = Vec::new();
-    for (label, t) in crate::kernels::take_compile_times() {
+    for &(label, t) in &opt.stats().compiles {
         match compile_ms.iter_mut().find(|(l, _)| l == label) {
             Some((_, ms)) => *ms += t.as_secs_f64() * 1e3,
             None => compile_ms.push((label.to_string(), t.as_secs_f64() * 1e3)),

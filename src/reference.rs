@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::config::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::error::{Error, Result};
-use crate::shape::{element_count, matrix_view};
+use crate::shape::{check_length, element_count, matrix_view};
 
 /// `L·R` for row-major `L` (m×k) and `R` (k×n).
 pub fn matmul(l: &[f64], r: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -125,15 +125,7 @@ impl ReferenceOptimizer {
     /// Registers a parameter, routed as the GPU optimizer would.
     pub fn add(&mut self, name: &str, shape: &[usize], values: &[f32], route: Route) -> Result<()> {
         let len = element_count(name, shape)?;
-        if values.len() != len {
-            return Err(Error::LengthMismatch {
-                name: name.into(),
-                what: "initial value".into(),
-                shape: shape.to_vec(),
-                expected: len,
-                got: values.len(),
-            });
-        }
+        check_length(name, "initial value", shape, len, values.len())?;
         let route = resolve(&self.settings, name, shape, route)?;
         self.params.push(RefParam {
             name: name.into(),

@@ -23,6 +23,27 @@ pub fn element_count(name: &str, shape: &[usize]) -> Result<usize> {
         .ok_or_else(|| bad("too many elements"))
 }
 
+/// Checks that `got` values (`what`: which ones, for the error) fill the `expected` elements of
+/// parameter `name` of `shape`.
+pub fn check_length(
+    name: &str,
+    what: &str,
+    shape: &[usize],
+    expected: usize,
+    got: usize,
+) -> Result<()> {
+    if got != expected {
+        return Err(Error::LengthMismatch {
+            name: name.into(),
+            what: what.into(),
+            shape: shape.to_vec(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
 /// The `(rows, cols)` matrix view Muon works on: rank > 2 is `(shape[0], product of the rest)`.
 pub fn matrix_view(shape: &[usize]) -> (usize, usize) {
     (shape[0], shape[1..].iter().product::<usize>().max(1))

@@ -23,7 +23,7 @@ pub use momentum::MatrixDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
 pub use step_scalars::{AdamStep, MuonStep};
-pub use warm_up::{pipeline_time, take_compile_times, warm_up};
+pub use warm_up::{pipeline_time, warm_up};
 
 use std::sync::{Arc, OnceLock};
 

@@ -14,27 +14,11 @@
 //! (the `pipeline_ms` of `muon-wgpu bench` and the training example's "pipelines").
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::Dispatch;
 
 static PIPELINE_NANOS: AtomicU64 = AtomicU64::new(0);
-
-/// Every warm-up of this process: the launch label and the time its first dispatch took.
-fn compiles() -> &'static Mutex<Vec<(&'static str, Duration)>> {
-    static COMPILES: OnceLock<Mutex<Vec<(&'static str, Duration)>>> = OnceLock::new();
-    COMPILES.get_or_init(Default::default)
-}
-
-/// The first-dispatch (compile) time of every pipeline [`warm_up`] ran in this process since
-/// the last call, by launch label in order, and clears the list: where cold-start time goes.
-pub fn take_compile_times() -> Vec<(&'static str, Duration)> {
-    compiles()
-        .lock()
-        .map(|mut log| std::mem::take(&mut *log))
-        .unwrap_or_default()
-}
 
 /// Adds `elapsed` to [`pipeline_time`].
 pub(crate) fn count(elapsed: Duration) {
@@ -48,16 +32,18 @@ pub fn pipeline_time() -> Duration {
 }
 
 /// Runs every distinct pipeline among `dispatches` once (see the module doc) and waits, so that
-/// the driver has compiled them all. A no-op on the web, where the browser compiles at creation
-/// and a blocking wait is impossible.
+/// the driver has compiled them all. Returns each one's label and first-dispatch (compile) time,
+/// in order: where cold-start time goes. A no-op on the web, where the browser compiles at
+/// creation and a blocking wait is impossible.
 pub fn warm_up<'a>(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     dispatches: impl IntoIterator<Item = &'a Dispatch>,
-) {
+) -> Vec<(&'static str, Duration)> {
     #[cfg(target_arch = "wasm32")]
     {
         let _ = (device, queue, dispatches);
+        Vec::new()
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
@@ -75,7 +61,7 @@ pub fn warm_up<'a>(
             .filter(|d| seen.insert(d.pipeline.clone()))
             .collect();
         if distinct.is_empty() {
-            return;
+            return Vec::new();
         }
         // One dummy per binding: a buffer bound twice, once writable, is a usage conflict.
         let slots = distinct.iter().map(|d| d.buffers.len()).max().unwrap_or(0);
@@ -101,18 +87,24 @@ pub fn warm_up<'a>(
                 mapped_at_creation: false,
             })
         };
-        let zero_uniform = zeros(wgpu::BufferUsages::UNIFORM);
-        let zero_table = zeros(wgpu::BufferUsages::STORAGE);
+        // (uniform, table), only where needed.
+        let zero_sizes = (!bounded).then(|| {
+            (
+                zeros(wgpu::BufferUsages::UNIFORM),
+                zeros(wgpu::BufferUsages::STORAGE),
+            )
+        });
+        let mut times = Vec::with_capacity(distinct.len());
         // One submit per pipeline: each compile is timed on its own, and wgpu's GL backend never
         // holds its context for long (it gives up on a submit holding it over ~6 s).
         for d in distinct {
             let t = std::time::Instant::now();
-            let first = if bounded {
-                &d.first
-            } else if d.first.usage().contains(wgpu::BufferUsages::UNIFORM) {
-                &zero_uniform
-            } else {
-                &zero_table
+            let first = match &zero_sizes {
+                None => &d.first,
+                Some((uniform, _)) if d.first.usage().contains(wgpu::BufferUsages::UNIFORM) => {
+                    uniform
+                }
+                Some((_, table)) => table,
             };
             let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(first)
                 .chain(&dummies[..d.buffers.len()])
@@ -138,10 +130,9 @@ pub fn warm_up<'a>(
             }
             queue.submit([encoder.finish()]);
             let _ = device.poll(wgpu::PollType::wait_indefinitely());
-            if let Ok(mut log) = compiles().lock() {
-                log.push((d.label, t.elapsed()));
-            }
+            times.push((d.label, t.elapsed()));
         }
         count(start.elapsed());
+        times
     }
 }

@@ -7,7 +7,7 @@ use crate::config::{resolve, Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{Kernels, NsVariant};
-use crate::shape::element_count;
+use crate::shape::{check_length, element_count};
 
 use super::buffers::{Buffers, Source};
 use super::layout::{Layout, Limits, ParamSpec};
@@ -87,15 +87,7 @@ impl OptimizerBuilder {
         let group = resolve(&self.settings, name, shape, route)?;
         let data = match source {
             Source::Host(values) => {
-                if values.len() != len {
-                    return Err(Error::LengthMismatch {
-                        name: name.into(),
-                        what: "initial value".into(),
-                        shape: shape.to_vec(),
-                        expected: len,
-                        got: values.len(),
-                    });
-                }
+                check_length(name, "initial value", shape, len, values.len())?;
                 Source::Host(values.to_vec())
             }
             Source::Buffers { value, grad } => {
@@ -156,9 +148,12 @@ impl OptimizerBuilder {
         }
         .record();
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).
-        crate::kernels::warm_up(device, &self.ctx.queue, &dispatches);
+        let compiles = crate::kernels::warm_up(device, &self.ctx.queue, &dispatches);
 
-        let stats = StepStats::new(&layout, &buffers, dispatches.len(), variant);
+        let stats = StepStats {
+            compiles,
+            ..StepStats::new(&layout, &buffers, dispatches.len(), variant)
+        };
         let index = (buffers.params.iter().enumerate())
             .map(|(i, p)| (p.name.clone(), i))
             .collect();

@@ -38,6 +38,7 @@ use crate::gpu::GpuContext;
 use crate::kernels::tune::TuneReport;
 use crate::kernels::{Dispatch, NsVariant};
 use crate::readback::{read_ranges, BufferRange};
+use crate::shape::check_length;
 
 pub use buffers::{ParamInfo, ParamState, Source};
 pub use builder::OptimizerBuilder;
@@ -86,6 +87,9 @@ pub struct StepStats {
     /// Groups of shapes whose Newton-Schulz products share dispatches (one unless the
     /// workspace of every shape together exceeds one binding).
     pub ns_waves: usize,
+    /// Each distinct pipeline's first dispatch when the optimizer was built (its compile time on
+    /// a CPU driver; see [`crate::kernels::warm_up`]), by launch label.
+    pub compiles: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl StepStats {
@@ -103,6 +107,7 @@ impl StepStats {
         let params = &buffers.params;
         let steps = &buffers.steps;
         Self {
+            compiles: Vec::new(),
             dispatches,
             compute_passes: 1,
             muon_shapes: shapes.len(),
@@ -244,15 +249,7 @@ impl Optimizer {
 
     fn check_len(&self, name: &str, what: &str, values: &[f32]) -> Result<&ParamInfo> {
         let p = self.param(name)?;
-        if values.len() != p.value.len {
-            return Err(Error::LengthMismatch {
-                name: name.into(),
-                what: what.into(),
-                shape: p.shape.clone(),
-                expected: p.value.len,
-                got: values.len(),
-            });
-        }
+        check_length(name, what, &p.shape, p.value.len, values.len())?;
         Ok(p)
     }
 
