@@ -13,9 +13,9 @@
 //! No browser code here either, so that it can run natively too.
 
 use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Targets, Trainer};
-use crate::{Error, GpuContext, Group, Result, Route};
+use crate::{Error, GpuContext, Group, Result};
 
-use super::race::{race_settings, Pair};
+use super::race::{race_trainers, Pair};
 
 /// What the image fit trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,22 +116,8 @@ impl ImageFit {
             eval_batch_size: pixels,
             history: 1024,
         };
-        let muon = Trainer::new(
-            ctx,
-            spec.clone(),
-            &params,
-            race_settings(config.muon_lr, config.aux_lr)?,
-            nn::muon_for_hidden,
-            options,
-        )?;
-        let adamw = Trainer::new(
-            ctx,
-            spec,
-            &params,
-            race_settings(config.muon_lr, config.adamw_lr)?,
-            |_: &nn::ParamRole| Route::AdamW(0),
-            options,
-        )?;
+        let rates = (config.muon_lr, config.aux_lr, config.adamw_lr);
+        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, rates, options)?;
         Ok(Self {
             width,
             height,

@@ -53,6 +53,35 @@ pub fn race_settings(muon_lr: f64, adam_lr: f64) -> Result<Settings> {
     })
 }
 
+/// The two trainers of a race, from the same initialization: Muon for the hidden matrices (AdamW
+/// at `aux_lr` for the rest), and AdamW alone at `adamw_lr`.
+pub fn race_trainers(
+    ctx: &GpuContext,
+    spec: MlpSpec,
+    params: &[nn::LayerParams],
+    (muon_lr, aux_lr, adamw_lr): (f64, f64, f64),
+    options: nn::TrainerOptions,
+) -> Result<Pair<Trainer>> {
+    Ok(Pair {
+        muon: Trainer::new(
+            ctx,
+            spec.clone(),
+            params,
+            race_settings(muon_lr, aux_lr)?,
+            nn::muon_for_hidden,
+            options,
+        )?,
+        adamw: Trainer::new(
+            ctx,
+            spec,
+            params,
+            race_settings(muon_lr, adamw_lr)?,
+            |_: &nn::ParamRole| Route::AdamW(0),
+            options,
+        )?,
+    })
+}
+
 /// A metric of both runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Pair<T> {
@@ -85,22 +114,8 @@ impl Race {
             history: 1024,
             ..Default::default()
         };
-        let muon = Trainer::new(
-            ctx,
-            spec.clone(),
-            &params,
-            race_settings(config.muon_lr, config.aux_lr)?,
-            nn::muon_for_hidden,
-            options,
-        )?;
-        let adamw = Trainer::new(
-            ctx,
-            spec,
-            &params,
-            race_settings(config.muon_lr, config.adamw_lr)?,
-            |_: &nn::ParamRole| Route::AdamW(0),
-            options,
-        )?;
+        let rates = (config.muon_lr, config.aux_lr, config.adamw_lr);
+        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, rates, options)?;
         let batches = Batches::new(data.train.len(), config.batch, config.seed)?;
         Ok(Self {
             config,
