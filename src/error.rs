@@ -78,6 +78,19 @@ pub enum Error {
     },
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    #[error("MPI rank {rank} of {world}: {reason}")]
+    Distributed {
+        rank: usize,
+        world: usize,
+        reason: String,
+    },
+    #[error("MPI rank {rank} of {world}: {what} did not complete within {seconds} s (a rank died, hangs or runs something else; MUON_WGPU_MPI_TIMEOUT sets the limit)")]
+    CollectiveTimeout {
+        rank: usize,
+        world: usize,
+        what: String,
+        seconds: f64,
+    },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

@@ -28,6 +28,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod distributed;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

@@ -222,6 +222,16 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
+    // Under mpirun: every rank replays its share, rank 0 writes (src/distributed).
+    #[cfg(feature = "mpi")]
+    if muon_wgpu::distributed::launched_by_mpi() {
+        return muon_wgpu::distributed::replay::run_command(
+            &args.case,
+            &args.keys.0,
+            &args.backend,
+            &args.output,
+        );
+    }
     let case = Case::read(&args.case, &args.keys.0)?;
     let ctx = pollster::block_on(GpuContext::new(args.backend.parse()?))?;
     let tensors = pollster::block_on(case.run(&ctx))?;

@@ -113,6 +113,19 @@ impl OptimizerBuilder {
         self.add(name, shape, Source::Host(values), Route::Auto)
     }
 
+    /// The checked registry, for the distributed optimizer ([`crate::distributed`]), which
+    /// splits it between ranks and builds one optimizer per rank from its share.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn into_registry(self) -> Registry {
+        Registry {
+            ctx: self.ctx,
+            settings: self.settings,
+            params: self.params,
+            ns_variant: self.ns_variant,
+            gram_form: self.gram_form,
+        }
+    }
+
     /// Compiles the kernels, lays out, allocates and uploads, and records the launches of a step.
     pub fn build(self) -> Result<Optimizer> {
         let device = &self.ctx.device;
@@ -170,4 +183,14 @@ impl OptimizerBuilder {
             tune_report,
         })
     }
+}
+
+/// What an [`OptimizerBuilder`] collected, checked: parameters in registration order.
+#[cfg(feature = "mpi")]
+pub(crate) struct Registry {
+    pub ctx: GpuContext,
+    pub settings: Settings,
+    pub params: Vec<(ParamSpec, Source<Vec<f32>>)>,
+    pub ns_variant: Option<NsVariant>,
+    pub gram_form: bool,
 }

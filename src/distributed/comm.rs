@@ -1,0 +1,291 @@
+//! The MPI collectives the distributed optimizer uses, each with a deadline.
+//!
+//! Every collective is started non-blocking (`MPI_Iallgatherv`, `MPI_Ireduce`, `MPI_Ibcast`,
+//! `MPI_Igatherv`) and completed by an `MPI_Test` loop, so a collective that never completes (a
+//! rank that left, hung, or runs another program) becomes [`Error::CollectiveTimeout`] on every
+//! rank still waiting, instead of a hang. A timed-out collective cannot be cancelled: its buffers
+//! are leaked to MPI, and the caller should end the job ([`Comm::abort`]).
+//!
+//! The raw calls are used rather than rsmpi's scoped requests because a request dropped
+//! unfinished makes rsmpi abort the process, which is exactly the case a timeout must report.
+
+use std::os::raw::{c_int, c_void};
+use std::time::{Duration, Instant};
+
+use mpi::datatype::Equivalence;
+use mpi::ffi;
+use mpi::raw::AsRaw;
+use mpi::topology::Communicator;
+
+use crate::error::{Error, Result};
+
+/// Environment variable: seconds a collective may take before it is an error (default 120).
+pub const TIMEOUT_ENV: &str = "MUON_WGPU_MPI_TIMEOUT";
+
+/// Whether this process was started by an MPI launcher (`mpirun`, `srun`, `mpiexec`).
+pub fn launched_by_mpi() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some())
+}
+
+/// `MPI_COMM_WORLD` of this process, with a deadline for every collective.
+pub struct Comm {
+    world: mpi::topology::SimpleCommunicator,
+    rank: usize,
+    size: usize,
+    timeout: Duration,
+    // Dropping the universe finalizes MPI: it goes last.
+    _universe: mpi::environment::Universe,
+}
+
+impl Comm {
+    /// Initializes MPI (once per process). Errors come back as values, not MPI's default abort.
+    pub fn init() -> Result<Self> {
+        let universe = mpi::initialize().ok_or_else(|| Error::Distributed {
+            rank: 0,
+            world: 0,
+            reason: "MPI is already initialized in this process (one Comm per process)".into(),
+        })?;
+        let world = universe.world();
+        // SAFETY: a valid communicator and a predefined error handler.
+        unsafe { ffi::MPI_Comm_set_errhandler(world.as_raw(), ffi::RSMPI_ERRORS_RETURN) };
+        let timeout = match std::env::var(TIMEOUT_ENV) {
+            Ok(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| Error::InvalidHyperparameter {
+                    key: TIMEOUT_ENV.into(),
+                    value: v.clone(),
+                    reason: "must be a positive number of seconds".into(),
+                })?,
+            Err(_) => Duration::from_secs(120),
+        };
+        Ok(Self {
+            rank: world.rank() as usize,
+            size: world.size() as usize,
+            world,
+            timeout,
+            _universe: universe,
+        })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How long a collective may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// An error that every rank reaches together (e.g. disagreeing settings).
+    pub fn error(&self, reason: String) -> Error {
+        Error::Distributed {
+            rank: self.rank,
+            world: self.size,
+            reason,
+        }
+    }
+
+    /// Ends every rank of the job (`MPI_Abort`), for errors the other ranks cannot know of.
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+
+    fn check(&self, what: &str, code: c_int) -> Result<()> {
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(self.error(format!("{what} failed with MPI error code {code}")))
+        }
+    }
+
+    /// Completes `request` by testing it until it is done or the deadline passes. On a timeout
+    /// `keep` (the buffers MPI may still write) is leaked.
+    fn finish<K>(&self, what: &str, mut request: ffi::MPI_Request, keep: K) -> Result<K> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let mut done: c_int = 0;
+            // SAFETY: an active request from this communicator; the status is ignored.
+            let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+            self.check(what, code)?;
+            if done != 0 {
+                return Ok(keep);
+            }
+            if start.elapsed() > self.timeout {
+                std::mem::forget(keep);
+                return Err(Error::CollectiveTimeout {
+                    rank: self.rank,
+                    world: self.size,
+                    what: what.into(),
+                    seconds: self.timeout.as_secs_f64(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_micros(500));
+        }
+    }
+
+    /// `MPI_Allgatherv`: rank `r` sends `send` (`counts[r]` elements); every rank receives all of
+    /// them, rank 0's first.
+    pub fn all_gather_varcount<T: Equivalence + Copy + Default>(
+        &self,
+        what: &str,
+        send: Vec<T>,
+        counts: &[usize],
+    ) -> Result<Vec<T>> {
+        let (counts, displs, total) = self.partition(what, counts, send.len())?;
+        let mut recv = vec![T::default(); total];
+        let dtype = T::equivalent_datatype().as_raw();
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: the buffers live until the request completes (or are leaked by `finish`).
+        let code = unsafe {
+            ffi::MPI_Iallgatherv(
+                send.as_ptr() as *const c_void,
+                send.len() as c_int,
+                dtype,
+                recv.as_mut_ptr() as *mut c_void,
+                counts.as_ptr(),
+                displs.as_ptr(),
+                dtype,
+                self.world.as_raw(),
+                request.as_mut_ptr(),
+            )
+        };
+        self.check(what, code)?;
+        let request = unsafe { request.assume_init() };
+        let (_, recv, _, _) = self.finish(what, request, (send, recv, counts, displs))?;
+        Ok(recv)
+    }
+
+    /// Every rank's `send` (all the same length) gathered on every rank, rank 0's first.
+    pub fn all_gather<T: Equivalence + Copy + Default>(
+        &self,
+        what: &str,
+        send: Vec<T>,
+    ) -> Result<Vec<T>> {
+        let counts = vec![send.len(); self.size];
+        self.all_gather_varcount(what, send, &counts)
+    }
+
+    /// `MPI_Gatherv` to rank 0: the concatenation there, an empty vector elsewhere.
+    pub fn gather_varcount<T: Equivalence + Copy + Default>(
+        &self,
+        what: &str,
+        send: Vec<T>,
+        counts: &[usize],
+    ) -> Result<Vec<T>> {
+        let (counts, displs, total) = self.partition(what, counts, send.len())?;
+        let mut recv = vec![T::default(); if self.rank == 0 { total } else { 0 }];
+        let dtype = T::equivalent_datatype().as_raw();
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: as in `all_gather_varcount`; the receive arguments matter at the root only.
+        let code = unsafe {
+            ffi::MPI_Igatherv(
+                send.as_ptr() as *const c_void,
+                send.len() as c_int,
+                dtype,
+                recv.as_mut_ptr() as *mut c_void,
+                counts.as_ptr(),
+                displs.as_ptr(),
+                dtype,
+                0,
+                self.world.as_raw(),
+                request.as_mut_ptr(),
+            )
+        };
+        self.check(what, code)?;
+        let request = unsafe { request.assume_init() };
+        let (_, recv, _, _) = self.finish(what, request, (send, recv, counts, displs))?;
+        Ok(recv)
+    }
+
+    /// The element-wise sum over ranks of `data`, the same bits on every rank: `MPI_Reduce` to
+    /// rank 0, then `MPI_Bcast` of its result. (An all-reduce may add in a different order on
+    /// different ranks, and ranks whose gradients differ in the last bit drift apart.)
+    pub fn sum_to_all<T: Equivalence + Copy + Default>(
+        &self,
+        what: &str,
+        data: Vec<T>,
+    ) -> Result<Vec<T>> {
+        let n = data.len() as c_int;
+        let dtype = T::equivalent_datatype().as_raw();
+        let mut sum = vec![T::default(); data.len()];
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: as in `all_gather_varcount`.
+        let code = unsafe {
+            ffi::MPI_Ireduce(
+                data.as_ptr() as *const c_void,
+                sum.as_mut_ptr() as *mut c_void,
+                n,
+                dtype,
+                ffi::RSMPI_SUM,
+                0,
+                self.world.as_raw(),
+                request.as_mut_ptr(),
+            )
+        };
+        self.check(what, code)?;
+        let request = unsafe { request.assume_init() };
+        let (_, mut sum) = self.finish(what, request, (data, sum))?;
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        // SAFETY: as above.
+        let code = unsafe {
+            ffi::MPI_Ibcast(
+                sum.as_mut_ptr() as *mut c_void,
+                n,
+                dtype,
+                0,
+                self.world.as_raw(),
+                request.as_mut_ptr(),
+            )
+        };
+        self.check(what, code)?;
+        let request = unsafe { request.assume_init() };
+        self.finish(what, request, sum)
+    }
+
+    /// Counts and displacements as MPI wants them; checks this rank's own count.
+    fn partition(
+        &self,
+        what: &str,
+        counts: &[usize],
+        mine: usize,
+    ) -> Result<(Vec<c_int>, Vec<c_int>, usize)> {
+        if counts.len() != self.size || counts[self.rank] != mine {
+            return Err(self.error(format!(
+                "{what}: this rank sends {mine} elements, but the plan says {:?} for {} ranks",
+                counts, self.size
+            )));
+        }
+        let total: usize = counts.iter().sum();
+        if total > c_int::MAX as usize {
+            return Err(self.error(format!(
+                "{what}: {total} elements exceed one MPI message"
+            )));
+        }
+        let mut displs = Vec::with_capacity(counts.len());
+        let mut at = 0;
+        for &c in counts {
+            displs.push(at as c_int);
+            at += c;
+        }
+        Ok((
+            counts.iter().map(|&c| c as c_int).collect(),
+            displs,
+            total,
+        ))
+    }
+}
