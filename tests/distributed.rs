@@ -225,6 +225,56 @@ fn stalled_rank_worker() {
 }
 
 #[test]
+fn a_rank_that_dies_ends_the_job_with_a_message_not_a_hang() {
+    let backend = &backends()[0];
+    let start = std::time::Instant::now();
+    let out = mpirun(
+        2,
+        backend,
+        60,
+        &[
+            std::env::current_exe().unwrap().to_str().unwrap(),
+            "--ignored",
+            "--exact",
+            "dying_rank_worker",
+            "--nocapture",
+            "--test-threads=1",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rank 1") && stderr.contains("signal 9"),
+        "mpirun should name the rank that died"
+    );
+    // Well within the 60 s collective deadline: mpirun ends the job as soon as a rank dies.
+    assert!(start.elapsed().as_secs() < 50);
+}
+
+/// An MPI rank (run by the test above): rank 1 builds, then is killed (SIGKILL) while rank 0
+/// waits for it in the exchange.
+#[test]
+#[ignore = "an MPI rank: run by a_rank_that_dies_ends_the_job_with_a_message_not_a_hang"]
+fn dying_rank_worker() {
+    let comm = Arc::new(Comm::init().unwrap());
+    let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
+    let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
+    let mut b = muon_wgpu::distributed::DistributedBuilder::new(&ctx, settings, comm.clone()).unwrap();
+    b.add_host("a", &[8, 8], &common::random(1, 64)).unwrap();
+    b.add_host("b", &[8, 8], &common::random(2, 64)).unwrap();
+    let mut opt = b.build().unwrap();
+    if comm.rank() == 1 {
+        let _ = Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+    let err = opt.step().unwrap_err();
+    eprintln!("error: {err}");
+    muon_wgpu::distributed::replay::finish(&comm, Err(err)).ok();
+}
+
+#[test]
 fn data_parallel_training_on_2_ranks_matches_one_process_on_the_whole_batch() {
     for backend in backends() {
         let out = mpirun(
