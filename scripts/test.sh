@@ -63,6 +63,11 @@ fi
 if ! ldconfig -p | grep -q 'libEGL.so.1'; then
   packages+=(libegl1 libgl1-mesa-dri)
 fi
+# Open MPI for the distributed tests (`--features mpi`): the launcher, the headers and libclang
+# (the `mpi` crate generates its bindings with bindgen).
+command -v mpirun >/dev/null || packages+=(openmpi-bin)
+command -v mpicc >/dev/null || packages+=(libopenmpi-dev)
+compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || packages+=(libclang-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "== installing ${packages[*]}"
   as_root apt-get update -qq
@@ -77,12 +82,15 @@ echo "   (installs: $((SECONDS - t0)) s)"
 
 stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy --all-targets" cargo clippy --workspace --all-targets --quiet -- -D warnings
+stage "cargo clippy --all-targets --features mpi" \
+  cargo clippy --workspace --all-targets --quiet --features mpi -- -D warnings
 stage "cargo clippy --lib --target wasm32-unknown-unknown" \
   cargo clippy --lib --quiet --target wasm32-unknown-unknown -- -D warnings
 echo "== adapters"
-cargo run --quiet --bin muon-wgpu -- info 2>/dev/null | grep -E '^adapter|backend:'
+cargo run --quiet --features mpi --bin muon-wgpu -- info 2>/dev/null | grep -E '^adapter|backend:'
 mkdir -p target
-counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-fast
+# With the MPI feature: the same suite plus tests/distributed.rs (mpirun on loopback), in one build.
+counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-fast --features mpi
 
 # The browser: the wasm build of web/, then the demo in headless Chromium with SwiftShader's
 # WebGPU, its parity with a native run, the JS API. Installs chromium, node and playwright-core

@@ -38,7 +38,14 @@ fn scratch(name: &str) -> PathBuf {
 fn mpirun(np: usize, backend: &str, collective_s: u32, program: &[&str]) -> Output {
     let out = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "--timeout", "300"])
-        .args(["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"])
+        .args([
+            "--mca",
+            "btl",
+            "self,tcp",
+            "--mca",
+            "btl_tcp_if_include",
+            "lo",
+        ])
         .args(["-np", &np.to_string()])
         .args(program)
         .env("MUON_WGPU_BACKEND", backend)
@@ -85,10 +92,14 @@ fn write_case(path: &Path) {
             ));
         }
     }
-    let meta = [("preset", "keller"), ("lr", "0.05"), ("weight_decay", "0.1")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let meta = [
+        ("preset", "keller"),
+        ("lr", "0.05"),
+        ("weight_decay", "0.1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     muon_wgpu::tensors::write_file(path, &tensors, meta).unwrap();
 }
 
@@ -108,7 +119,12 @@ fn assert_bitwise(a: &Path, b: &Path) -> usize {
         let differ = (values.iter().zip(&other.2))
             .filter(|(x, y)| x.to_bits() != y.to_bits())
             .count();
-        assert_eq!(differ, 0, "{name}: {differ} of {} values differ", values.len());
+        assert_eq!(
+            differ,
+            0,
+            "{name}: {differ} of {} values differ",
+            values.len()
+        );
     }
     a.len()
 }
@@ -134,7 +150,12 @@ fn replay_under_mpirun_equals_one_process_for_2_and_3_ranks() {
             let stem = case.file_stem().unwrap().to_string_lossy().to_string();
             let single = scratch(&format!("{stem}.{backend}.single.safetensors"));
             let status = Command::new(BIN)
-                .args(["replay", case.to_str().unwrap(), "-o", single.to_str().unwrap()])
+                .args([
+                    "replay",
+                    case.to_str().unwrap(),
+                    "-o",
+                    single.to_str().unwrap(),
+                ])
                 .env("MUON_WGPU_BACKEND", &backend)
                 .status()
                 .unwrap();
@@ -145,7 +166,13 @@ fn replay_under_mpirun_equals_one_process_for_2_and_3_ranks() {
                 np,
                 &backend,
                 60,
-                &[BIN, "replay", case.to_str().unwrap(), "-o", multi.to_str().unwrap()],
+                &[
+                    BIN,
+                    "replay",
+                    case.to_str().unwrap(),
+                    "-o",
+                    multi.to_str().unwrap(),
+                ],
             );
             assert!(out.status.success());
             let n = assert_bitwise(&single, &multi);
@@ -211,7 +238,8 @@ fn stalled_rank_worker() {
     let comm = Arc::new(Comm::init().unwrap());
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
-    let mut b = muon_wgpu::distributed::DistributedBuilder::new(&ctx, settings, comm.clone()).unwrap();
+    let mut b =
+        muon_wgpu::distributed::DistributedBuilder::new(&ctx, settings, comm.clone()).unwrap();
     b.add_host("a", &[8, 8], &common::random(1, 64)).unwrap();
     b.add_host("b", &[8, 8], &common::random(2, 64)).unwrap();
     let mut opt = b.build().unwrap();
@@ -259,7 +287,8 @@ fn dying_rank_worker() {
     let comm = Arc::new(Comm::init().unwrap());
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
-    let mut b = muon_wgpu::distributed::DistributedBuilder::new(&ctx, settings, comm.clone()).unwrap();
+    let mut b =
+        muon_wgpu::distributed::DistributedBuilder::new(&ctx, settings, comm.clone()).unwrap();
     b.add_host("a", &[8, 8], &common::random(1, 64)).unwrap();
     b.add_host("b", &[8, 8], &common::random(2, 64)).unwrap();
     let mut opt = b.build().unwrap();
@@ -310,7 +339,12 @@ fn data_parallel_worker() {
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let digits = nn::data::digits().unwrap();
     // Two hidden 32×32 matrices: one per rank.
-    let spec = MlpSpec::new(&[64, 32, 32, 32, 10], Activation::Relu, Loss::SoftmaxCrossEntropy).unwrap();
+    let spec = MlpSpec::new(
+        &[64, 32, 32, 32, 10],
+        Activation::Relu,
+        Loss::SoftmaxCrossEntropy,
+    )
+    .unwrap();
     let params = nn::init_params(&spec, 3);
     let settings = Preset::Torch
         .settings(&Overrides {
@@ -321,7 +355,9 @@ fn data_parallel_worker() {
         .unwrap();
     let batches: Vec<(Vec<f32>, Vec<u32>)> = {
         let mut b = nn::data::Batches::new(digits.train.len(), BATCH, 7).unwrap();
-        (0..STEPS).map(|_| digits.train.gather(b.next_indices())).collect()
+        (0..STEPS)
+            .map(|_| digits.train.gather(b.next_indices()))
+            .collect()
     };
 
     let mut dp = DataParallelTrainer::new(
@@ -357,7 +393,8 @@ fn data_parallel_worker() {
         eval_batch_size: 64,
         history: 64,
     };
-    let mut one = Trainer::new(&ctx, spec, &params, settings, nn::muon_for_hidden, options).unwrap();
+    let mut one =
+        Trainer::new(&ctx, spec, &params, settings, nn::muon_for_hidden, options).unwrap();
     for (inputs, labels) in &batches {
         let batch = Batch {
             inputs,

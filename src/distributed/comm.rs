@@ -24,9 +24,14 @@ pub const TIMEOUT_ENV: &str = "MUON_WGPU_MPI_TIMEOUT";
 
 /// Whether this process was started by an MPI launcher (`mpirun`, `srun`, `mpiexec`).
 pub fn launched_by_mpi() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some())
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "MPI_LOCALNRANKS",
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some())
 }
 
 /// `MPI_COMM_WORLD` of this process, with a deadline for every collective.
@@ -272,9 +277,7 @@ impl Comm {
         }
         let total: usize = counts.iter().sum();
         if total > c_int::MAX as usize {
-            return Err(self.error(format!(
-                "{what}: {total} elements exceed one MPI message"
-            )));
+            return Err(self.error(format!("{what}: {total} elements exceed one MPI message")));
         }
         let mut displs = Vec::with_capacity(counts.len());
         let mut at = 0;
@@ -282,10 +285,6 @@ impl Comm {
             displs.push(at as c_int);
             at += c;
         }
-        Ok((
-            counts.iter().map(|&c| c as c_int).collect(),
-            displs,
-            total,
-        ))
+        Ok((counts.iter().map(|&c| c as c_int).collect(), displs, total))
     }
 }

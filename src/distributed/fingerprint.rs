@@ -94,10 +94,25 @@ mod tests {
         };
         let a = [1.0f32, 2.0, 3.0, 4.0];
         let b = [1.0f32, 2.0, 3.0, 4.5];
-        let base = fingerprint(&settings, "", std::slice::from_ref(&spec), [&a[..]].into_iter());
-        let same = fingerprint(&settings, "", std::slice::from_ref(&spec), [&a[..]].into_iter());
+        let base = fingerprint(
+            &settings,
+            "",
+            std::slice::from_ref(&spec),
+            [&a[..]].into_iter(),
+        );
+        let same = fingerprint(
+            &settings,
+            "",
+            std::slice::from_ref(&spec),
+            [&a[..]].into_iter(),
+        );
         assert_eq!(first_difference(&base, &same), None);
-        let lr = fingerprint(&other, "", std::slice::from_ref(&spec), [&a[..]].into_iter());
+        let lr = fingerprint(
+            &other,
+            "",
+            std::slice::from_ref(&spec),
+            [&a[..]].into_iter(),
+        );
         assert_eq!(first_difference(&base, &lr), Some(PARTS[0]));
         let shape = ParamSpec {
             shape: vec![4, 1],

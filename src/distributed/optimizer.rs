@@ -19,7 +19,7 @@ use crate::tensors::Tensor;
 
 use super::assign::Assignment;
 use super::comm::Comm;
-use super::fingerprint::{first_difference, fingerprint, Fingerprint};
+use super::fingerprint::{fingerprint, first_difference, Fingerprint};
 
 /// Collects parameters like [`OptimizerBuilder`] (same checks, same routing), then builds a
 /// [`DistributedOptimizer`]. Every rank must register the same parameters with the same settings
@@ -198,7 +198,9 @@ impl DistributedBuilder {
 fn agree(comm: &Comm, ours: &Fingerprint) -> Result<()> {
     let all = comm.all_gather("the settings check", ours.to_vec())?;
     for (rank, theirs) in all.chunks(ours.len()).enumerate() {
-        let theirs: Fingerprint = theirs.try_into().expect("chunks of the fingerprint's length");
+        let theirs: Fingerprint = theirs
+            .try_into()
+            .expect("chunks of the fingerprint's length");
         let first: Fingerprint = all[..ours.len()].try_into().expect("rank 0's part");
         if let Some(part) = first_difference(&first, &theirs) {
             return Err(comm.error(format!(
@@ -495,13 +497,16 @@ impl DistributedOptimizer {
             .collect();
         let share = self.assignment.share(rank);
         let momentum: Vec<f32> = (share.iter())
-            .flat_map(|&i| local[&momentum_name(&self.params[i].name)].1.iter().copied())
+            .flat_map(|&i| {
+                local[&momentum_name(&self.params[i].name)]
+                    .1
+                    .iter()
+                    .copied()
+            })
             .collect();
-        let gathered = self.comm.gather_varcount(
-            "the state gather",
-            momentum,
-            &self.assignment.elements,
-        )?;
+        let gathered =
+            self.comm
+                .gather_varcount("the state gather", momentum, &self.assignment.elements)?;
         if rank != 0 {
             return Ok(None);
         }
@@ -509,7 +514,10 @@ impl DistributedOptimizer {
         let others: Vec<usize> = (1..self.comm.size())
             .flat_map(|r| self.assignment.share(r))
             .collect();
-        let ranges: Vec<BufferRange> = others.iter().map(|&i| self.params[i].value.clone()).collect();
+        let ranges: Vec<BufferRange> = others
+            .iter()
+            .map(|&i| self.params[i].value.clone())
+            .collect();
         let values = read_ranges(&self.ctx, &ranges).await?;
         let mut at = self.assignment.elements[0];
         for (i, v) in others.into_iter().zip(values) {

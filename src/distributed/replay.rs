@@ -13,7 +13,11 @@ use super::{Comm, DistributedBuilder};
 
 /// Replays `case` on every rank of `comm`: every parameter and state tensor after the last step
 /// on rank 0 (`None` on the others). Collective.
-pub async fn run_case(case: &Case, ctx: &GpuContext, comm: Arc<Comm>) -> Result<Option<Vec<Tensor>>> {
+pub async fn run_case(
+    case: &Case,
+    ctx: &GpuContext,
+    comm: Arc<Comm>,
+) -> Result<Option<Vec<Tensor>>> {
     let mut builder = DistributedBuilder::new(ctx, case.settings()?, comm)?;
     for (name, shape, values) in &case.params {
         builder.add(name, shape, Source::Host(values), case.route(name))?;
