@@ -95,7 +95,8 @@ counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-f
 # The browser: the wasm build of web/, then the demo in headless Chromium with SwiftShader's
 # WebGPU, its parity with a native run, the JS API. Installs chromium, node and playwright-core
 # when missing. Ends with `web: N passed, M failed`.
-counted "browser: scripts/web-test.sh" target/test-web.log bash scripts/web-test.sh
+counted "browser: scripts/web-test.sh" target/test-web.log \
+  env WEB_TEST_CARGO_FLAGS="--features mpi" bash scripts/web-test.sh
 
 echo "== total: $((SECONDS - started)) s"
 [ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"

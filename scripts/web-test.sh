@@ -53,7 +53,9 @@ fi
 
 echo "== native run of the same race: cargo run --example web_parity -- --steps $WEB_TEST_STEPS --hidden $WEB_TEST_HIDDEN"
 mkdir -p target
-cargo run --quiet --example web_parity -- --steps "$WEB_TEST_STEPS" --hidden "$WEB_TEST_HIDDEN" --seed 0 \
+# WEB_TEST_CARGO_FLAGS: scripts/test.sh passes its `--features mpi`, so this reuses its build.
+# shellcheck disable=SC2086
+cargo run --quiet ${WEB_TEST_CARGO_FLAGS:-} --example web_parity -- --steps "$WEB_TEST_STEPS" --hidden "$WEB_TEST_HIDDEN" --seed 0 \
   --muon-lr "$muon_lr" --aux-lr "$aux_lr" --adamw-lr "$adamw_lr" \
   >target/web-native.json 2> >(grep -v XDG_RUNTIME_DIR >&2) ||
   fail "the native run failed"
