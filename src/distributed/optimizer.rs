@@ -434,6 +434,8 @@ impl DistributedOptimizer {
     /// Every gradient replaced by its mean over the ranks: one readback of all of them, one
     /// reduce-and-broadcast, one upload of those this rank uses.
     fn average_gradients(&mut self) -> Result<()> {
+        // The caller's backward pass is not the all-reduce's time.
+        self.ctx.wait_idle();
         let start = Instant::now();
         let rank = self.comm.rank();
         let ranges: Vec<BufferRange> = self.params.iter().map(|p| p.grad.clone()).collect();
