@@ -111,6 +111,11 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         profile: args.profile,
         gram_form: !args.no_gram,
     };
+    // Under mpirun: distributed steps, rank 0 prints (src/distributed/bench.rs).
+    #[cfg(feature = "mpi")]
+    if muon_wgpu::distributed::launched_by_mpi() {
+        return muon_wgpu::distributed::bench::run_command(&opts).map_err(|e| e.to_string());
+    }
     let report = muon_wgpu::bench::run(&opts).map_err(invalid)?;
     if args.json {
         println!("{}", report.to_json());

@@ -36,6 +36,8 @@ pub mod assign;
 pub mod fingerprint;
 
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+pub mod bench;
+#[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub mod comm;
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub mod data_parallel;
