@@ -714,7 +714,7 @@ fn distributed(
     args: &Args,
 ) -> muon_wgpu::Result<()> {
     use muon_wgpu::distributed::{data_parallel::DataParallelTrainer, Comm};
-    let comm = std::sync::Arc::new(Comm::init()?);
+    let comm = std::rc::Rc::new(Comm::init()?);
     let (rank, world) = (comm.rank(), comm.size());
     let mut rates = default_rates(args.task).0;
     rates.muon = args.muon_lr.or(rates.muon);

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use muon_wgpu::distributed::data_parallel::DataParallelTrainer;
 use muon_wgpu::distributed::Comm;
@@ -235,7 +235,7 @@ fn a_rank_that_stops_taking_part_is_a_timeout_not_a_hang() {
 #[test]
 #[ignore = "an MPI rank: run by a_rank_that_stops_taking_part_is_a_timeout_not_a_hang"]
 fn stalled_rank_worker() {
-    let comm = Arc::new(Comm::init().unwrap());
+    let comm = Rc::new(Comm::init().unwrap());
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
     let mut b =
@@ -284,7 +284,7 @@ fn a_rank_that_dies_ends_the_job_with_a_message_not_a_hang() {
 #[test]
 #[ignore = "an MPI rank: run by a_rank_that_dies_ends_the_job_with_a_message_not_a_hang"]
 fn dying_rank_worker() {
-    let comm = Arc::new(Comm::init().unwrap());
+    let comm = Rc::new(Comm::init().unwrap());
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let settings = Preset::Torch.settings(&Overrides::default()).unwrap();
     let mut b =
@@ -335,7 +335,7 @@ fn data_parallel_training_on_2_ranks_matches_one_process_on_the_whole_batch() {
 fn data_parallel_worker() {
     const STEPS: usize = 12;
     const BATCH: usize = 32;
-    let comm = Arc::new(Comm::init().unwrap());
+    let comm = Rc::new(Comm::init().unwrap());
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env)).unwrap();
     let digits = nn::data::digits().unwrap();
     // Two hidden 32×32 matrices: one per rank.

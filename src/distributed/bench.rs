@@ -7,7 +7,7 @@
 //! [`DistributedOptimizer::step`](super::DistributedOptimizer::step): all-reduce, this rank's
 //! share of the optimizer step, exchange; it waits for the GPU and for the other ranks.
 
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::bench::{ns_gflop, shape_name, BenchOptions, Spread};
@@ -131,7 +131,7 @@ impl DistributedBenchReport {
 }
 
 /// Runs the bench on every rank; the report on rank 0 (`None` elsewhere). Collective.
-pub fn run(opts: &BenchOptions, comm: Arc<Comm>) -> Result<Option<DistributedBenchReport>> {
+pub fn run(opts: &BenchOptions, comm: Rc<Comm>) -> Result<Option<DistributedBenchReport>> {
     let ctx = pollster::block_on(GpuContext::new(opts.backend))?;
     let settings = opts.preset.settings(&Overrides {
         ns_steps: Some(opts.ns_steps),
@@ -213,7 +213,7 @@ pub fn run(opts: &BenchOptions, comm: Arc<Comm>) -> Result<Option<DistributedBen
 
 /// The `bench` command under an MPI launcher: rank 0 prints the table.
 pub fn run_command(opts: &BenchOptions) -> Result<()> {
-    let comm = Arc::new(Comm::init()?);
+    let comm = Rc::new(Comm::init()?);
     let result = run(opts, comm.clone()).map(|report| {
         if let Some(r) = report {
             print!("{}", r.table());

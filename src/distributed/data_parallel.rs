@@ -6,7 +6,7 @@
 //! f32 summation order.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
@@ -35,7 +35,7 @@ impl DataParallelTrainer {
     /// the training plan for shards of up to `shard_rows` rows. Collective.
     pub fn new(
         ctx: &GpuContext,
-        comm: Arc<Comm>,
+        comm: Rc<Comm>,
         spec: MlpSpec,
         params: &[LayerParams],
         settings: Settings,
@@ -82,7 +82,7 @@ impl DataParallelTrainer {
     pub fn step(&mut self, batch: Batch<'_>, rows: usize) -> Result<()> {
         let comm = self.optimizer.comm();
         let (rank, world) = (comm.rank(), comm.size());
-        if rows % world != 0 {
+        if !rows.is_multiple_of(world) {
             return Err(Error::InvalidHyperparameter {
                 key: "batch".into(),
                 value: rows.to_string(),

@@ -2,7 +2,7 @@
 //! every AdamW parameter, and the per-step exchange of updated matrices.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use wgpu::util::DeviceExt;
@@ -26,13 +26,13 @@ use super::fingerprint::{fingerprint, first_difference, Fingerprint};
 /// and starting values; [`build`](DistributedBuilder::build) checks that.
 pub struct DistributedBuilder {
     inner: OptimizerBuilder,
-    comm: Arc<Comm>,
+    comm: Rc<Comm>,
     average_gradients: bool,
     agreed: String,
 }
 
 impl DistributedBuilder {
-    pub fn new(ctx: &GpuContext, settings: Settings, comm: Arc<Comm>) -> Result<Self> {
+    pub fn new(ctx: &GpuContext, settings: Settings, comm: Rc<Comm>) -> Result<Self> {
         Ok(Self {
             inner: OptimizerBuilder::new(ctx, settings)?,
             comm,
@@ -294,7 +294,7 @@ pub struct StepTimes {
 /// every rank ends the step holding every parameter. See [`crate::distributed`].
 pub struct DistributedOptimizer {
     ctx: GpuContext,
-    comm: Arc<Comm>,
+    comm: Rc<Comm>,
     local: Optimizer,
     assignment: Assignment,
     params: Vec<Entry>,

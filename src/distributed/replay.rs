@@ -1,7 +1,7 @@
 //! `mpirun -np N muon-wgpu replay CASE -o OUT`: a replay case ([`crate::replay`]) on N ranks;
 //! rank 0 writes the output, which equals one process's.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -16,7 +16,7 @@ use super::{Comm, DistributedBuilder};
 pub async fn run_case(
     case: &Case,
     ctx: &GpuContext,
-    comm: Arc<Comm>,
+    comm: Rc<Comm>,
 ) -> Result<Option<Vec<Tensor>>> {
     let mut builder = DistributedBuilder::new(ctx, case.settings()?, comm)?;
     for (name, shape, values) in &case.params {
@@ -42,7 +42,7 @@ pub fn run_command(
     backend: &str,
     output: &std::path::Path,
 ) -> Result<()> {
-    let comm = Arc::new(Comm::init()?);
+    let comm = Rc::new(Comm::init()?);
     let result = (|| {
         let case = Case::read(path, overrides)?;
         let ctx = pollster::block_on(GpuContext::new(backend.parse()?))?;
