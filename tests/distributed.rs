@@ -133,15 +133,12 @@ fn assert_bitwise(a: &Path, b: &Path) -> usize {
 fn replay_under_mpirun_equals_one_process_for_2_and_3_ranks() {
     let case = scratch("case.safetensors");
     write_case(&case);
-    // One matrix and one bias: three ranks, two of them without any matrix.
+    // One matrix and nothing else: of three ranks, two have no parameter of their own at all.
     let small = scratch("small.case.safetensors");
     let tensors = vec![
         ("param/w".to_string(), vec![6, 10], common::random(1, 60)),
-        ("param/b".to_string(), vec![6], common::random(2, 6)),
         ("grad/0/w".to_string(), vec![6, 10], common::random(3, 60)),
-        ("grad/0/b".to_string(), vec![6], common::random(4, 6)),
         ("grad/1/w".to_string(), vec![6, 10], common::random(5, 60)),
-        ("grad/1/b".to_string(), vec![6], common::random(6, 6)),
     ];
     muon_wgpu::tensors::write_file(&small, &tensors, Default::default()).unwrap();
 
@@ -413,7 +410,7 @@ fn data_parallel_worker() {
     println!("distributed losses {distributed:?}\none-process losses {single:?}");
     // f32 sums of 16 + 16 rows against 32 rows, grown over the steps by the training itself.
     assert!(worst < 1e-4, "worst relative loss difference {worst:e}");
-    // Not a copy: the losses fell, and the two runs are not the same computation bit for bit.
+    // The run trained: the loss fell.
     assert!(single[STEPS - 1] < single[0]);
     println!("data-parallel worker: losses match, worst relative difference {worst:.2e}");
 }
