@@ -208,7 +208,7 @@ fn a_rank_that_stops_taking_part_is_a_timeout_not_a_hang() {
     let out = mpirun(
         2,
         backend,
-        3,
+        60,
         &[
             std::env::current_exe().unwrap().to_str().unwrap(),
             "--ignored",
@@ -240,6 +240,8 @@ fn stalled_rank_worker() {
     b.add_host("a", &[8, 8], &common::random(1, 64)).unwrap();
     b.add_host("b", &[8, 8], &common::random(2, 64)).unwrap();
     let mut opt = b.build().unwrap();
+    // Building waits for rank 0's kernel choice: only the step gets the short deadline.
+    comm.set_timeout(std::time::Duration::from_secs(3));
     if comm.rank() == 1 {
         std::thread::sleep(std::time::Duration::from_secs(60));
         return;

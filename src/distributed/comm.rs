@@ -39,7 +39,7 @@ pub struct Comm {
     world: mpi::topology::SimpleCommunicator,
     rank: usize,
     size: usize,
-    timeout: Duration,
+    timeout: std::cell::Cell<Duration>,
     // Dropping the universe finalizes MPI: it goes last.
     _universe: mpi::environment::Universe,
 }
@@ -72,7 +72,7 @@ impl Comm {
             rank: world.rank() as usize,
             size: world.size() as usize,
             world,
-            timeout,
+            timeout: std::cell::Cell::new(timeout),
             _universe: universe,
         })
     }
@@ -87,11 +87,12 @@ impl Comm {
 
     /// How long a collective may take.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.timeout.get()
     }
 
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
+    /// Changes how long a collective may take from now on (every rank should agree).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout.set(timeout);
     }
 
     /// An error that every rank reaches together (e.g. disagreeing settings).
@@ -128,13 +129,13 @@ impl Comm {
             if done != 0 {
                 return Ok(keep);
             }
-            if start.elapsed() > self.timeout {
+            if start.elapsed() > self.timeout.get() {
                 std::mem::forget(keep);
                 return Err(Error::CollectiveTimeout {
                     rank: self.rank,
                     world: self.size,
                     what: what.into(),
-                    seconds: self.timeout.as_secs_f64(),
+                    seconds: self.timeout.get().as_secs_f64(),
                 });
             }
             // Open MPI moves a large message fragment by fragment inside MPI calls only (no
