@@ -89,7 +89,7 @@ fn run_with(
         for (name, g) in &grads {
             opt.write_gradient(name, g).unwrap();
         }
-        opt.step();
+        opt.step().unwrap();
         reference.step(&grads).unwrap();
     }
     let all = pollster::block_on(opt.read_all()).unwrap();
@@ -346,8 +346,8 @@ fn caller_owned_buffers_give_bitwise_the_same_result_as_host_data() {
                 host.write_gradient(name, &g).unwrap();
                 caller.write_gradient(name, &g).unwrap();
             }
-            host.step();
-            caller.step();
+            host.step().unwrap();
+            caller.step().unwrap();
         }
         for (name, value, _) in &buffers {
             let want = pollster::block_on(host.read_parameter(name)).unwrap();
@@ -436,7 +436,7 @@ fn several_groups_keep_their_own_hyperparameters() {
             for (n, g) in &grads {
                 opt.write_gradient(n, g).unwrap();
             }
-            opt.step();
+            opt.step().unwrap();
             reference.step(&grads).unwrap();
         }
         for (name, _) in routes {

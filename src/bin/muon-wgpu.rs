@@ -222,6 +222,13 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
+    // Writing over the case would lose it if the run failed midway: refused.
+    if muon_wgpu::atomic_file::same_file(&args.case, &args.output) {
+        return Err(muon_wgpu::Error::UnsafeOutput {
+            path: args.output.display().to_string(),
+            reason: "it is the input case; choose another output".into(),
+        });
+    }
     let case = Case::read(&args.case, &args.keys.0)?;
     let ctx = pollster::block_on(GpuContext::new(args.backend.parse()?))?;
     let tensors = pollster::block_on(case.run(&ctx))?;

@@ -281,7 +281,9 @@ impl Fields {
     }
 }
 
-fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
+fn muon_settings(
+    options: &JsValue,
+) -> Result<(mw::Settings, mw::optimizer::NonFinitePolicy), JsError> {
     // The options are "preset" and the override keys, in camelCase (one table: overrides::KEYS).
     let known: Vec<&str> = std::iter::once("preset")
         .chain(overrides::KEYS.iter().map(|k| k.js_name))
@@ -310,7 +312,8 @@ fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
             key.set(&mut o, &text).map_err(js_error)?;
         }
     }
-    preset.settings(&o).map_err(js_error)
+    let policy = o.non_finite.unwrap_or_default();
+    Ok((preset.settings(&o).map_err(js_error)?, policy))
 }
 
 enum Stage {
@@ -338,9 +341,10 @@ impl MuonOptimizer {
     pub async fn create(
         #[wasm_bindgen(unchecked_optional_param_type = "MuonOptions")] options: JsValue,
     ) -> Result<MuonOptimizer, JsError> {
-        let settings = muon_settings(&options)?;
+        let (settings, policy) = muon_settings(&options)?;
         let ctx = context().await?;
-        let builder = OptimizerBuilder::new(&ctx, settings).map_err(js_error)?;
+        let mut builder = OptimizerBuilder::new(&ctx, settings).map_err(js_error)?;
+        builder.non_finite(policy);
         Ok(Self {
             ctx,
             stage: Stage::Collecting(builder),
@@ -353,7 +357,7 @@ impl MuonOptimizer {
     pub fn add_parameter(
         &mut self,
         name: &str,
-        #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array")] shape: Vec<u32>,
+        #[wasm_bindgen(unchecked_param_type = "number[] | Uint32Array")] shape: Vec<f64>,
         values: &[f32],
         #[wasm_bindgen(unchecked_optional_param_type = "\"auto\" | \"muon\" | \"adamw\"")]
         route: Option<String>,
@@ -375,7 +379,20 @@ impl MuonOptimizer {
                 ))
             }
         };
-        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        // Whole numbers from 1 to 2³²−1 only: a JS number is never truncated or wrapped.
+        let shape: Vec<usize> = (shape.iter())
+            .map(|&d| {
+                (d.fract() == 0.0 && (1.0..=u32::MAX as f64).contains(&d))
+                    .then_some(d as usize)
+                    .ok_or_else(|| {
+                        invalid(
+                            "shape",
+                            format!("{shape:?}"),
+                            "each dimension must be a whole number from 1 to 4294967295",
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         builder
             .add(name, &shape, mw::Source::Host(values), route)
             .map_err(js_error)?;
@@ -431,7 +448,7 @@ impl MuonOptimizer {
 
     /// One optimizer step on the GPU with the gradients last uploaded; returns without waiting.
     pub fn step(&mut self) -> Result<(), JsError> {
-        self.built_mut()?.step();
+        self.built_mut()?.step().map_err(js_error)?;
         Ok(())
     }
 
