@@ -58,7 +58,7 @@ fn skip_step_skips_every_parameter_and_does_not_advance_the_step_count() {
             for k in 0..5u64 {
                 let mut g = grads(PARAMS, k);
                 match k {
-                    1 => g[2][3] = f32::NAN,      // AdamW's gradient
+                    1 => g[2][3] = f32::NAN,        // AdamW's gradient
                     3 => g[0][100] = f32::INFINITY, // a Muon matrix's
                     _ => step(&mut clean, PARAMS, &g),
                 }
@@ -147,7 +147,10 @@ fn a_nan_step_leaves_nothing_behind_in_the_workspace_padding() {
         g[1][7] = f32::NAN;
         step(&mut opt, PARAMS, &g);
         let poisoned = pollster::block_on(opt.read_parameter("w")).unwrap();
-        assert!(poisoned.iter().any(|v| v.is_nan()), "propagate lets the NaN through");
+        assert!(
+            poisoned.iter().any(|v| v.is_nan()),
+            "propagate lets the NaN through"
+        );
         // Back to a clean state: the next steps are those of an optimizer that never saw a NaN.
         opt.load_state(&clean_state).unwrap();
         let mut fresh = build(&a.ctx, Preset::Torch, PARAMS, NonFinitePolicy::Propagate);
@@ -177,7 +180,8 @@ fn muon_update(
         })
         .unwrap();
     let mut b = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
-    b.add("w", shape, Source::Host(init), Route::Muon(0)).unwrap();
+    b.add("w", shape, Source::Host(init), Route::Muon(0))
+        .unwrap();
     let mut opt = b.build().unwrap();
     opt.write_gradient("w", grad).unwrap();
     opt.step().unwrap();

@@ -106,6 +106,7 @@ impl Optimizer {
     /// steps without a readback this waits for the GPU to read the step count back (on the
     /// web it returns an error asking for `skippedSteps()` instead).
     pub fn step(&mut self) -> crate::Result<wgpu::SubmissionIndex> {
+        self.ctx.health().check()?;
         self.check_fresh_gradients()?;
         if self.skip_window_full() {
             #[cfg(not(target_arch = "wasm32"))]
