@@ -480,6 +480,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
             .map_err(err)?;
     }
     let mut opt = builder.build().map_err(err)?;
+    // The bench steps on the same gradients again and again, on purpose.
+    opt.allow_stale_gradients(true);
     for (i, shape) in opts.shapes.iter().enumerate() {
         let len: usize = shape.iter().product();
         opt.write_gradient(&format!("p{i}"), &random(1000 + i as u64, len, 1.0))

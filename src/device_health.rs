@@ -122,6 +122,8 @@ pub fn scoped<T>(ctx: &GpuContext, operation: &str, f: impl FnOnce() -> Result<T
     }
     #[cfg(target_arch = "wasm32")]
     {
+        // A scope resolves only later on the web: the handler records, the next call reports.
+        let _ = operation;
         let out = f()?;
         ctx.health().check()?;
         Ok(out)

@@ -201,7 +201,8 @@ fn without_the_gram_form_wide_matrices_still_match_the_reference() {
         b.add_host("wide", &[8, 100], &[0.1; 800]).unwrap();
         b.build().unwrap().stats().dispatches
     };
-    assert_eq!(plan(false), 3 + 3 * 5);
+    // (+1: the clear of the padded workspace, so that no NaN outlives its step there.)
+    assert_eq!(plan(false), 4 + 3 * 5);
     assert_ne!(plan(true), plan(false));
     for a in adapters() {
         for preset in [Preset::Torch, Preset::Optax] {

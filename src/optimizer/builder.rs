@@ -202,7 +202,7 @@ impl OptimizerBuilder {
                 let (skip, mut first) =
                     non_finite::record(device, &buffers.params, &buffers.steps, muon, adam);
                 first.extend(dispatches);
-                (Some(skip), first)
+                (Some(Box::new(skip)), first)
             }
         };
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).

@@ -144,7 +144,7 @@ pub struct Optimizer {
     stats: StepStats,
     tune_report: Option<TuneReport>,
     /// The skip_step policy's buffers; `None` under `propagate`.
-    skip: Option<non_finite::SkipStep>,
+    skip: Option<Box<non_finite::SkipStep>>,
     /// Per parameter, whether the host wrote its gradient: see [`Optimizer::step`].
     fresh: Vec<std::sync::atomic::AtomicU8>,
     allow_stale: bool,
