@@ -450,6 +450,42 @@ fn the_cli_refuses_to_overwrite_its_input_and_bounds_counts() {
         .collect();
     names.sort();
     assert_eq!(names, ["case.safetensors", "out.safetensors"]);
+    // Past the file-size limit midway: an error, the old output intact, no temporary file.
+    #[cfg(unix)]
+    {
+        let t = vec![
+            ("param/w".to_string(), vec![100, 100], random(1, 10_000)),
+            ("grad/0/w".to_string(), vec![100, 100], random(2, 10_000)),
+        ];
+        let big = dir.join("big.safetensors");
+        std::fs::write(&big, tensors::serialize(&t, HashMap::new()).unwrap()).unwrap();
+        let old = std::fs::read(&out).unwrap();
+        let script = format!(
+            "ulimit -f 20; exec '{}' replay '{}' -o '{}'",
+            env!("CARGO_BIN_EXE_muon-wgpu"),
+            big.display(),
+            out.display()
+        );
+        let run = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(!run.status.success());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("I/O error"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            old,
+            "the old output is intact"
+        );
+        std::fs::remove_file(&big).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["case.safetensors", "out.safetensors"]);
+    }
     for args in [
         &[
             "replay",

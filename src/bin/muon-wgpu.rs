@@ -264,6 +264,13 @@ fn tune(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Past the file-size limit a write then fails with EFBIG, and the atomic writer removes its
+    // temporary file, instead of the process being killed with the file half written.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info { backend } => info(backend).map_err(|e| e.to_string()),
