@@ -191,11 +191,13 @@ async function testApi(context, base) {
     }
     // Issue 13: a call while a readParameter is in flight is refused with a clear error (then
     // works once it resolved); shapes are whole numbers; nonFinite: "skip_step" skips a NaN step.
-    const pending = opt.readParameter("w");
-    const inFlight = message(() => opt.step());
-    await pending;
+    const stepCountAfterOne = opt.stepCount;
     opt.setGradient("w", Float32Array.from(grad));
     opt.setGradient("b", new Float32Array([1, -2, 3, -4]));
+    const pending = opt.readParameter("w");
+    await Promise.resolve(); // the read has started and waits for the GPU
+    const inFlight = message(() => opt.step());
+    await pending;
     const afterwards = message(() => opt.step());
     const skipping = await m.MuonOptimizer.create({ preset: "torch", nonFinite: "skip_step" });
     const badShape = message(() => skipping.addParameter("x", [2.5, 4], new Float32Array(10)));
@@ -229,7 +231,7 @@ async function testApi(context, base) {
       b: [...b],
       isFloat32: w instanceof Float32Array,
       routes: [opt.route("w"), opt.route("b")],
-      stepCount: opt.stepCount,
+      stepCount: stepCountAfterOne,
       wrongLength: message(() => opt.setGradient("b", new Float32Array(3))),
       unknownName: message(() => opt.setGradient("nope", new Float32Array(3))),
       unknownOption,
