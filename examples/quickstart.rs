@@ -42,7 +42,7 @@ fn main() -> Result<()> {
         }
         opt.write_gradient("layer.weight", &grad)?;
         opt.write_gradient("layer.bias", &vec![0.0; rows])?;
-        opt.step(); // one submit; no readback inside the step
+        opt.step()?; // one submit; no readback inside the step
     }
     Ok(())
 }

@@ -36,6 +36,8 @@ fn locate_matrix(index: u32) -> vec2<u32> {
 
 // The sum of `value` over the 256 invocations of the workgroup, returned to all of them.
 fn workgroup_sum(lid: u32, value: f32) -> f32 {
+    // An earlier reduction's result may still be being read.
+    workgroupBarrier();
     partial[lid] = value;
     workgroupBarrier();
     for (var width = 128u; width > 0u; width >>= 1u) {
@@ -47,11 +49,36 @@ fn workgroup_sum(lid: u32, value: f32) -> f32 {
     return partial[0];
 }
 
+// The largest `value` over the workgroup, returned to all of them.
+fn workgroup_max(lid: u32, value: f32) -> f32 {
+    workgroupBarrier();
+    partial[lid] = value;
+    workgroupBarrier();
+    for (var width = 128u; width > 0u; width >>= 1u) {
+        if lid < width {
+            partial[lid] = max(partial[lid], partial[lid + width]);
+        }
+        workgroupBarrier();
+    }
+    return partial[0];
+}
+
 // What the matrix is divided by, from its sum of squares.
 fn divisor(dims: NormDims, sum_of_squares: f32) -> f32 {
-    let norm = sqrt(sum_of_squares);
+    return guard(dims, sqrt(sum_of_squares), dims.eps);
+}
+
+// The norm guarded by eps: max(norm, eps) or norm + eps.
+fn guard(dims: NormDims, norm: f32, eps: f32) -> f32 {
     if dims.clamp != 0u {
-        return max(norm, dims.eps);
+        return max(norm, eps);
     }
-    return norm + dims.eps;
+    return norm + eps;
+}
+
+// Whether a finite matrix's sum of squares overflowed to +Inf (squares above 3.4e38), so that
+// it must be summed again on X / max|X|. A NaN or Inf in X is not rescued: it propagates.
+fn overflowed(sum_of_squares: f32, peak: f32) -> bool {
+    let inf = 0x7f800000u;
+    return bitcast<u32>(sum_of_squares) == inf && (bitcast<u32>(peak) & inf) != inf;
 }

@@ -17,12 +17,32 @@ fn main(
     let dims = batches[at.x];
     let base = dims.base + at.y * dims.mat_stride;
     var sum = 0.0;
+    var peak = 0.0;
     for (var e = lid; e < dims.len; e += 256u) {
         let v = x[base + e];
         sum = fma(v, v, sum);
+        peak = max(peak, abs(v));
     }
-    let denom = divisor(dims, workgroup_sum(lid, sum));
+    let total = workgroup_sum(lid, sum);
+    let largest = workgroup_max(lid, peak);
+    // Every finite matrix gets its true norm: when the squares overflow, X / max|X| is summed
+    // instead and X is divided by max|X| first (‖X‖ = max|X|·‖X / max|X|‖).
+    let rescale = overflowed(total, largest);
+    var scaled = 0.0;
+    if rescale {
+        for (var e = lid; e < dims.len; e += 256u) {
+            let v = x[base + e] / largest;
+            scaled = fma(v, v, scaled);
+        }
+    }
+    let scaled_total = workgroup_sum(lid, scaled);
+    var first = 1.0;
+    var denom = divisor(dims, total);
+    if rescale {
+        first = largest;
+        denom = guard(dims, sqrt(scaled_total), dims.eps / largest);
+    }
     for (var e = lid; e < dims.len; e += 256u) {
-        x[base + e] = x[base + e] / denom;
+        x[base + e] = x[base + e] / first / denom;
     }
 }

@@ -59,6 +59,9 @@ pub fn model_shapes(name: &str) -> Option<Vec<Vec<usize>>> {
     }
 }
 
+/// Most parameters `--shapes` may describe (repeats included).
+pub const MAX_BENCH_PARAMS: usize = 100_000;
+
 /// Parses `768x3072,3072x768*12,64x64x3x3`.
 pub fn parse_shapes(spec: &str) -> Result<Vec<Vec<usize>>, String> {
     let mut out = Vec::new();
@@ -80,6 +83,12 @@ pub fn parse_shapes(spec: &str) -> Result<Vec<Vec<usize>>, String> {
         if !(dims.len() == 2 || dims.len() == 4) || dims.contains(&0) {
             return Err(format!(
                 "bad shape `{shape}`: expected RxC or OxIxHxW, no zero"
+            ));
+        }
+        // Bounded before anything is allocated for the repeats.
+        if times == 0 || out.len() + times > MAX_BENCH_PARAMS {
+            return Err(format!(
+                "bad repeat count in `{item}`: between 1 and {MAX_BENCH_PARAMS} parameters in all"
             ));
         }
         out.extend(std::iter::repeat_n(dims, times));
@@ -471,12 +480,14 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
             .map_err(err)?;
     }
     let mut opt = builder.build().map_err(err)?;
+    // The bench steps on the same gradients again and again, on purpose.
+    opt.allow_stale_gradients(true);
     for (i, shape) in opts.shapes.iter().enumerate() {
         let len: usize = shape.iter().product();
         opt.write_gradient(&format!("p{i}"), &random(1000 + i as u64, len, 1.0))
             .map_err(err)?;
     }
-    opt.step();
+    opt.step().map_err(err)?;
     ctx.wait_idle();
     let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
     let pipeline_ms = (crate::kernels::pipeline_time() - pipelines_before).as_secs_f64() * 1e3;
@@ -500,7 +511,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
 
     for i in 0..opts.warmup.saturating_sub(1) {
         let t = Instant::now();
-        opt.step();
+        opt.step().map_err(err)?;
         ctx.wait_idle();
         eprintln!(
             "bench: warm-up {} {:.1} ms",
@@ -513,7 +524,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     for i in 0..opts.steps {
         let c = process_cpu_ms();
         let t = Instant::now();
-        opt.step();
+        opt.step().map_err(err)?;
         ctx.wait_idle();
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if let (Some(a), Some(b)) = (c, process_cpu_ms()) {

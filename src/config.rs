@@ -97,6 +97,14 @@ impl NsSchedule {
             value: text.into(),
             reason: reason.into(),
         };
+        // Checked before `uniform` allocates `steps` triples.
+        if steps > MAX_NS_STEPS {
+            return Err(Error::InvalidHyperparameter {
+                key: "ns_steps".into(),
+                value: steps.to_string(),
+                reason: format!("at most {MAX_NS_STEPS} iterations are supported"),
+            });
+        }
         if text.trim() == "polar_express" {
             return Ok(Self::polar_express());
         }
@@ -201,11 +209,11 @@ pub struct MuonScalars {
 impl MuonConfig {
     /// Checks every value; the error names the key at fault.
     pub fn validate(&self) -> Result<()> {
-        check_finite("lr", self.lr)?;
-        check_finite("weight_decay", self.weight_decay)?;
+        check_non_negative("lr", self.lr)?;
+        check_non_negative("weight_decay", self.weight_decay)?;
         check_range("momentum", self.momentum, 0.0, 1.0)?;
         check_positive("eps", self.eps)?;
-        check_finite("rms_scale", self.rms_scale)?;
+        check_non_negative("rms_scale", self.rms_scale)?;
         if self.ns.steps() > MAX_NS_STEPS {
             return Err(Error::InvalidHyperparameter {
                 key: "ns_steps".into(),
@@ -228,10 +236,10 @@ impl MuonConfig {
             (true, false) => (b, decay_g),
             (false, false) => (1.0, 0.0),
             (true, true) => (
-                b / (1.0 - b.powi(t as i32 + 1)),
-                decay_g / (1.0 - b.powi(t as i32)),
+                b / (1.0 - pow_step(b, t.saturating_add(1))),
+                decay_g / (1.0 - pow_step(b, t)),
             ),
-            (false, true) => (1.0 / (1.0 - b.powi(t as i32)), 0.0),
+            (false, true) => (1.0 / (1.0 - pow_step(b, t)), 0.0),
         };
         MuonScalars {
             decay_m,
@@ -330,8 +338,8 @@ pub struct AdamScalars {
 impl AdamWConfig {
     /// Checks every value; the error names the key at fault.
     pub fn validate(&self) -> Result<()> {
-        check_finite("adam_lr", self.lr)?;
-        check_finite("adam_weight_decay", self.weight_decay)?;
+        check_non_negative("adam_lr", self.lr)?;
+        check_non_negative("adam_weight_decay", self.weight_decay)?;
         check_range("adam_betas", self.beta1, 0.0, 1.0)?;
         check_range("adam_betas", self.beta2, 0.0, 1.0)?;
         check_positive("adam_eps", self.eps)?;
@@ -344,13 +352,13 @@ impl AdamWConfig {
     /// The scalars of step `t` (1-based).
     pub fn scalars(&self, t: u64) -> AdamScalars {
         let (b1, b2) = (self.beta1, self.beta2);
-        let bc1 = 1.0 - b1.powi(t as i32);
-        let bc2 = 1.0 - b2.powi(t as i32);
+        let bc1 = 1.0 - pow_step(b1, t);
+        let bc2 = 1.0 - pow_step(b2, t);
         let (use_m, use_g, use_v, lr_eff) = match self.variant {
             AdamVariant::Standard => (1.0 / bc1, 0.0, 1.0 / bc2, self.lr),
             AdamVariant::UncorrectedEps => (1.0, 0.0, 1.0, self.lr * bc2.sqrt() / bc1),
             AdamVariant::Nesterov => (
-                b1 / (1.0 - b1.powi(t as i32 + 1)),
+                b1 / (1.0 - pow_step(b1, t.saturating_add(1))),
                 (1.0 - b1) / bc1,
                 1.0 / bc2,
                 self.lr,
@@ -378,11 +386,21 @@ fn invalid(key: &str, value: f64, reason: &str) -> Error {
     }
 }
 
-fn check_finite(key: &str, value: f64) -> Result<()> {
-    if value.is_finite() {
+/// `β^t` for any step count: `powi` while `t` fits its `i32` exponent (as before, bit for
+/// bit), `powf` beyond (a wrapped exponent would turn the bias correction into NaN).
+fn pow_step(beta: f64, t: u64) -> f64 {
+    match i32::try_from(t) {
+        Ok(t) => beta.powi(t),
+        Err(_) => beta.powf(t as f64),
+    }
+}
+
+/// Finite and >= 0, as torch checks learning rates and weight decays.
+fn check_non_negative(key: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(invalid(key, value, "must be finite"))
+        Err(invalid(key, value, "must be a finite number >= 0"))
     }
 }
 

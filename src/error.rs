@@ -91,6 +91,18 @@ pub enum Error {
         what: String,
         seconds: f64,
     },
+    #[error("the GPU device was lost ({reason}); rebuild the optimizer on a new device and load the last saved state")]
+    DeviceLost { reason: String },
+    #[error("GPU error in {operation}: {message}")]
+    Gpu { operation: String, message: String },
+    #[error("kernel variant `{variant}` cannot run on adapter `{adapter}`")]
+    UnsupportedKernel { variant: String, adapter: String },
+    #[error("parameter `{name}`: no gradient written since the last step (write one, or allow stale gradients)")]
+    StaleGradient { name: String },
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("refusing to write {path}: {reason}")]
+    UnsafeOutput { path: String, reason: String },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

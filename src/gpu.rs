@@ -60,6 +60,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// Uncaptured errors and device loss, recorded instead of panicking.
+    health: std::sync::Arc<crate::device_health::DeviceHealth>,
 }
 
 fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
@@ -127,6 +129,16 @@ impl GpuContext {
     /// Creates a device on `adapter`, asking for every limit it offers (large storage
     /// bindings and buffers) and the optional features the kernels can use.
     pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let limits = adapter.limits();
+        Self::from_adapter_with_limits(adapter, limits).await
+    }
+
+    /// Like [`GpuContext::from_adapter`] with these limits (for example smaller ones, to
+    /// check how the crate behaves on a device that offers less).
+    pub async fn from_adapter_with_limits(
+        adapter: wgpu::Adapter,
+        required_limits: wgpu::Limits,
+    ) -> Result<Self> {
         let info = adapter.get_info();
         // Timestamp queries let `muon-wgpu bench --profile` time each kernel.
         let wanted =
@@ -136,7 +148,7 @@ impl GpuContext {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("muon-wgpu"),
                 required_features,
-                required_limits: adapter.limits(),
+                required_limits,
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
@@ -146,20 +158,25 @@ impl GpuContext {
                 adapter: info.name.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self {
-            device,
-            queue,
-            info,
-        })
+        Ok(Self::from_device(device, queue, info))
     }
 
-    /// Wraps a device and queue the caller already has.
+    /// Wraps a device and queue the caller already has. Installs the crate's uncaptured-error
+    /// handler and device-lost callback on it ([`crate::device_health`]), replacing the
+    /// device's own: GPU errors then reach the caller as typed errors, never as panics.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let health = crate::device_health::DeviceHealth::watch(&device);
         Self {
             device,
             queue,
             info,
+            health,
         }
+    }
+
+    /// What went wrong on the device outside an error scope (see [`crate::device_health`]).
+    pub fn health(&self) -> &crate::device_health::DeviceHealth {
+        &self.health
     }
 
     /// The device's limits.

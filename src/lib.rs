@@ -20,14 +20,17 @@
 //! let mut opt = builder.build()?;
 //! opt.write_gradient("hidden.weight", &vec![0.1; 256 * 128])?;
 //! opt.write_gradient("hidden.bias", &vec![0.1; 256])?;
-//! opt.step(); // one submit, no readback
+//! opt.step()?; // one submit, no readback
 //! let w = pollster::block_on(opt.read_parameter("hidden.weight"))?;
 //! # Ok(()) }
 //! ```
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod atomic_file;
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod device_health;
 pub mod distributed;
 pub mod error;
 pub mod gpu;

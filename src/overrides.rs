@@ -23,6 +23,8 @@ pub struct Overrides {
     pub rms_scale: Option<f64>,
     pub adam_betas: Option<(f64, f64)>,
     pub adam_eps: Option<f64>,
+    /// What a NaN or Inf in a gradient does (`non_finite`); applied by the builder.
+    pub non_finite: Option<crate::optimizer::NonFinitePolicy>,
 }
 
 /// The type of an override's value, for front ends that are typed (the JS API).
@@ -190,6 +192,16 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "non_finite",
+        js_name: "nonFinite",
+        kind: Kind::Text,
+        help: "a NaN or Inf gradient: propagate (as torch) or skip_step (as GradScaler: the whole step is skipped)",
+        set: |o, v| {
+            o.non_finite = Some(v.parse()?);
+            Ok(())
+        },
+    },
 ];
 
 /// The override key named `name`, if any.
@@ -259,6 +271,7 @@ mod tests {
             ("rms_scale", "0.3"),
             ("adam_betas", "0.9,0.95"),
             ("adam_eps", "1e-10"),
+            ("non_finite", "skip_step"),
         ] {
             key(name).unwrap().set(&mut o, text).unwrap();
         }
@@ -278,9 +291,10 @@ mod tests {
                 rms_scale: Some(0.3),
                 adam_betas: Some((0.9, 0.95)),
                 adam_eps: Some(1e-10),
+                non_finite: Some(crate::optimizer::NonFinitePolicy::SkipStep),
             }
         );
-        assert_eq!(KEYS.len(), 13);
+        assert_eq!(KEYS.len(), 14);
     }
 
     #[test]

@@ -33,6 +33,24 @@ pub fn keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     (CASE_KEYS.iter().copied()).chain(overrides::KEYS.iter().map(|k| (k.name, k.help)))
 }
 
+/// The step of `grad/<step>/…`: digits in their one canonical spelling (`0`, `12`; not `00`,
+/// `+0`, `012`), below `grad_count`, the number of gradient tensors in the file.
+fn step_number(text: &str, grad_count: usize) -> std::result::Result<usize, String> {
+    let k: usize = (text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+        .ok_or_else(|| format!("step `{text}` is not a non-negative integer"))?;
+    if k.to_string() != text {
+        return Err(format!("step `{text}` must be written `{k}`"));
+    }
+    if k >= grad_count {
+        return Err(format!(
+            "step {k}, but the file holds only {grad_count} gradient tensors (steps count 0, 1, 2, … without gaps)"
+        ));
+    }
+    Ok(k)
+}
+
 /// A parsed case.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -100,19 +118,25 @@ impl Case {
             tensor: tensor.into(),
             reason,
         };
+        // A step number cannot exceed the number of gradient tensors (every earlier step needs
+        // its own), so that a tiny file cannot make us allocate for a huge step index.
+        let grad_count = (file.tensors.iter())
+            .filter(|t| t.0.starts_with("grad/"))
+            .count();
         let mut params: Vec<Tensor> = Vec::new();
         let mut grad_sets: Vec<HashMap<String, Vec<f32>>> = Vec::new();
         let mut grad_shapes: Vec<(String, usize, Vec<usize>)> = Vec::new();
         for (name, shape, values) in file.tensors {
             if let Some(p) = name.strip_prefix("param/") {
+                if p.is_empty() {
+                    return Err(bad_tensor(&name, "empty parameter name".into()));
+                }
                 params.push((p.to_string(), shape, values));
             } else if let Some(rest) = name.strip_prefix("grad/") {
                 let (k, p) = rest
                     .split_once('/')
                     .ok_or_else(|| bad_tensor(&name, "expected grad/<step>/<name>".into()))?;
-                let k: usize = k
-                    .parse()
-                    .map_err(|_| bad_tensor(&name, format!("step `{k}` is not an integer")))?;
+                let k = step_number(k, grad_count).map_err(|reason| bad_tensor(&name, reason))?;
                 if grad_sets.len() <= k {
                     grad_sets.resize_with(k + 1, HashMap::new);
                 }
@@ -202,6 +226,7 @@ impl Case {
     /// Replays the case on the GPU: every parameter and state tensor after the last step.
     pub async fn run(&self, ctx: &GpuContext) -> Result<Vec<Tensor>> {
         let mut builder = OptimizerBuilder::new(ctx, self.settings()?)?;
+        builder.non_finite(self.overrides.non_finite.unwrap_or_default());
         for (name, shape, values) in &self.params {
             builder.add(name, shape, Source::Host(values), self.route(name))?;
         }
@@ -210,7 +235,7 @@ impl Case {
             for (name, _, _) in &self.params {
                 opt.write_gradient(name, &grads[name])?;
             }
-            opt.step();
+            opt.step()?;
         }
         opt.read_all().await
     }
@@ -221,7 +246,12 @@ impl Case {
         for (name, shape, values) in &self.params {
             opt.add(name, shape, values, self.route(name))?;
         }
+        let skip = self.overrides.non_finite == Some(crate::optimizer::NonFinitePolicy::SkipStep);
         for grads in self.grads.iter().take(self.steps) {
+            // skip_step: a NaN or Inf anywhere skips the whole step (no state, no count).
+            if skip && grads.values().flatten().any(|g| !g.is_finite()) {
+                continue;
+            }
             opt.step(grads)?;
         }
         let mut out = Vec::new();

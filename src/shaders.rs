@@ -55,6 +55,22 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../shaders/nn_softmax_cross_entropy.wgsl"),
     ),
     (
+        "non_finite_ranges.wgsl",
+        include_str!("../shaders/non_finite_ranges.wgsl"),
+    ),
+    (
+        "non_finite_scan.wgsl",
+        include_str!("../shaders/non_finite_scan.wgsl"),
+    ),
+    (
+        "non_finite_select.wgsl",
+        include_str!("../shaders/non_finite_select.wgsl"),
+    ),
+    (
+        "non_finite_zero.wgsl",
+        include_str!("../shaders/non_finite_zero.wgsl"),
+    ),
+    (
         "norm_batches.wgsl",
         include_str!("../shaders/norm_batches.wgsl"),
     ),

@@ -16,6 +16,7 @@ const FORMAT: &str = "muon-wgpu-state-1";
 
 impl Optimizer {
     /// Every parameter and state tensor, with the step count, as safetensors bytes.
+    /// Under `skip_step`, the step count saved is the GPU's (skipped steps not counted).
     pub async fn save_state(&self) -> Result<Vec<u8>> {
         let tensors = self.read_all().await?;
         let metadata = HashMap::from([
@@ -35,12 +36,28 @@ impl Optimizer {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         let file = tensors::parse(bytes, "<state>")?;
         let mismatch = |reason: String| Error::StateMismatch { reason };
+        match file.metadata.get(FORMAT_KEY) {
+            Some(f) if f == FORMAT => {}
+            Some(f) => {
+                return Err(mismatch(format!(
+                    "metadata `{FORMAT_KEY}` is `{f}`, this version reads `{FORMAT}`"
+                )))
+            }
+            None => return Err(mismatch(format!("metadata has no `{FORMAT_KEY}`"))),
+        }
         let step: u64 = file
             .metadata
             .get(STEP_KEY)
             .ok_or_else(|| mismatch(format!("metadata has no `{STEP_KEY}`")))?
             .parse()
-            .map_err(|_| mismatch(format!("metadata `{STEP_KEY}` is not an integer")))?;
+            .ok()
+            .filter(|&s| s <= crate::optimizer::MAX_STEP)
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "metadata `{STEP_KEY}` is not an integer from 0 to {}",
+                    crate::optimizer::MAX_STEP
+                ))
+            })?;
         let mut by_name: HashMap<&str, &Tensor> =
             file.tensors.iter().map(|t| (t.0.as_str(), t)).collect();
         let mut writes = Vec::new();
@@ -69,6 +86,21 @@ impl Optimizer {
                         reason: "loading state needs COPY_DST usage".into(),
                     });
                 }
+                // Values the next step could only turn into NaN are refused.
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(mismatch(format!(
+                        "tensor `{tensor}` holds {} at index {i}",
+                        values[i]
+                    )));
+                }
+                if tensor.ends_with("/exp_avg_sq") {
+                    if let Some(i) = values.iter().position(|&v| v < 0.0) {
+                        return Err(mismatch(format!(
+                            "tensor `{tensor}` holds a negative second moment {} at index {i}",
+                            values[i]
+                        )));
+                    }
+                }
                 writes.push((range, values));
             }
         }
@@ -81,7 +113,6 @@ impl Optimizer {
         for (range, values) in writes {
             queue.write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
         }
-        self.set_step_count(step);
-        Ok(())
+        self.set_step_count(step)
     }
 }

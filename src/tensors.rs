@@ -92,7 +92,7 @@ pub fn read_file(path: &std::path::Path) -> Result<TensorFile> {
     parse(&bytes, &path.display().to_string())
 }
 
-/// Serializes and writes a file (native only).
+/// Serializes and writes a file atomically ([`crate::atomic_file`]; native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_file(
     path: &std::path::Path,
@@ -100,8 +100,6 @@ pub fn write_file(
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     let bytes = serialize(tensors, metadata)?;
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    // Atomic: a reader sees the old file or the whole new one, never a part.
+    crate::atomic_file::write(path, &bytes)
 }

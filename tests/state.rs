@@ -34,7 +34,7 @@ fn step(opt: &mut Optimizer, k: u64) {
         opt.write_gradient(name, &random(100 * k + i as u64, shape.iter().product()))
             .unwrap();
     }
-    opt.step();
+    opt.step().unwrap();
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn run_with(
         for (name, g) in &grads {
             opt.write_gradient(name, g).unwrap();
         }
-        opt.step();
+        opt.step().unwrap();
         reference.step(&grads).unwrap();
     }
     let all = pollster::block_on(opt.read_all()).unwrap();
@@ -201,7 +201,8 @@ fn without_the_gram_form_wide_matrices_still_match_the_reference() {
         b.add_host("wide", &[8, 100], &[0.1; 800]).unwrap();
         b.build().unwrap().stats().dispatches
     };
-    assert_eq!(plan(false), 3 + 3 * 5);
+    // (+1: the clear of the padded workspace, so that no NaN outlives its step there.)
+    assert_eq!(plan(false), 4 + 3 * 5);
     assert_ne!(plan(true), plan(false));
     for a in adapters() {
         for preset in [Preset::Torch, Preset::Optax] {
@@ -346,8 +347,8 @@ fn caller_owned_buffers_give_bitwise_the_same_result_as_host_data() {
                 host.write_gradient(name, &g).unwrap();
                 caller.write_gradient(name, &g).unwrap();
             }
-            host.step();
-            caller.step();
+            host.step().unwrap();
+            caller.step().unwrap();
         }
         for (name, value, _) in &buffers {
             let want = pollster::block_on(host.read_parameter(name)).unwrap();
@@ -436,7 +437,7 @@ fn several_groups_keep_their_own_hyperparameters() {
             for (n, g) in &grads {
                 opt.write_gradient(n, g).unwrap();
             }
-            opt.step();
+            opt.step().unwrap();
             reference.step(&grads).unwrap();
         }
         for (name, _) in routes {

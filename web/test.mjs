@@ -189,12 +189,49 @@ async function testApi(context, base) {
     } catch (e) {
       unknownOption = e.message;
     }
+    // Issue 13: a call while a readParameter is in flight is refused with a clear error (then
+    // works once it resolved); shapes are whole numbers; nonFinite: "skip_step" skips a NaN step.
+    const stepCountAfterOne = opt.stepCount;
+    opt.setGradient("w", Float32Array.from(grad));
+    opt.setGradient("b", new Float32Array([1, -2, 3, -4]));
+    const pending = opt.readParameter("w");
+    await Promise.resolve(); // the read has started and waits for the GPU
+    const inFlight = message(() => opt.step());
+    await pending;
+    const afterwards = message(() => opt.step());
+    const skipping = await m.MuonOptimizer.create({ preset: "torch", nonFinite: "skip_step" });
+    const badShape = message(() => skipping.addParameter("x", [2.5, 4], new Float32Array(10)));
+    const hugeShape = message(() => skipping.addParameter("x", [4294967297, 2], new Float32Array(2)));
+    skipping.addParameter("w", [4, 3], new Float32Array(12).fill(0.5));
+    skipping.build();
+    const nan = Float32Array.from(grad);
+    nan[5] = NaN;
+    skipping.setGradient("w", nan);
+    skipping.step();
+    const skipped = await skipping.skippedSteps();
+    const untouched = [...(await skipping.readParameter("w"))].every((v) => v === 0.5);
+    const skippedCount = skipping.stepCount;
+    skipping.free();
+    let hugeNs = null;
+    try {
+      await m.MuonOptimizer.create({ nsSteps: 1e9 });
+    } catch (e) {
+      hugeNs = e.message;
+    }
     const out = {
+      inFlight,
+      afterwards,
+      badShape,
+      hugeShape,
+      skipped,
+      untouched,
+      skippedCount,
+      hugeNs,
       w: [...w],
       b: [...b],
       isFloat32: w instanceof Float32Array,
       routes: [opt.route("w"), opt.route("b")],
-      stepCount: opt.stepCount,
+      stepCount: stepCountAfterOne,
       wrongLength: message(() => opt.setGradient("b", new Float32Array(3))),
       unknownName: message(() => opt.setGradient("nope", new Float32Array(3))),
       unknownOption,
@@ -221,6 +258,11 @@ async function testApi(context, base) {
   );
   check("api: an unknown parameter throws", r.unknownName === "Error: unknown parameter `nope`", r.unknownName);
   check("api: an unknown option throws", /unknown option `lrr`/.test(r.unknownOption ?? ""), r.unknownOption);
+  check("api: step() during a pending readParameter is refused clearly", /in flight/.test(r.inFlight ?? ""), r.inFlight);
+  check("api: after it resolved, step() works", r.afterwards === null, r.afterwards);
+  check("api: fractional and huge shape dimensions throw", /whole number/.test(r.badShape ?? "") && /whole number/.test(r.hugeShape ?? ""), `${r.badShape} | ${r.hugeShape}`);
+  check("api: nonFinite skip_step skips a NaN step", r.skipped === 1 && r.untouched && r.skippedCount === 0, `${r.skipped} ${r.untouched} ${r.skippedCount}`);
+  check("api: nsSteps 1e9 is refused, not a crash", /ns_steps/.test(r.hugeNs ?? ""), r.hugeNs);
   check("api: no console errors", errors.length === 0, errors.join(" | "));
   await page.close();
 }

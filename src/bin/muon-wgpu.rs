@@ -227,6 +227,13 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
+    // Writing over the case would lose it if the run failed midway: refused.
+    if muon_wgpu::atomic_file::same_file(&args.case, &args.output) {
+        return Err(muon_wgpu::Error::UnsafeOutput {
+            path: args.output.display().to_string(),
+            reason: "it is the input case; choose another output".into(),
+        });
+    }
     // Under mpirun: every rank replays its share, rank 0 writes (src/distributed).
     #[cfg(feature = "mpi")]
     if muon_wgpu::distributed::launched_by_mpi() {
@@ -272,6 +279,13 @@ fn tune(backend: &str) -> muon_wgpu::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Past the file-size limit a write then fails with EFBIG, and the atomic writer removes its
+    // temporary file, instead of the process being killed with the file half written.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info { backend } => info(backend).map_err(|e| e.to_string()),

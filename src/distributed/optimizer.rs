@@ -398,7 +398,7 @@ impl DistributedOptimizer {
             self.average_gradients()?;
         }
         let start = Instant::now();
-        self.local.step();
+        self.local.step()?;
         self.ctx.wait_idle();
         self.times.compute = start.elapsed();
 

@@ -405,7 +405,8 @@ mod disk {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(path, text);
+        // Atomic, so that concurrent runs never read half a cache.
+        let _ = crate::atomic_file::write(&path, text.as_bytes());
     }
 }
 

@@ -11,6 +11,7 @@ use crate::shape::{check_length, element_count};
 
 use super::buffers::{Buffers, Source};
 use super::layout::{Layout, Limits, ParamSpec};
+use super::non_finite::{self, NonFinitePolicy};
 use super::{Optimizer, Recorder, StepStats};
 
 /// Collects parameters, then builds an [`Optimizer`].
@@ -22,9 +23,16 @@ pub struct OptimizerBuilder {
     names: HashMap<String, usize>,
     ns_variant: Option<NsVariant>,
     gram_form: bool,
+    non_finite: NonFinitePolicy,
 }
 
-fn check_buffer(name: &str, what: &str, buffer: &wgpu::Buffer, len: usize) -> Result<()> {
+fn check_buffer(
+    name: &str,
+    what: &str,
+    buffer: &wgpu::Buffer,
+    len: usize,
+    limits: &wgpu::Limits,
+) -> Result<()> {
     let bad = |reason: String| Error::InvalidBuffer {
         name: name.into(),
         what: what.into(),
@@ -32,6 +40,14 @@ fn check_buffer(name: &str, what: &str, buffer: &wgpu::Buffer, len: usize) -> Re
     };
     if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
         return Err(bad("it needs STORAGE usage".into()));
+    }
+    // The kernels bind the whole buffer: it must fit one storage binding.
+    let binding = limits.max_storage_buffer_binding_size;
+    if buffer.size() > binding {
+        return Err(bad(format!(
+            "{} bytes, more than the device's largest storage binding ({binding} bytes)",
+            buffer.size()
+        )));
     }
     if buffer.size() < len as u64 * 4 {
         return Err(bad(format!(
@@ -54,6 +70,7 @@ impl OptimizerBuilder {
             names: HashMap::new(),
             ns_variant: None,
             gram_form: true,
+            non_finite: NonFinitePolicy::default(),
         })
     }
 
@@ -72,6 +89,12 @@ impl OptimizerBuilder {
         self
     }
 
+    /// What a NaN or Inf in a gradient does (default: [`NonFinitePolicy::Propagate`]).
+    pub fn non_finite(&mut self, policy: NonFinitePolicy) -> &mut Self {
+        self.non_finite = policy;
+        self
+    }
+
     /// Registers a parameter. On error nothing is registered.
     pub fn add(
         &mut self,
@@ -80,6 +103,12 @@ impl OptimizerBuilder {
         source: Source<&[f32]>,
         route: Route,
     ) -> Result<&mut Self> {
+        if name.is_empty() {
+            return Err(Error::InvalidName {
+                name: name.into(),
+                reason: "a parameter needs a non-empty name".into(),
+            });
+        }
         if self.names.contains_key(name) {
             return Err(Error::DuplicateParameter { name: name.into() });
         }
@@ -91,8 +120,9 @@ impl OptimizerBuilder {
                 Source::Host(values.to_vec())
             }
             Source::Buffers { value, grad } => {
-                check_buffer(name, "value", &value, len)?;
-                check_buffer(name, "gradient", &grad, len)?;
+                let limits = self.ctx.device.limits();
+                check_buffer(name, "value", &value, len, &limits)?;
+                check_buffer(name, "gradient", &grad, len, &limits)?;
                 Source::Buffers { value, grad }
             }
         };
@@ -127,7 +157,23 @@ impl OptimizerBuilder {
     }
 
     /// Compiles the kernels, lays out, allocates and uploads, and records the launches of a step.
+    /// A GPU error on the way (out of memory, a kernel the driver cannot compile) is returned
+    /// as [`Error::Gpu`], never a panic; a forced kernel variant the adapter cannot run is
+    /// [`Error::UnsupportedKernel`].
     pub fn build(self) -> Result<Optimizer> {
+        if let Some(v) = self.ns_variant {
+            if !v.supported(&self.ctx.device) {
+                return Err(Error::UnsupportedKernel {
+                    variant: v.name(),
+                    adapter: self.ctx.describe(),
+                });
+            }
+        }
+        let ctx = self.ctx.clone();
+        crate::device_health::scoped(&ctx, "building the optimizer", || self.build_unscoped())
+    }
+
+    fn build_unscoped(self) -> Result<Optimizer> {
         let device = &self.ctx.device;
         let (kernels, tune_report) = match self.ns_variant {
             Some(v) => (Kernels::with_variant(device, v), None),
@@ -160,6 +206,18 @@ impl OptimizerBuilder {
             buffers: &buffers,
         }
         .record();
+        // The skip_step policy's launches run first in every step.
+        let (skip, dispatches) = match self.non_finite {
+            NonFinitePolicy::Propagate => (None, dispatches),
+            NonFinitePolicy::SkipStep => {
+                let muon = buffers.steps.muon.size();
+                let adam = buffers.steps.adam.size();
+                let (skip, mut first) =
+                    non_finite::record(device, &buffers.params, &buffers.steps, muon, adam);
+                first.extend(dispatches);
+                (Some(Box::new(skip)), first)
+            }
+        };
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).
         let compiles = crate::kernels::warm_up(device, &self.ctx.queue, &dispatches);
 
@@ -167,6 +225,7 @@ impl OptimizerBuilder {
             compiles,
             ..StepStats::new(&layout, &buffers, dispatches.len(), variant)
         };
+        let n_params = buffers.params.len();
         let index = (buffers.params.iter().enumerate())
             .map(|(i, p)| (p.name.clone(), i))
             .collect();
@@ -181,6 +240,11 @@ impl OptimizerBuilder {
             step: 0,
             stats,
             tune_report,
+            skip,
+            fresh: (0..n_params)
+                .map(|_| std::sync::atomic::AtomicU8::new(super::NEVER_WRITTEN))
+                .collect(),
+            allow_stale: false,
         })
     }
 }

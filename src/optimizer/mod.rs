@@ -28,6 +28,7 @@ mod builder;
 pub mod layout;
 mod muon;
 mod newton_schulz;
+mod non_finite;
 mod step;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ use crate::shape::check_length;
 
 pub use buffers::{ParamInfo, ParamState, Source};
 pub use builder::OptimizerBuilder;
+pub use non_finite::{NonFinitePolicy, WINDOW as SKIP_STEP_WINDOW};
 
 use buffers::StepBuffers;
 use layout::Layout;
@@ -141,7 +143,22 @@ pub struct Optimizer {
     step: u64,
     stats: StepStats,
     tune_report: Option<TuneReport>,
+    /// The skip_step policy's buffers; `None` under `propagate`.
+    skip: Option<Box<non_finite::SkipStep>>,
+    /// Per parameter, whether the host wrote its gradient: see [`Optimizer::step`].
+    fresh: Vec<std::sync::atomic::AtomicU8>,
+    allow_stale: bool,
 }
+
+/// [`Optimizer::fresh`]: never written from the host (a GPU writes it), written since the
+/// last step, written before the last step only.
+const NEVER_WRITTEN: u8 = 0;
+const FRESH: u8 = 1;
+const STALE: u8 = 2;
+
+/// The largest step count a state file or [`Optimizer::set_step_count`] may set (every count
+/// below is exact in the f64 the step scalars are computed in).
+pub const MAX_STEP: u64 = 1 << 53;
 
 impl Optimizer {
     /// The GPU context.
@@ -154,14 +171,50 @@ impl Optimizer {
         &self.settings
     }
 
-    /// Steps taken so far.
+    /// Steps taken so far. Under the `skip_step` policy, steps skipped for a NaN or Inf
+    /// gradient do not count; the count is exact after a readback ([`Optimizer::read_all`],
+    /// [`Optimizer::skipped_steps`], [`Optimizer::save_state`]) and counts every step
+    /// recorded since as taken until the next.
     pub fn step_count(&self) -> u64 {
-        self.step
+        match &self.skip {
+            Some(skip) => {
+                let c = skip.counts();
+                c.t_sync + c.recorded
+            }
+            None => self.step,
+        }
     }
 
-    /// Sets the number of steps taken (for resuming); bias corrections follow it.
-    pub fn set_step_count(&mut self, step: u64) {
+    /// Sets the number of steps taken (for resuming); bias corrections follow it. At most
+    /// [`MAX_STEP`].
+    pub fn set_step_count(&mut self, step: u64) -> Result<()> {
+        if step > MAX_STEP {
+            return Err(Error::InvalidHyperparameter {
+                key: "step".into(),
+                value: step.to_string(),
+                reason: format!("at most {MAX_STEP}"),
+            });
+        }
         self.step = step;
+        if let Some(skip) = &self.skip {
+            let mut c = skip.counts();
+            c.t_sync = step;
+            c.recorded = 0;
+            c.table_dirty = true;
+            drop(c);
+            // The GPU's count of steps applied since restarts with the host's.
+            self.ctx
+                .queue
+                .write_buffer(self.skip_control().expect("skip_step"), 4, &[0; 4]);
+        }
+        Ok(())
+    }
+
+    /// Whether [`Optimizer::step`] may reuse a gradient the host wrote before the last step
+    /// (default: no, a typed error; parameters whose gradient only a GPU writes are never
+    /// checked).
+    pub fn allow_stale_gradients(&mut self, allowed: bool) {
+        self.allow_stale = allowed;
     }
 
     /// What one step records and how much memory the optimizer holds.
@@ -211,11 +264,12 @@ impl Optimizer {
         muon: impl Fn(&mut crate::config::MuonConfig) -> &mut f64,
         adam: impl Fn(&mut crate::config::AdamWConfig) -> &mut f64,
     ) -> Result<()> {
-        if !value.is_finite() {
+        // As strict as torch's: a learning rate or weight decay is finite and >= 0.
+        if !value.is_finite() || value < 0.0 {
             return Err(Error::InvalidHyperparameter {
                 key: key.into(),
                 value: value.to_string(),
-                reason: "must be finite".into(),
+                reason: "must be finite and >= 0".into(),
             });
         }
         let missing = |kind: &'static str, g: usize, available: usize| Error::UnknownGroup {
@@ -244,6 +298,9 @@ impl Optimizer {
                 ) = value;
             }
         }
+        if let Some(skip) = &self.skip {
+            skip.counts().table_dirty = true;
+        }
         Ok(())
     }
 
@@ -270,13 +327,47 @@ impl Optimizer {
     /// Uploads a gradient from the host (staged on the queue; used by the next submit).
     pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "gradient", values)?;
-        self.write(p, &p.grad, "gradient", values)
+        crate::device_health::scoped(&self.ctx, "write_gradient", || {
+            self.write(p, &p.grad, "gradient", values)
+        })?;
+        self.fresh[self.index[name]].store(FRESH, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Overwrites a parameter's value from the host.
     pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "value", values)?;
-        self.write(p, &p.value, "value", values)
+        crate::device_health::scoped(&self.ctx, "write_parameter", || {
+            self.write(p, &p.value, "value", values)
+        })
+    }
+
+    /// The first parameter whose host-written gradient was already used by a step, unless
+    /// stale gradients are allowed.
+    fn check_fresh_gradients(&self) -> Result<()> {
+        if self.allow_stale {
+            return Ok(());
+        }
+        let stale =
+            (self.fresh.iter()).position(|f| f.load(std::sync::atomic::Ordering::Relaxed) == STALE);
+        match stale {
+            Some(i) => Err(Error::StaleGradient {
+                name: self.params[i].name.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// After a step: every gradient the host wrote has been used.
+    fn mark_gradients_used(&self) {
+        for f in &self.fresh {
+            let _ = f.compare_exchange(
+                FRESH,
+                STALE,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
     }
 
     /// Reads a parameter's current value (waits for the GPU).
@@ -303,6 +394,8 @@ impl Optimizer {
     /// Reads every parameter and its state in one readback: `(tensor name, shape, values)`
     /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`.
     pub async fn read_all(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        // Under skip_step, the step count is brought up to date with the state.
+        self.sync_skips().await?;
         let mut names = Vec::new();
         let mut ranges = Vec::new();
         for p in &self.params {

@@ -23,7 +23,12 @@ use super::Recorder;
 pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
     let x0 = &r.buffers.workspace.x0;
     // Several waves pad their matrices differently in the one workspace: start from zeros.
-    if r.layout.waves.len() > 1 {
+    // So does a padded wave: a NaN of an earlier step (0·NaN in the products) must not stay
+    // in the padding, which the momentum kernel never writes.
+    let padded = (wave.batches.iter())
+        .map(|&bi| &r.layout.batches[bi])
+        .any(|b| b.padded.0 * b.padded.1 != b.rows * b.cols);
+    if r.layout.waves.len() > 1 || padded {
         out.push(r.kernels.clear(r.device, (wave.x_len / 4) as u32, x0));
     }
     let runs = momentum(r, wave, out);

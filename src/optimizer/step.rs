@@ -10,7 +10,7 @@ use super::{muon, Optimizer, StepStats};
 impl Optimizer {
     /// The step scalars of step `t`: one [`MuonStep`] per Muon batch, one [`AdamStep`] per
     /// AdamW group, as the bytes of one staging buffer (Muon first).
-    fn step_scalars(&self, t: u64) -> (Vec<u8>, u64) {
+    pub(super) fn step_scalars(&self, t: u64) -> (Vec<u8>, u64) {
         let mut muon: Vec<MuonStep> = (self.batches.iter())
             .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t))
             .collect();
@@ -45,9 +45,12 @@ impl Optimizer {
 
     /// Records one optimizer step into `encoder`: no submit, no readback. The gradients must be
     /// in the gradient buffers when the encoder runs. Several steps may be recorded before one submit.
+    ///
+    /// Under the `skip_step` policy the GPU chooses the step scalars (see
+    /// [`NonFinitePolicy`](super::NonFinitePolicy)); record at most
+    /// [`SKIP_STEP_WINDOW`](super::SKIP_STEP_WINDOW) steps between two submits there.
     pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> &StepStats {
-        self.step += 1;
-        self.write_step_scalars(encoder, self.step);
+        self.begin_step(encoder);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("muon-wgpu step"),
             timestamp_writes: None,
@@ -68,8 +71,7 @@ impl Optimizer {
         encoder: &mut wgpu::CommandEncoder,
         queries: &wgpu::QuerySet,
     ) -> Vec<&'static str> {
-        self.step += 1;
-        self.write_step_scalars(encoder, self.step);
+        self.begin_step(encoder);
         for (i, d) in self.dispatches.iter().enumerate() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(d.label),
@@ -84,15 +86,61 @@ impl Optimizer {
         self.dispatches.iter().map(|d| d.label).collect()
     }
 
+    /// The step count advanced and the step scalars put in place, in `encoder`'s order.
+    fn begin_step(&mut self, encoder: &mut wgpu::CommandEncoder) {
+        // Saturating: 2⁶⁴ steps are never reached, and the scalars stay finite for any count.
+        self.step = self.step.saturating_add(1);
+        match self.skip {
+            Some(_) => self.begin_skip_step(encoder),
+            None => self.write_step_scalars(encoder, self.step),
+        }
+    }
+
     /// Records and submits one step. Returns without waiting for the GPU.
-    pub fn step(&mut self) -> wgpu::SubmissionIndex {
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("muon-wgpu step"),
+    ///
+    /// Errors, with nothing submitted: a parameter whose gradient the host wrote before the
+    /// last step but not since ([`Error::StaleGradient`](crate::Error::StaleGradient), unless
+    /// [`Optimizer::allow_stale_gradients`]); a lost device or an earlier GPU error. A GPU
+    /// error of this step's own submit is returned too (natively; on the web by the next
+    /// call). Under `skip_step`, once every [`SKIP_STEP_WINDOW`](super::SKIP_STEP_WINDOW)
+    /// steps without a readback this waits for the GPU to read the step count back (on the
+    /// web it returns an error asking for `skippedSteps()` instead).
+    pub fn step(&mut self) -> crate::Result<wgpu::SubmissionIndex> {
+        self.ctx.health().check()?;
+        self.check_fresh_gradients()?;
+        if self.skip_window_full() {
+            #[cfg(not(target_arch = "wasm32"))]
+            futures::executor::block_on(self.sync_skips())?;
+            #[cfg(target_arch = "wasm32")]
+            return Err(crate::Error::Gpu {
+                operation: "step (skip_step policy)".into(),
+                message: format!(
+                    "{} steps without a readback: await skippedSteps() first",
+                    super::SKIP_STEP_WINDOW
+                ),
             });
-        self.record_step(&mut encoder);
-        self.ctx.queue.submit([encoder.finish()])
+        }
+        let ctx = self.ctx.clone();
+        let before = self.step;
+        let result = crate::device_health::scoped(&ctx, "step", || {
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("muon-wgpu step"),
+                });
+            self.record_step(&mut encoder);
+            Ok(ctx.queue.submit([encoder.finish()]))
+        });
+        match &result {
+            Ok(_) => self.mark_gradients_used(),
+            Err(_) => {
+                self.step = before;
+                if let Some(skip) = &self.skip {
+                    let mut c = skip.counts();
+                    c.recorded = c.recorded.saturating_sub(1);
+                }
+            }
+        }
+        result
     }
 }

@@ -1,0 +1,312 @@
+//! The non-finite policy: what a NaN or Inf in a gradient does to a step.
+//!
+//! - [`NonFinitePolicy::Propagate`] (the default, as `torch.optim`): the step runs; the NaN
+//!   reaches the parameter and its state.
+//! - [`NonFinitePolicy::SkipStep`] (as `torch.amp.GradScaler`): a NaN or Inf in any gradient
+//!   skips the whole step for every parameter, and the step count does not advance. It is
+//!   decided on the GPU within the step's submit, with no readback:
+//!
+//! ```text
+//! control[0] ← 0                                   (before the compute pass)
+//! scan     control[0] ← 1 if any gradient value is NaN or ±Inf       (per gradient buffer)
+//! select   skipped: step scalars ← identity (W, m, v unchanged), control[2] += 1
+//!          else:    step scalars ← table[control[1]] (step t_sync + control[1] + 1), control[1] += 1
+//! zero     skipped: gradients ← 0 (so that `0·NaN` reaches no state)  (per gradient buffer)
+//! ```
+//!
+//! The host writes the table of step scalars for the next [`WINDOW`] step numbers, and reads
+//! the control words back (a wait for the GPU) only when that many steps went by without a
+//! readback, or when asked ([`Optimizer::skipped_steps`], [`Optimizer::read_all`],
+//! [`Optimizer::save_state`]).
+
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::kernels::{strided_grid, Dispatch};
+use crate::readback::{read_ranges, BufferRange};
+
+use super::buffers::{ParamInfo, StepBuffers};
+use super::Optimizer;
+
+/// What a NaN or Inf in a gradient does (replay key `non_finite`, CLI `--non-finite`, JS
+/// option `nonFinite`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFinitePolicy {
+    /// The step runs and the NaN or Inf reaches the parameter (as `torch.optim`).
+    #[default]
+    Propagate,
+    /// The whole step is skipped for every parameter and the step count does not advance (as
+    /// `torch.amp.GradScaler`); a skipped step zeroes the gradients it found.
+    SkipStep,
+}
+
+impl NonFinitePolicy {
+    /// The name used in the replay format: `propagate` or `skip_step`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Propagate => "propagate",
+            Self::SkipStep => "skip_step",
+        }
+    }
+}
+
+impl std::str::FromStr for NonFinitePolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "propagate" => Ok(Self::Propagate),
+            "skip_step" => Ok(Self::SkipStep),
+            other => Err(Error::InvalidHyperparameter {
+                key: "non_finite".into(),
+                value: other.into(),
+                reason: "expected propagate or skip_step".into(),
+            }),
+        }
+    }
+}
+
+/// Step numbers the host provides step scalars for ahead of the GPU (see the module doc).
+pub const WINDOW: u32 = if cfg!(target_arch = "wasm32") {
+    1024
+} else {
+    64
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GradRange {
+    offset: u32,
+    len: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct SelectDims {
+    muon_count: u32,
+    adam_count: u32,
+    window: u32,
+    _pad: u32,
+}
+
+/// The host's view of the GPU's step count.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    /// Steps applied when the host last read the control words.
+    pub t_sync: u64,
+    /// Steps recorded since (applied or skipped).
+    pub recorded: u64,
+    /// Steps skipped in all, as of that read.
+    pub skipped: u64,
+    /// The table no longer matches the settings or the step count.
+    pub table_dirty: bool,
+}
+
+/// The buffers of the skip_step policy.
+pub(super) struct SkipStep {
+    /// `[flag, applied since the last read, skipped in all, overflow]`, u32 each.
+    control: wgpu::Buffer,
+    muon_table: wgpu::Buffer,
+    adam_table: wgpu::Buffer,
+    pub counts: Mutex<Counts>,
+}
+
+fn table_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Records the scan, select and zero launches of the skip_step policy (they run first in
+/// every step), with the buffers they use. `muon_bytes` and `adam_bytes` are the sizes of
+/// one step's scalars.
+pub(super) fn record(
+    device: &wgpu::Device,
+    params: &[ParamInfo],
+    steps: &StepBuffers,
+    muon_bytes: u64,
+    adam_bytes: u64,
+) -> (SkipStep, Vec<Dispatch>) {
+    let control = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("non-finite control"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let window = WINDOW as u64;
+    let muon_table = table_buffer(device, "muon step table", window * muon_bytes);
+    let adam_table = table_buffer(device, "adamw step table", window * adam_bytes);
+
+    // The gradient ranges, by buffer (arenas hold many).
+    let mut by_buffer: Vec<(wgpu::Buffer, Vec<GradRange>)> = Vec::new();
+    for p in params {
+        let range = GradRange {
+            offset: (p.grad.offset / 4) as u32,
+            len: p.grad.len as u32,
+            _pad: [0; 2],
+        };
+        match by_buffer.iter_mut().find(|(b, _)| *b == p.grad.buffer) {
+            Some((_, ranges)) => ranges.push(range),
+            None => by_buffer.push((p.grad.buffer.clone(), vec![range])),
+        }
+    }
+    let pipeline =
+        |file: &str| crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[]);
+    let max = device.limits().max_compute_workgroups_per_dimension;
+    let scan = pipeline("non_finite_scan.wgsl");
+    let zero = pipeline("non_finite_zero.wgsl");
+    let select = pipeline("non_finite_select.wgsl");
+    let launch = |label, pipeline: &wgpu::ComputePipeline, buffer, ranges: &[GradRange]| {
+        let total: u64 = ranges.iter().map(|r| r.len as u64).max().unwrap_or(1);
+        Dispatch::with_table(
+            device,
+            label,
+            pipeline,
+            bytemuck::cast_slice(ranges),
+            &[buffer, &control],
+            strided_grid(total, max),
+        )
+    };
+    let mut dispatches: Vec<Dispatch> = (by_buffer.iter())
+        .map(|(b, ranges)| launch("non-finite scan", &scan, b, ranges))
+        .collect();
+    let dims = SelectDims {
+        muon_count: (muon_bytes / std::mem::size_of::<crate::kernels::MuonStep>() as u64) as u32,
+        adam_count: (adam_bytes / std::mem::size_of::<crate::kernels::AdamStep>() as u64) as u32,
+        window: WINDOW,
+        _pad: 0,
+    };
+    dispatches.push(Dispatch::with_uniform(
+        device,
+        "non-finite select",
+        &select,
+        bytemuck::bytes_of(&dims),
+        &[&control, &muon_table, &adam_table, &steps.muon, &steps.adam],
+        [1, 1, 1],
+    ));
+    dispatches
+        .extend((by_buffer.iter()).map(|(b, ranges)| launch("non-finite zero", &zero, b, ranges)));
+    let skip = SkipStep {
+        control,
+        muon_table,
+        adam_table,
+        counts: Mutex::new(Counts {
+            table_dirty: true,
+            ..Counts::default()
+        }),
+    };
+    (skip, dispatches)
+}
+
+impl SkipStep {
+    pub(super) fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Optimizer {
+    /// The non-finite policy this optimizer was built with.
+    pub fn non_finite_policy(&self) -> NonFinitePolicy {
+        match self.skip {
+            Some(_) => NonFinitePolicy::SkipStep,
+            None => NonFinitePolicy::Propagate,
+        }
+    }
+
+    /// The skip_step policy's control words on the GPU, `[flag, applied since the host's last
+    /// read, skipped in all, overflow]` (u32 each; `None` under `propagate`): copy them in your
+    /// own encoder to read the skipped-steps count without waiting for the queue.
+    pub fn skip_control(&self) -> Option<&wgpu::Buffer> {
+        self.skip.as_ref().map(|s| &s.control)
+    }
+
+    /// Steps skipped for a NaN or Inf gradient so far (0 under `propagate`). Waits for the
+    /// GPU; brings [`Optimizer::step_count`] up to date.
+    pub async fn skipped_steps(&self) -> Result<u64> {
+        self.sync_skips().await?;
+        Ok(self.skip.as_ref().map_or(0, |s| s.counts().skipped))
+    }
+
+    /// Reads the control words (waiting for the GPU), takes the applied and skipped steps
+    /// into the host's count, and restarts the table from there. A no-op under `propagate`.
+    pub(super) async fn sync_skips(&self) -> Result<()> {
+        let Some(skip) = &self.skip else {
+            return Ok(());
+        };
+        self.ctx.health().check()?;
+        let range = BufferRange {
+            buffer: skip.control.clone(),
+            offset: 0,
+            len: 4,
+        };
+        let words: Vec<u32> = read_ranges(&self.ctx, &[range]).await?[0]
+            .iter()
+            .map(|w| w.to_bits())
+            .collect();
+        {
+            let mut c = skip.counts();
+            c.t_sync += words[1] as u64;
+            c.skipped = words[2] as u64;
+            c.recorded = 0;
+            c.table_dirty = true;
+        }
+        // Applied-since and overflow restart at 0; the skipped count stays.
+        let queue = &self.ctx.queue;
+        queue.write_buffer(&skip.control, 4, bytemuck::bytes_of(&0u32));
+        queue.write_buffer(&skip.control, 12, bytemuck::bytes_of(&0u32));
+        self.write_step_table();
+        if words[3] != 0 {
+            return Err(Error::Gpu {
+                operation: "step (skip_step policy)".into(),
+                message: format!(
+                    "more than {WINDOW} steps were recorded without a submit in between; the \
+                     steps beyond were not applied"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the step scalars of steps `t_sync + 1 ..= t_sync + WINDOW` into the tables.
+    pub(super) fn write_step_table(&self) {
+        let Some(skip) = &self.skip else { return };
+        let t_sync = {
+            let mut c = skip.counts();
+            c.table_dirty = false;
+            c.t_sync
+        };
+        let mut muon = Vec::new();
+        let mut adam = Vec::new();
+        for row in 0..WINDOW as u64 {
+            let (bytes, split) = self.step_scalars(t_sync + row + 1);
+            muon.extend_from_slice(&bytes[..split as usize]);
+            adam.extend_from_slice(&bytes[split as usize..]);
+        }
+        self.ctx.queue.write_buffer(&skip.muon_table, 0, &muon);
+        self.ctx.queue.write_buffer(&skip.adam_table, 0, &adam);
+    }
+
+    /// Before recording a step under skip_step: the table brought up to date, and the flag
+    /// cleared in `encoder`'s order.
+    pub(super) fn begin_skip_step(&self, encoder: &mut wgpu::CommandEncoder) {
+        let Some(skip) = &self.skip else { return };
+        let dirty = skip.counts().table_dirty;
+        if dirty {
+            self.write_step_table();
+        }
+        encoder.clear_buffer(&skip.control, 0, Some(4));
+        skip.counts().recorded += 1;
+    }
+
+    /// Whether the GPU may run past the table before the next step (skip_step only).
+    pub(super) fn skip_window_full(&self) -> bool {
+        self.skip
+            .as_ref()
+            .is_some_and(|s| s.counts().recorded >= WINDOW as u64)
+    }
+}
