@@ -31,12 +31,14 @@ pub mod demo;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod muon_options;
 pub mod nn;
 pub mod optimizer;
 pub mod overrides;
 pub mod presets;
 pub mod readback;
 pub mod reference;
+pub mod reference_options;
 pub mod replay;
 pub mod shaders;
 pub mod shape;
@@ -50,6 +52,7 @@ pub use config::{
     NsSchedule, Route, RoutingRule, ScaleDims, Settings,
 };
 pub use error::{Error, Result};
+pub use muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 pub use gpu::{BackendChoice, GpuContext};
 pub use optimizer::{Optimizer, OptimizerBuilder, ParamInfo, ParamState, Source, StepStats};
 pub use presets::{Overrides, Preset};

@@ -69,7 +69,14 @@ impl Optimizer {
                         reason: "loading state needs COPY_DST usage".into(),
                     });
                 }
-                writes.push((range, values));
+                // A packed mu_dtype momentum is stored two values per u32.
+                let dtype = p.mu_dtype();
+                let bytes: Vec<u8> = if tensor.ends_with("/momentum") && dtype.packed() {
+                    bytemuck::cast_slice(&dtype.pack(values)).to_vec()
+                } else {
+                    bytemuck::cast_slice(values).to_vec()
+                };
+                writes.push((range, bytes));
             }
         }
         if let Some(extra) = by_name.keys().min() {
@@ -79,7 +86,7 @@ impl Optimizer {
         }
         let queue = &self.context().queue;
         for (range, values) in writes {
-            queue.write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+            queue.write_buffer(&range.buffer, range.offset, &values);
         }
         self.set_step_count(step);
         Ok(())

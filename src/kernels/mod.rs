@@ -6,6 +6,9 @@
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
+mod inner_product;
+mod nd;
+mod precondition;
 mod matmul;
 mod momentum;
 mod muon_update;
@@ -24,6 +27,9 @@ pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
+pub use inner_product::InnerDims;
+pub use nd::NdDims;
+pub use precondition::{PrecDims, SpecDims};
 
 use std::sync::{Arc, OnceLock};
 
@@ -57,6 +63,8 @@ struct Compiled {
     clear: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
+    /// The kernels of optax's options (`crate::muon_options`).
+    options: nd::OptionSlots,
     max_workgroups: u32,
 }
 
@@ -174,6 +182,7 @@ impl Kernels {
                 pack: OnceLock::new(),
                 clear: OnceLock::new(),
                 ns: Default::default(),
+                options: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),
         }

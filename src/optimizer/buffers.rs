@@ -55,12 +55,20 @@ pub struct ParamInfo {
     pub(super) state: ParamState,
     /// Registered from host data: the optimizer owns its buffers.
     pub(super) owned: bool,
+    /// How the Muon momentum is stored (`state` then counts `u32` words when packed).
+    pub(super) mu_dtype: crate::muon_options::MuDtype,
 }
 
 impl ParamInfo {
     /// The optimizer state of this parameter.
     pub fn state(&self) -> &ParamState {
         &self.state
+    }
+
+    /// How its Muon momentum is stored: packed dtypes hold two values per `u32` of the
+    /// momentum range (whose `len` then counts words).
+    pub fn mu_dtype(&self) -> crate::muon_options::MuDtype {
+        self.mu_dtype
     }
 }
 
@@ -182,6 +190,8 @@ pub struct Buffers {
     pub steps: StepBuffers,
     /// Momentum, first and second moments.
     pub state_bytes: u64,
+    /// What optax's options need (`adaptive`, `spectral`).
+    pub options: super::option_buffers::OptionBuffers,
 }
 
 pub(super) fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -219,14 +229,18 @@ impl Buffers {
         layout: &Layout,
         params: Vec<(ParamSpec, Source<Vec<f32>>)>,
         half: bool,
+        settings: &crate::config::Settings,
     ) -> Self {
         let device = &ctx.device;
+        let mut dtypes = vec![crate::muon_options::MuDtype::F32; params.len()];
         let mut state_bytes = 0;
         let mut states: Vec<Option<(BufferRange, BufferRange, ParamState)>> =
             (0..params.len()).map(|_| None).collect();
         let mut momentum = Vec::with_capacity(layout.batches.len());
         for b in &layout.batches {
-            let rc = b.rows * b.cols;
+            // Packed dtypes: two values per u32, each parameter starting on a whole word.
+            let dtype = settings.muon[b.group].mu_dtype;
+            let rc = dtype.words(b.param_len());
             let m = storage_buffer(device, "muon momentum", (rc * b.count() * 4) as u64);
             state_bytes += m.size();
             let stride = b.arena_stride();
@@ -250,8 +264,9 @@ impl Buffers {
                     (Source::Host(_), None) => unreachable!("host members have an arena"),
                 };
                 let state = ParamState::Muon {
-                    momentum: range(&m, slot * rc, len),
+                    momentum: range(&m, slot * rc, dtype.words(len)),
                 };
+                dtypes[i] = dtype;
                 states[i] = Some((value, grad, state));
             }
             momentum.push(m);
@@ -297,7 +312,8 @@ impl Buffers {
         let params: Vec<ParamInfo> = params
             .into_iter()
             .zip(states)
-            .map(|((spec, data), state)| {
+            .zip(dtypes)
+            .map(|(((spec, data), state), mu_dtype)| {
                 let (value, grad, state) = state.expect("the layout places every parameter");
                 if let Source::Host(values) = &data {
                     ctx.queue.write_buffer(
@@ -314,6 +330,7 @@ impl Buffers {
                     grad,
                     state,
                     owned: spec.hosted,
+                    mu_dtype,
                 }
             })
             .collect();
@@ -337,6 +354,7 @@ impl Buffers {
             workspace: Workspace::new(device, layout, half),
             steps,
             state_bytes,
+            options: super::option_buffers::OptionBuffers::new(device, layout, settings),
         }
     }
 }
