@@ -95,7 +95,7 @@ impl NsSchedule {
     }
 
     /// Parses `a,b,c` (used `steps` times) or `a,b,c;a,b,c;...` (one per iteration, `steps` ignored),
-    /// or the name `polar_express`.
+    /// or the name `polar_express`, or optax's names `standard` and `dion`.
     pub fn parse(text: &str, steps: usize) -> Result<Self> {
         let bad = |reason: &str| Error::InvalidHyperparameter {
             key: "ns_coefficients".into(),
@@ -104,6 +104,9 @@ impl NsSchedule {
         };
         if text.trim() == "polar_express" {
             return Ok(Self::polar_express());
+        }
+        if let Some(named) = crate::muon_options::named_ns_schedule(text, steps) {
+            return Ok(named);
         }
         let triples: Vec<[f64; 3]> = text
             .split(';')

@@ -11,7 +11,9 @@ pub enum Error {
     RequestDevice { adapter: String, reason: String },
     #[error("unknown backend `{0}` (expected one of vulkan, gl, metal, dx12, webgpu, any)")]
     UnknownBackend(String),
-    #[error("unknown preset `{0}` (expected one of torch, keller, optax, keras, keras-3.12, moonlight)")]
+    #[error(
+        "unknown preset `{0}` (expected one of torch, keller, optax, keras, keras-3.12, moonlight)"
+    )]
     UnknownPreset(String),
     #[error("parameter `{name}` is registered twice")]
     DuplicateParameter { name: String },

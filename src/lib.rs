@@ -52,8 +52,8 @@ pub use config::{
     NsSchedule, Route, RoutingRule, ScaleDims, Settings,
 };
 pub use error::{Error, Result};
-pub use muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 pub use gpu::{BackendChoice, GpuContext};
+pub use muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 pub use optimizer::{Optimizer, OptimizerBuilder, ParamInfo, ParamState, Source, StepStats};
 pub use presets::{Overrides, Preset};
 pub use readback::BufferRange;

@@ -182,7 +182,11 @@ impl DimensionNumbers {
             .ok_or_else(|| bad("expected R/O, e.g. 0/1 or 1,2/-1"))?;
         let axes = |s: &str| -> Result<Vec<isize>> {
             s.split(',')
-                .map(|a| a.trim().parse::<isize>().map_err(|_| bad("axes must be integers")))
+                .map(|a| {
+                    a.trim()
+                        .parse::<isize>()
+                        .map_err(|_| bad("axes must be integers"))
+                })
                 .collect()
         };
         Ok(Self {
@@ -211,8 +215,16 @@ impl DimensionNumbers {
                 Ok(a.rem_euclid(rank) as usize)
             }
         };
-        let red: Vec<usize> = self.reduction.iter().map(|&a| norm(a)).collect::<Result<_>>()?;
-        let out: Vec<usize> = self.output.iter().map(|&a| norm(a)).collect::<Result<_>>()?;
+        let red: Vec<usize> = self
+            .reduction
+            .iter()
+            .map(|&a| norm(a))
+            .collect::<Result<_>>()?;
+        let out: Vec<usize> = self
+            .output
+            .iter()
+            .map(|&a| norm(a))
+            .collect::<Result<_>>()?;
         for (i, a) in red.iter().chain(&out).enumerate() {
             if red.iter().chain(&out).take(i).any(|b| b == a) {
                 return Err(bad(format!(
@@ -387,7 +399,10 @@ mod tests {
         // 1 + 2^-8 is halfway between two bf16 values: ties to the even one (1.0).
         let tie = 1.0 + 2f32.powi(-8);
         assert_eq!(MuDtype::Bf16.round(tie), 1.0);
-        assert_eq!(MuDtype::Bf16.round(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6));
+        assert_eq!(
+            MuDtype::Bf16.round(1.0 + 3.0 * 2f32.powi(-8)),
+            1.0 + 2f32.powi(-6)
+        );
         let v = [0.1f32, -2.5, 3.0];
         let w = MuDtype::F16.pack(&v);
         assert_eq!(w.len(), 2);

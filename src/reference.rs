@@ -150,7 +150,10 @@ impl ReferenceOptimizer {
             }
         }
         if self.step == 0 {
-            let routed = self.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
+            let routed = self
+                .params
+                .iter()
+                .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
             crate::muon_options::check_listed(&self.settings, routed)?;
         }
         self.step += 1;

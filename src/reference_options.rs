@@ -63,7 +63,13 @@ pub fn precondition_gram(x: &mut [f64], a: &mut [f64], m: usize, n: usize, p: Pr
     match p {
         Preconditioning::Aol => {
             let s: Vec<f64> = (0..m)
-                .map(|i| 1.0 / (0..m).map(|j| a[i * m + j].abs()).sum::<f64>().max(1e-8).sqrt())
+                .map(|i| {
+                    1.0 / (0..m)
+                        .map(|j| a[i * m + j].abs())
+                        .sum::<f64>()
+                        .max(1e-8)
+                        .sqrt()
+                })
                 .collect();
             for i in 0..m {
                 for j in 0..m {

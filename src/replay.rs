@@ -16,7 +16,10 @@ use crate::tensors::{self, Tensor, TensorFile};
 /// The metadata keys of a case besides the [`overrides::KEYS`], with what they mean (the
 /// command line may override them too).
 pub const CASE_KEYS: &[(&str, &str)] = &[
-    ("preset", "Preset: torch, keller, optax, keras or moonlight"),
+    (
+        "preset",
+        "Preset: torch, keller, optax, keras, keras-3.12 or moonlight",
+    ),
     (
         "steps",
         "Steps to replay (default: every step with gradients)",
@@ -178,10 +181,24 @@ impl Case {
             params,
             grads: grad_sets,
         };
-        case.settings()?;
+        let settings = case.settings()?;
+        let mut routed = Vec::new();
         for (name, shape, _) in &case.params {
-            crate::config::resolve(&case.settings()?, name, shape, case.route(name))?;
+            let group = crate::config::resolve(&settings, name, shape, case.route(name))?;
+            routed.push((name.as_str(), shape.as_slice(), group));
+            // optax stores its aux Adam's first moment in mu_dtype too; not implemented here.
+            let packed = settings.muon.iter().any(|m| m.mu_dtype.packed());
+            if preset == Preset::Optax && packed && matches!(group, crate::config::Group::AdamW(_))
+            {
+                return Err(overrides::invalid(
+                    "mu_dtype",
+                    name,
+                    "optax keeps its aux Adam's first moment in mu_dtype, which this crate \
+                     does not implement: with a packed mu_dtype every parameter must be Muon's",
+                ));
+            }
         }
+        crate::muon_options::check_listed(&settings, routed.into_iter())?;
         Ok(case)
     }
 

@@ -7,13 +7,13 @@
 
 mod adamw;
 mod inner_product;
-mod nd;
-mod precondition;
 mod matmul;
 mod momentum;
 mod muon_update;
+mod nd;
 mod normalize;
 pub mod ns;
+mod precondition;
 mod step_scalars;
 pub mod tune;
 pub(crate) mod warm_up;
@@ -21,15 +21,15 @@ mod workspace;
 
 pub use adamw::AdamDims;
 pub use adamw::AdamOperands;
+pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
+pub use nd::NdDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use precondition::{PrecDims, SpecDims};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
-pub use inner_product::InnerDims;
-pub use nd::NdDims;
-pub use precondition::{PrecDims, SpecDims};
 
 use std::sync::{Arc, OnceLock};
 

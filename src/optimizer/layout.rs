@@ -181,7 +181,13 @@ fn muon_batches(
     limits: Limits,
 ) -> Result<Vec<MuonBatch>> {
     let mut batches: Vec<MuonBatch> = Vec::new();
-    type Key = (usize, usize, usize, u64, Option<crate::muon_options::MatrixMap>);
+    type Key = (
+        usize,
+        usize,
+        usize,
+        u64,
+        Option<crate::muon_options::MatrixMap>,
+    );
     let mut open: HashMap<Key, usize> = HashMap::new();
     for (i, p) in params.iter().enumerate() {
         let Group::Muon(group) = p.group else {
@@ -192,8 +198,11 @@ fn muon_batches(
         let (rows, cols) = (map.rows, map.cols);
         let slices = map.slices;
         let padded = padded_view(rows, cols, limits.tile);
-        let slot =
-            (p.len.next_multiple_of(ARENA_ALIGN).max(slices * padded.0 * padded.1) * 4) as u64;
+        let slot = (p
+            .len
+            .next_multiple_of(ARENA_ALIGN)
+            .max(slices * padded.0 * padded.1)
+            * 4) as u64;
         if slot > limits.binding {
             return Err(too_large(
                 format!("Muon parameter `{}`", p.name),

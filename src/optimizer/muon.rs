@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 
 use crate::config::{MuonConfig, NormEps};
-use crate::muon_options::Preconditioning;
 use crate::kernels::{Dispatch, MatrixDims, MuonStep, NormDims};
+use crate::muon_options::Preconditioning;
 
 use super::layout::{MuonBatch, Wave};
 use super::newton_schulz::{self, Orthogonalized};

@@ -45,7 +45,7 @@ impl OptionBuffers {
             inner_base,
             vectors: storage_buffer(device, "muon spectral vectors", vector_len as u64 * 4),
             vector_base,
-            }
+        }
     }
 
     pub fn bytes(&self) -> u64 {
