@@ -342,8 +342,9 @@ pub fn check_listed<'a>(
 }
 
 /// optax's named `ns_coeffs` presets (`optax.contrib.muon(ns_coeffs="dion")`): `standard`
-/// (KellerJordan's triple) and `dion` (five triples, Ahn et al. 2025). As optax's
-/// `scale_by_muon` does with a list, `ns_steps` keeps its last `ns_steps` triples.
+/// (KellerJordan's triple, `ns_steps` times) and `dion` (five triples, Ahn et al. 2025, one per
+/// iteration, `ns_steps` ignored like any list: optax's `scale_by_muon` keeps
+/// `ns_coeffs[-ns_steps:]` but first requires `len(ns_coeffs) <= ns_steps`, so all five run).
 pub fn named_ns_schedule(name: &str, steps: usize) -> Option<NsSchedule> {
     match name.trim() {
         "standard" => Some(NsSchedule::uniform(NsSchedule::KELLER, steps)),
@@ -355,7 +356,7 @@ pub fn named_ns_schedule(name: &str, steps: usize) -> Option<NsSchedule> {
                 [2.8769, -3.1427, 1.2046],
                 [2.8366, -3.0525, 1.2012],
             ];
-            Some(NsSchedule(all[all.len().saturating_sub(steps)..].to_vec()))
+            Some(NsSchedule(all.to_vec()))
         }
         _ => None,
     }
