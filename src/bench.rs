@@ -562,16 +562,14 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         ns_steps: opts.ns_steps,
         // Non-default optax options travel with the preset's name (`torch, aol, bf16`).
         preset: [
-            opts.preset.to_string(),
+            Some(opts.preset.to_string()),
             (opts.preconditioning != crate::Preconditioning::Frobenius)
-                .then(|| format!("{:?}", opts.preconditioning).to_lowercase())
-                .unwrap_or_default(),
+                .then(|| format!("{:?}", opts.preconditioning).to_lowercase()),
             (opts.mu_dtype != crate::MuDtype::F32)
-                .then(|| format!("{:?}", opts.mu_dtype).to_lowercase())
-                .unwrap_or_default(),
+                .then(|| format!("{:?}", opts.mu_dtype).to_lowercase()),
         ]
         .into_iter()
-        .filter(|s| !s.is_empty())
+        .flatten()
         .collect::<Vec<_>>()
         .join(", "),
         step_ms,

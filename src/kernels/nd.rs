@@ -65,6 +65,7 @@ impl NdDims {
 
 impl Kernels {
     /// `momentum_nd.wgsl`: momentum (f32 or packed), `U` into the workspace `x` (and `u`).
+    #[allow(clippy::too_many_arguments)] // one per binding of the kernel
     pub fn momentum_nd(
         &self,
         device: &wgpu::Device,
