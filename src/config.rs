@@ -362,6 +362,9 @@ pub struct AdamWConfig {
     pub eps_root: f64,
     pub variant: AdamVariant,
     pub decay_lr: Option<f64>,
+    /// Dtype of the stored first moment (optax's `mu_dtype` reaches its aux Adam): `m' =
+    /// round(round(β₁)·m) + (1-β₁)·g` drives the step, `m ← round(m')` (see [`MuDtype`]).
+    pub mu_dtype: MuDtype,
 }
 
 impl Default for AdamWConfig {
@@ -376,6 +379,7 @@ impl Default for AdamWConfig {
             eps_root: 0.0,
             variant: AdamVariant::Standard,
             decay_lr: None,
+            mu_dtype: MuDtype::F32,
         }
     }
 }

@@ -217,6 +217,8 @@ impl Preset {
             Self::Optax => {
                 adam.lr = muon.lr;
                 adam.eps = muon.eps;
+                // optax.contrib.muon passes mu_dtype to its aux adamw too.
+                adam.mu_dtype = muon.mu_dtype;
                 adam.variant = if muon.nesterov {
                     AdamVariant::Nesterov
                 } else {

@@ -177,13 +177,23 @@ impl ReferenceOptimizer {
                 }
                 Group::AdamW(group) => {
                     let s = self.settings.adam[group].scalars(t);
+                    let dtype = self.settings.adam[group].mu_dtype;
+                    let round = |x: f64| dtype.round(x as f32) as f64;
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
                     for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(&g) {
-                        *m += (1.0 - s.beta1) * (g - *m);
+                        // optax's mu_dtype: m' = round(round(β₁)·m) + (1-β₁)·g drives the
+                        // step, m ← round(m') (`adamw_packed.wgsl`).
+                        let fresh = if dtype.packed() {
+                            round(round(s.beta1) * *m) + (1.0 - s.beta1) * g
+                        } else {
+                            *m + (1.0 - s.beta1) * (g - *m)
+                        };
+                        *m = fresh;
                         *v += (1.0 - s.beta2) * (g * g - *v);
-                        let u = (s.use_m * *m + s.use_g * g)
+                        let u = (s.use_m * fresh + s.use_g * g)
                             / ((s.use_v * *v + s.eps_root).sqrt() + s.eps);
                         *w = *w * s.keep - s.lr_eff * u;
+                        *m = round(fresh);
                     }
                 }
             }

@@ -186,17 +186,6 @@ impl Case {
         for (name, shape, _) in &case.params {
             let group = crate::config::resolve(&settings, name, shape, case.route(name))?;
             routed.push((name.as_str(), shape.as_slice(), group));
-            // optax stores its aux Adam's first moment in mu_dtype too; not implemented here.
-            let packed = settings.muon.iter().any(|m| m.mu_dtype.packed());
-            if preset == Preset::Optax && packed && matches!(group, crate::config::Group::AdamW(_))
-            {
-                return Err(overrides::invalid(
-                    "mu_dtype",
-                    name,
-                    "optax keeps its aux Adam's first moment in mu_dtype, which this crate \
-                     does not implement: with a packed mu_dtype every parameter must be Muon's",
-                ));
-            }
         }
         crate::muon_options::check_listed(&settings, routed.into_iter())?;
         Ok(case)

@@ -82,6 +82,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../shaders/inner_product.wgsl"),
     ),
     (
+        "adamw_packed.wgsl",
+        include_str!("../shaders/adamw_packed.wgsl"),
+    ),
+    (
         "momentum_nd.wgsl",
         include_str!("../shaders/momentum_nd.wgsl"),
     ),

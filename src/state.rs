@@ -69,10 +69,11 @@ impl Optimizer {
                         reason: "loading state needs COPY_DST usage".into(),
                     });
                 }
-                // A packed mu_dtype momentum is stored two values per u32.
+                // A packed mu_dtype first moment is stored two values per u32.
                 let dtype = p.mu_dtype();
-                let bytes: Vec<u8> = if tensor.ends_with("/momentum") && dtype.packed() {
-                    bytemuck::cast_slice(&dtype.pack(values)).to_vec()
+                let first = tensor.ends_with("/momentum") || tensor.ends_with("/exp_avg");
+                let bytes: Vec<u8> = if first && dtype.packed() {
+                    bytemuck::cast_slice::<u32, u8>(&dtype.pack(values)).to_vec()
                 } else {
                     bytemuck::cast_slice(values).to_vec()
                 };

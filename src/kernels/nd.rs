@@ -15,6 +15,7 @@ pub(super) struct OptionSlots {
     pub inner: OnceLock<wgpu::ComputePipeline>,
     pub precondition: OnceLock<wgpu::ComputePipeline>,
     pub spectral: OnceLock<wgpu::ComputePipeline>,
+    pub adamw_packed: OnceLock<wgpu::ComputePipeline>,
 }
 
 /// `nd_view.wgsl`'s `NdDims`: a run of same-shape parameters and their matrices' places.

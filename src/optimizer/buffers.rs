@@ -55,7 +55,8 @@ pub struct ParamInfo {
     pub(super) state: ParamState,
     /// Registered from host data: the optimizer owns its buffers.
     pub(super) owned: bool,
-    /// How the Muon momentum is stored (`state` then counts `u32` words when packed).
+    /// How the first moment (Muon momentum or AdamW `exp_avg`) is stored (`state` then counts
+    /// `u32` words when packed).
     pub(super) mu_dtype: crate::muon_options::MuDtype,
 }
 
@@ -65,8 +66,8 @@ impl ParamInfo {
         &self.state
     }
 
-    /// How its Muon momentum is stored: packed dtypes hold two values per `u32` of the
-    /// momentum range (whose `len` then counts words).
+    /// How its first moment (Muon momentum or AdamW `exp_avg`) is stored: packed dtypes hold
+    /// two values per `u32` of the range (whose `len` then counts words).
     pub fn mu_dtype(&self) -> crate::muon_options::MuDtype {
         self.mu_dtype
     }
@@ -274,6 +275,8 @@ impl Buffers {
 
         let mut adam = Vec::new();
         for (group, g) in layout.adam.iter().enumerate() {
+            // optax's mu_dtype: exp_avg two per u32 (arena offsets are even, so no word is shared).
+            let dtype = settings.adam[group].mu_dtype;
             for arena in &g.arenas {
                 let bytes = arena.len as u64 * 4;
                 let run = AdamRun {
@@ -281,12 +284,17 @@ impl Buffers {
                     len: arena.len,
                     value: storage_buffer(device, "adamw values", bytes),
                     grad: storage_buffer(device, "adamw grads", bytes),
-                    exp_avg: storage_buffer(device, "adamw exp_avg", bytes),
+                    exp_avg: storage_buffer(
+                        device,
+                        "adamw exp_avg",
+                        dtype.words(arena.len) as u64 * 4,
+                    ),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", bytes),
                 };
-                state_bytes += 2 * run.exp_avg.size();
+                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
                 for &(i, at) in &arena.members {
-                    states[i] = Some(adam_ranges(&run, at, params[i].0.len));
+                    states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
+                    dtypes[i] = dtype;
                 }
                 adam.push(run);
             }
@@ -300,11 +308,12 @@ impl Buffers {
                     len,
                     value: value.clone(),
                     grad: grad.clone(),
-                    exp_avg: storage_buffer(device, "adamw exp_avg", len as u64 * 4),
+                    exp_avg: storage_buffer(device, "adamw exp_avg", dtype.words(len) as u64 * 4),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", len as u64 * 4),
                 };
-                state_bytes += 2 * run.exp_avg.size();
-                states[i] = Some(adam_ranges(&run, 0, len));
+                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                states[i] = Some(adam_ranges(&run, 0, len, dtype));
+                dtypes[i] = dtype;
                 adam.push(run);
             }
         }
@@ -359,12 +368,17 @@ impl Buffers {
     }
 }
 
-fn adam_ranges(run: &AdamRun, at: usize, len: usize) -> (BufferRange, BufferRange, ParamState) {
+fn adam_ranges(
+    run: &AdamRun,
+    at: usize,
+    len: usize,
+    dtype: crate::muon_options::MuDtype,
+) -> (BufferRange, BufferRange, ParamState) {
     (
         range(&run.value, at, len),
         range(&run.grad, at, len),
         ParamState::AdamW {
-            exp_avg: range(&run.exp_avg, at, len),
+            exp_avg: range(&run.exp_avg, dtype.words(at), dtype.words(len)),
             exp_avg_sq: range(&run.exp_avg_sq, at, len),
         },
     )

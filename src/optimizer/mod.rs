@@ -315,8 +315,9 @@ impl Optimizer {
             names.push((format!("param/{}", p.name), p.shape.clone(), None));
             ranges.push(p.value.clone());
             for (kind, range) in p.state.named() {
-                // A packed mu_dtype momentum is read as words and widened to f32 here.
-                let packed = (kind == "momentum" && p.mu_dtype.packed()).then_some(p.mu_dtype);
+                // A packed mu_dtype first moment is read as words and widened to f32 here.
+                let first = kind == "momentum" || kind == "exp_avg";
+                let packed = (first && p.mu_dtype.packed()).then_some(p.mu_dtype);
                 names.push((format!("state/{}/{kind}", p.name), p.shape.clone(), packed));
                 ranges.push(range.clone());
             }

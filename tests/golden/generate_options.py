@@ -18,7 +18,8 @@ f32 sum before rounding would flip a stored value by a whole bf16 unit. The case
 operation before the rounding exact: beta = 0.9375 (4 significant bits, exact in bf16/f16),
 1 - beta = 2^-4, and gradients that are multiples of 2^-6 below 1 in magnitude (at most 6
 significant bits). Then beta*m (8 x 4 bits) and (1-beta)*g are exact in f32, their sum is
-exact in f32, and the one rounding to bf16 / f16 (nearest even) is the same everywhere.
+exact in f32, and the one rounding to bf16 / f16 (nearest even) is the same everywhere. The aux
+Adam's first moment (also mu_dtype in optax) gets adam_b1 = 0.9375 for the same reason.
 """
 
 from __future__ import annotations
@@ -171,12 +172,14 @@ def optax_cases():
           run(params, grads, {**base, "muon_weight_dimension_numbers": dims}), adapter)
 
     # bf16 / f16 momentum, inputs designed for exact arithmetic before the rounding (see top).
-    mshapes = {"dense_0/kernel": (6, 10), "dense_1/kernel": (12, 5)}
+    # The aux Adam's first moment is stored in mu_dtype too: adam_b1 = 0.9375 as well.
+    mshapes = {"dense_0/kernel": (6, 10), "dense_1/kernel": (12, 5), "dense_1/bias": (7,)}
     for i, dtype in enumerate(["bfloat16", "float16"]):
         params, grads = build(420 + i, mshapes, 4, dyadic=True)
-        kw = {**base, "beta": 0.9375, "mu_dtype": getattr(jnp, dtype)}
+        kw = {**base, "beta": 0.9375, "adam_b1": 0.9375, "mu_dtype": getattr(jnp, dtype)}
         write(f"optax_mu_{dtype}", "optax", params, grads,
-              {**meta0, "momentum": 0.9375, "mu_dtype": {"bfloat16": "bf16", "float16": "f16"}[dtype]},
+              {**meta0, "momentum": 0.9375, "adam_betas": "0.9375,0.999",
+               "mu_dtype": {"bfloat16": "bf16", "float16": "f16"}[dtype]},
               run(params, grads, kw), adapter)
 
 
