@@ -28,6 +28,10 @@ pub struct BenchOptions {
     pub profile: bool,
     /// Let wide matrices run the Gram form of Newton-Schulz (the optimizer's default).
     pub gram_form: bool,
+    /// optax's scaling before Newton-Schulz (`--preconditioning`).
+    pub preconditioning: crate::Preconditioning,
+    /// Stored momentum dtype (`--mu-dtype`).
+    pub mu_dtype: crate::MuDtype,
 }
 
 /// The named shape sets of `--model`.
@@ -444,6 +448,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         .preset
         .settings(&Overrides {
             ns_steps: Some(opts.ns_steps),
+            preconditioning: Some(opts.preconditioning),
+            mu_dtype: Some(opts.mu_dtype),
             ..Default::default()
         })
         .map_err(err)?;
@@ -565,7 +571,18 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         steps: opts.steps,
         warmup: opts.warmup,
         ns_steps: opts.ns_steps,
-        preset: opts.preset.to_string(),
+        // Non-default optax options travel with the preset's name (`torch, aol, bf16`).
+        preset: [
+            Some(opts.preset.to_string()),
+            (opts.preconditioning != crate::Preconditioning::Frobenius)
+                .then(|| format!("{:?}", opts.preconditioning).to_lowercase()),
+            (opts.mu_dtype != crate::MuDtype::F32)
+                .then(|| format!("{:?}", opts.mu_dtype).to_lowercase()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
         step_ms,
         ns_gflop_per_step: gflop,
         gflops: if step_ms.median > 0.0 {

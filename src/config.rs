@@ -2,6 +2,7 @@
 //! routing of parameters to the groups.
 
 use crate::error::{Error, Result};
+use crate::muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 
 /// How the momentum buffer accumulates gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,9 @@ pub enum AdjustLr {
     MatchRmsAdamW,
     /// No adjustment.
     None,
+    /// `sqrt(max(1, shape[0]/shape[1]))` of the stored shape, as Keras 3.10-3.12 computes it
+    /// (equal to `original` with [`Layout::OutIn`] for a 2-D parameter).
+    KerasLegacy,
 }
 
 impl std::str::FromStr for AdjustLr {
@@ -48,10 +52,11 @@ impl std::str::FromStr for AdjustLr {
             "original" => Ok(Self::Original),
             "match_rms_adamw" => Ok(Self::MatchRmsAdamW),
             "none" => Ok(Self::None),
+            "keras_legacy" => Ok(Self::KerasLegacy),
             other => Err(Error::InvalidHyperparameter {
                 key: "adjust_lr".into(),
                 value: other.into(),
-                reason: "expected original, match_rms_adamw or none".into(),
+                reason: "expected original, match_rms_adamw, none or keras_legacy".into(),
             }),
         }
     }
@@ -90,7 +95,7 @@ impl NsSchedule {
     }
 
     /// Parses `a,b,c` (used `steps` times) or `a,b,c;a,b,c;...` (one per iteration, `steps` ignored),
-    /// or the name `polar_express`.
+    /// or the name `polar_express`, or optax's names `standard` and `dion`.
     pub fn parse(text: &str, steps: usize) -> Result<Self> {
         let bad = |reason: &str| Error::InvalidHyperparameter {
             key: "ns_coefficients".into(),
@@ -107,6 +112,9 @@ impl NsSchedule {
         }
         if text.trim() == "polar_express" {
             return Ok(Self::polar_express());
+        }
+        if let Some(named) = crate::muon_options::named_ns_schedule(text, steps) {
+            return Ok(named);
         }
         let triples: Vec<[f64; 3]> = text
             .split(';')
@@ -159,6 +167,19 @@ pub struct MuonConfig {
     pub layout: Layout,
     /// Which two dimensions the shape scale reads for rank > 2.
     pub scale_dims: ScaleDims,
+    /// How `X` is scaled before Newton-Schulz (optax `preconditioning`).
+    pub preconditioning: Preconditioning,
+    /// optax `adaptive`: `O ← ⟨U, O⟩·O` after Newton-Schulz, `U` the normalization's input,
+    /// the inner product over the whole parameter (every slice); shape scale, decay and lr after.
+    pub adaptive: bool,
+    /// Dtype of the stored momentum (optax `mu_dtype`; see [`MuDtype`] for the arithmetic).
+    pub mu_dtype: MuDtype,
+    /// optax `weight_dimension_numbers`, by parameter name; see [`DimensionNumbers`]. A listed
+    /// parameter must be routed to this group.
+    pub dimension_numbers: Vec<(String, DimensionNumbers)>,
+    /// Unlisted parameters of rank 3: the last two axes are the matrix, the first a batch axis
+    /// (Keras 3.10-3.12); otherwise the `(shape[0], -1)` view.
+    pub rank3_slices: bool,
 }
 
 /// The dimensions the shape scale of a rank > 2 parameter is computed from.
@@ -188,6 +209,11 @@ impl Default for MuonConfig {
             rms_scale: 0.2,
             layout: Layout::OutIn,
             scale_dims: ScaleDims::View,
+            preconditioning: Preconditioning::Frobenius,
+            adaptive: false,
+            mu_dtype: MuDtype::F32,
+            dimension_numbers: Vec::new(),
+            rank3_slices: false,
         }
     }
 }
@@ -254,6 +280,9 @@ impl MuonConfig {
     /// The shape factor `s(rows, cols)` of the update for a parameter of this shape (rank >= 2),
     /// on the `(shape[0], -1)` view or the last two dimensions per [`ScaleDims`].
     pub fn shape_scale(&self, shape: &[usize]) -> f64 {
+        if self.adjust_lr == AdjustLr::KerasLegacy {
+            return (shape[0] as f64 / shape[1] as f64).max(1.0).sqrt();
+        }
         let (rows, cols) = match self.scale_dims {
             ScaleDims::LastTwo if shape.len() > 2 => {
                 (shape[shape.len() - 2], shape[shape.len() - 1])
@@ -268,7 +297,45 @@ impl MuonConfig {
             },
             AdjustLr::MatchRmsAdamW => self.rms_scale * r.max(c).sqrt(),
             AdjustLr::None => 1.0,
+            AdjustLr::KerasLegacy => (shape[0] as f64 / shape[1] as f64).max(1.0).sqrt(),
         }
+    }
+
+    /// How parameter `name` of this shape maps to matrices: its `dimension_numbers` entry, the
+    /// rank-3 rule, or the `(shape[0], -1)` view.
+    pub fn matrix_map(&self, name: &str, shape: &[usize]) -> Result<MatrixMap> {
+        if let Some((_, d)) = self.dimension_numbers.iter().rev().find(|(n, _)| n == name) {
+            return d.resolve(name, shape);
+        }
+        Ok(if self.rank3_slices && shape.len() == 3 {
+            MatrixMap::last_two(shape)
+        } else {
+            MatrixMap::default_view(shape)
+        })
+    }
+
+    /// The shape scale of a parameter with this matrix map: dimension numbers give
+    /// `rows = ΠR`, `cols = ΠO` (optax's `fan_in`, `fan_out`); the default view is
+    /// [`MuonConfig::shape_scale`]; `keras_legacy` always reads the stored shape.
+    pub fn shape_scale_of(&self, map: &MatrixMap) -> f64 {
+        if map.is_default_view() || self.adjust_lr == AdjustLr::KerasLegacy {
+            return self.shape_scale(&map.shape);
+        }
+        let (r, c) = (map.rows as f64, map.cols as f64);
+        match self.adjust_lr {
+            AdjustLr::Original => match self.layout {
+                Layout::OutIn => (r / c).max(1.0).sqrt(),
+                Layout::InOut => (c / r).max(1.0).sqrt(),
+            },
+            AdjustLr::MatchRmsAdamW => self.rms_scale * r.max(c).sqrt(),
+            AdjustLr::None | AdjustLr::KerasLegacy => 1.0,
+        }
+    }
+
+    /// Whether a batch of this group needs the general momentum and update kernels
+    /// (`momentum_nd.wgsl`, `muon_update_nd.wgsl`) rather than the 2-D ones.
+    pub fn needs_general_kernels(&self, map: &MatrixMap) -> bool {
+        self.adaptive || self.mu_dtype != MuDtype::F32 || !map.is_default_view()
     }
 }
 
@@ -303,6 +370,9 @@ pub struct AdamWConfig {
     pub eps_root: f64,
     pub variant: AdamVariant,
     pub decay_lr: Option<f64>,
+    /// Dtype of the stored first moment (optax's `mu_dtype` reaches its aux Adam): `m' =
+    /// round(round(β₁)·m) + (1-β₁)·g` drives the step, `m ← round(m')` (see [`MuDtype`]).
+    pub mu_dtype: MuDtype,
 }
 
 impl Default for AdamWConfig {
@@ -317,6 +387,7 @@ impl Default for AdamWConfig {
             eps_root: 0.0,
             variant: AdamVariant::Standard,
             decay_lr: None,
+            mu_dtype: MuDtype::F32,
         }
     }
 }

@@ -11,7 +11,9 @@ pub enum Error {
     RequestDevice { adapter: String, reason: String },
     #[error("unknown backend `{0}` (expected one of vulkan, gl, metal, dx12, webgpu, any)")]
     UnknownBackend(String),
-    #[error("unknown preset `{0}` (expected one of torch, keller, optax, keras, moonlight)")]
+    #[error(
+        "unknown preset `{0}` (expected one of torch, keller, optax, keras, keras-3.12, moonlight)"
+    )]
     UnknownPreset(String),
     #[error("parameter `{name}` is registered twice")]
     DuplicateParameter { name: String },
@@ -76,6 +78,10 @@ pub enum Error {
         bytes: u64,
         limit: u64,
     },
+    #[error("weight_dimension_numbers of parameter `{name}`: {reason}")]
+    InvalidDimensionNumbers { name: String, reason: String },
+    #[error("weight_dimension_numbers lists parameter `{name}`, but {reason}")]
+    DimensionNumbersNotMuon { name: String, reason: String },
     #[error("GPU readback failed: {0}")]
     Readback(String),
     #[error("MPI rank {rank} of {world}: {reason}")]

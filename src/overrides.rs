@@ -4,6 +4,7 @@
 
 use crate::config::AdjustLr;
 use crate::error::{Error, Result};
+use crate::muon_options::{DimensionNumbers, MuDtype, Preconditioning};
 
 /// Settings that override a preset's defaults (the replay format's metadata keys).
 /// Unset fields take the preset's default, or its rule (e.g. Keras' `adam_lr = lr · 0.1`... see each preset).
@@ -25,6 +26,11 @@ pub struct Overrides {
     pub adam_eps: Option<f64>,
     /// What a NaN or Inf in a gradient does (`non_finite`); applied by the builder.
     pub non_finite: Option<crate::optimizer::NonFinitePolicy>,
+    /// optax's options (see [`crate::muon_options`]).
+    pub preconditioning: Option<Preconditioning>,
+    pub adaptive: Option<bool>,
+    pub mu_dtype: Option<MuDtype>,
+    pub weight_dimension_numbers: Option<Vec<(String, DimensionNumbers)>>,
 }
 
 /// The type of an override's value, for front ends that are typed (the JS API).
@@ -156,7 +162,7 @@ pub const KEYS: &[Key] = &[
         name: "adjust_lr",
         js_name: "adjustLr",
         kind: Kind::Text,
-        help: "shape scale: original, match_rms_adamw or none",
+        help: "shape scale: original, match_rms_adamw, none or keras_legacy",
         set: |o, v| {
             o.adjust_lr = Some(v.parse()?);
             Ok(())
@@ -202,7 +208,66 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "preconditioning",
+        js_name: "preconditioning",
+        kind: Kind::Text,
+        help: "scaling before Newton-Schulz (optax): frobenius, spectral, aol or schatten",
+        set: |o, v| {
+            o.preconditioning = Some(v.parse()?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "adaptive",
+        js_name: "adaptive",
+        kind: Kind::Flag,
+        help: "optax adaptive: scale the update by <U, O>: true or false",
+        set: |o, v| {
+            o.adaptive = Some(flag("adaptive", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "mu_dtype",
+        js_name: "muDtype",
+        kind: Kind::Text,
+        help: "dtype of the stored first moments: f32, bf16 or f16",
+        set: |o, v| {
+            o.mu_dtype = Some(v.parse()?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "weight_dimension_numbers",
+        js_name: "weightDimensionNumbers",
+        kind: Kind::Text,
+        help: "optax MuonDimensionNumbers: NAME=R/O;NAME=R/O;... (R, O comma-separated axes)",
+        set: |o, v| {
+            o.weight_dimension_numbers = Some(dimension_numbers(v)?);
+            Ok(())
+        },
+    },
 ];
+
+/// `NAME=R/O;NAME=R/O;...`, each entry split at its last `=` (names may hold `/` and `=`).
+fn dimension_numbers(value: &str) -> Result<Vec<(String, DimensionNumbers)>> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (name, dims) = entry.rsplit_once('=').ok_or_else(|| {
+                invalid(
+                    "weight_dimension_numbers",
+                    entry,
+                    "expected NAME=R/O (e.g. blocks/w=1/2)",
+                )
+            })?;
+            Ok((name.trim().to_string(), DimensionNumbers::parse(dims)?))
+        })
+        .collect()
+}
 
 /// The override key named `name`, if any.
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -292,9 +357,37 @@ mod tests {
                 adam_betas: Some((0.9, 0.95)),
                 adam_eps: Some(1e-10),
                 non_finite: Some(crate::optimizer::NonFinitePolicy::SkipStep),
+                ..Overrides::default()
             }
         );
-        assert_eq!(KEYS.len(), 14);
+        assert_eq!(KEYS.len(), 18);
+    }
+
+    #[test]
+    fn optax_option_keys_parse_and_name_their_key_when_bad() {
+        let mut o = Overrides::default();
+        for (name, text) in [
+            ("preconditioning", "aol"),
+            ("adaptive", "true"),
+            ("mu_dtype", "bf16"),
+            ("weight_dimension_numbers", "a/b=c=1/2;w=0,1/-1"),
+        ] {
+            key(name).unwrap().set(&mut o, text).unwrap();
+        }
+        assert_eq!(o.preconditioning, Some(Preconditioning::Aol));
+        assert_eq!(o.mu_dtype, Some(MuDtype::Bf16));
+        let dims = o.weight_dimension_numbers.unwrap();
+        assert_eq!(dims[0].0, "a/b=c");
+        assert_eq!(dims[1].1.reduction, vec![0, 1]);
+        for (name, text) in [
+            ("preconditioning", "polar"),
+            ("mu_dtype", "f8"),
+            ("weight_dimension_numbers", "w=0"),
+        ] {
+            let err = key(name).unwrap().set(&mut Overrides::default(), text);
+            let err = err.unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! | `keller` | `m ← β m + (1-β) g` | `β m + (1-β) g` | `‖X‖ + 1e-7` | `sqrt(max(1, d₋₂/d₋₁))` on the last two dims (as `muon_update` reads the unflattened grad) | Adam, ε on `sqrt(v̂)` |
 //! | `optax` | `m ← β m + (1-β) g`, bias-corrected | `β m/(1-β^(t+1)) + (1-β) g/(1-βᵗ)` | `‖X‖ + ε` | `sqrt(max(1, cols/rows))` | NAdamW sharing ε and `nesterov` |
 //! | `keras` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, lr × `adam_lr_ratio` |
+//! | `keras-3.12` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7`, 3-D per leading index | `sqrt(max(1, shape[0]/shape[1]))` of the stored shape | ε on uncorrected `sqrt(v)`, lr × 0.1; `wd = 0.1` on every variable |
 //! | `moonlight` | `m ← β m + g` | `g + β m` | `‖X‖ + 1e-7` | `0.2·sqrt(max(rows, cols))` | ε on uncorrected `sqrt(v)`, shares lr and wd |
 //!
 //! Every preset then applies `W ← W·(1 - lr·wd) - lr·scale·O` with `O` the Newton-Schulz output.
@@ -28,17 +29,23 @@ pub enum Preset {
     Optax,
     /// `keras.optimizers.Muon` (Keras 3.15).
     Keras,
+    /// `keras.optimizers.Muon` of Keras 3.10-3.12, the release the seed document describes:
+    /// `ns_steps = 6`, `adam_lr_ratio = 0.1`, `weight_decay = 0.1` on every variable (with the
+    /// main lr), rank 2 and 3 to Muon (3-D orthogonalized per leading index: dimension numbers
+    /// `1/2`), rank 4 to AdamW, shape scale `sqrt(max(1, shape[0]/shape[1]))` (`keras_legacy`).
+    Keras312,
     /// The Muon of "Muon is Scalable for LLM Training" (Moonlight).
     Moonlight,
 }
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 5] = [
+    pub const ALL: [Preset; 6] = [
         Self::Torch,
         Self::Keller,
         Self::Optax,
         Self::Keras,
+        Self::Keras312,
         Self::Moonlight,
     ];
 
@@ -49,6 +56,7 @@ impl Preset {
             Self::Keller => "keller",
             Self::Optax => "optax",
             Self::Keras => "keras",
+            Self::Keras312 => "keras-3.12",
             Self::Moonlight => "moonlight",
         }
     }
@@ -72,6 +80,9 @@ impl std::fmt::Display for Preset {
 
 /// Keras' default ratio of the AdamW learning rate to the Muon one.
 pub const KERAS_ADAM_LR_RATIO: f64 = 1.0;
+
+/// Keras 3.10-3.12's default `adam_lr_ratio`.
+pub const KERAS_312_ADAM_LR_RATIO: f64 = 0.1;
 
 impl Preset {
     /// The preset's settings with `o` applied.
@@ -126,6 +137,23 @@ impl Preset {
                 routing.max_rank = Some(2);
                 routing.exclude_embeddings = true;
             }
+            Self::Keras312 => {
+                // keras/src/optimizers/muon.py of Keras 3.12: Muon(learning_rate=0.001,
+                // epsilon=1e-7, weight_decay=0.1, adam_lr_ratio=0.1, momentum=0.95, ns_steps=6)
+                muon.weight_decay = 0.1;
+                muon.momentum_kind = MomentumKind::Plain;
+                muon.norm_eps = NormEps::Additive;
+                muon.adjust_lr = AdjustLr::KerasLegacy;
+                muon.rank3_slices = true;
+                adam = AdamWConfig {
+                    weight_decay: 0.1,
+                    eps: 1e-7,
+                    variant: AdamVariant::UncorrectedEps,
+                    ..AdamWConfig::default()
+                };
+                routing.max_rank = Some(3);
+                routing.exclude_embeddings = true;
+            }
             Self::Moonlight => {
                 muon.momentum_kind = MomentumKind::Plain;
                 muon.norm_eps = NormEps::Additive;
@@ -167,7 +195,21 @@ impl Preset {
             .ns_coefficients
             .clone()
             .unwrap_or_else(|| format!("{a},{b},{c}"));
-        muon.ns = NsSchedule::parse(&text, o.ns_steps.unwrap_or(5))?;
+        let ns_steps = if self == Self::Keras312 { 6 } else { 5 };
+        muon.ns = NsSchedule::parse(&text, o.ns_steps.unwrap_or(ns_steps))?;
+        // optax's options, for every preset.
+        if let Some(v) = o.preconditioning {
+            muon.preconditioning = v;
+        }
+        if let Some(v) = o.adaptive {
+            muon.adaptive = v;
+        }
+        if let Some(v) = o.mu_dtype {
+            muon.mu_dtype = v;
+        }
+        if let Some(v) = &o.weight_dimension_numbers {
+            muon.dimension_numbers = v.clone();
+        }
 
         // AdamW's defaults that follow Muon's, by each library's rule.
         match self {
@@ -175,6 +217,8 @@ impl Preset {
             Self::Optax => {
                 adam.lr = muon.lr;
                 adam.eps = muon.eps;
+                // optax.contrib.muon passes mu_dtype to its aux adamw too.
+                adam.mu_dtype = muon.mu_dtype;
                 adam.variant = if muon.nesterov {
                     AdamVariant::Nesterov
                 } else {
@@ -184,6 +228,12 @@ impl Preset {
             Self::Keras => {
                 adam.lr = muon.lr * KERAS_ADAM_LR_RATIO;
                 adam.decay_lr = Some(muon.lr);
+            }
+            Self::Keras312 => {
+                adam.lr = muon.lr * KERAS_312_ADAM_LR_RATIO;
+                adam.decay_lr = Some(muon.lr);
+                // The base optimizer decays every variable by the one `weight_decay`.
+                adam.weight_decay = muon.weight_decay;
             }
             Self::Moonlight => {
                 adam.lr = muon.lr;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::config::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::error::{Error, Result};
-use crate::shape::{check_length, element_count, matrix_view};
+use crate::shape::{check_length, element_count};
 
 /// `L·R` for row-major `L` (m×k) and `R` (k×n).
 pub fn matmul(l: &[f64], r: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -149,38 +149,51 @@ impl ReferenceOptimizer {
                 });
             }
         }
+        if self.step == 0 {
+            let routed = self
+                .params
+                .iter()
+                .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
+            crate::muon_options::check_listed(&self.settings, routed)?;
+        }
         self.step += 1;
         let t = self.step;
         for p in &mut self.params {
             let g: Vec<f64> = grads[&p.name].iter().map(|&v| v as f64).collect();
             match p.route {
                 Group::Muon(group) => {
+                    // Every option of the group: see `reference_options::muon_step`.
                     let cfg = &self.settings.muon[group];
-                    let s = cfg.scalars(t, cfg.shape_scale(&p.shape));
-                    let (rows, cols) = matrix_view(&p.shape);
-                    let u: Vec<f64> = p
-                        .momentum
-                        .iter_mut()
-                        .zip(&g)
-                        .map(|(m, &g)| {
-                            *m = s.decay_m * *m + s.decay_g * g;
-                            s.use_m * *m + s.use_g * g
-                        })
-                        .collect();
-                    let o = orthogonalize(&u, rows, cols, cfg);
-                    for (w, o) in p.value.iter_mut().zip(o) {
-                        *w = *w * s.keep - s.lr_eff * o;
-                    }
+                    let map = cfg.matrix_map(&p.name, &p.shape)?;
+                    let s = cfg.scalars(t, cfg.shape_scale_of(&map));
+                    crate::reference_options::muon_step(
+                        cfg,
+                        &map,
+                        &s,
+                        &mut p.value,
+                        &mut p.momentum,
+                        &g,
+                    );
                 }
                 Group::AdamW(group) => {
                     let s = self.settings.adam[group].scalars(t);
+                    let dtype = self.settings.adam[group].mu_dtype;
+                    let round = |x: f64| dtype.round(x as f32) as f64;
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
                     for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(&g) {
-                        *m += (1.0 - s.beta1) * (g - *m);
+                        // optax's mu_dtype: m' = round(round(β₁)·m) + (1-β₁)·g drives the
+                        // step, m ← round(m') (`adamw_packed.wgsl`).
+                        let fresh = if dtype.packed() {
+                            round(round(s.beta1) * *m) + (1.0 - s.beta1) * g
+                        } else {
+                            *m + (1.0 - s.beta1) * (g - *m)
+                        };
+                        *m = fresh;
                         *v += (1.0 - s.beta2) * (g * g - *v);
-                        let u = (s.use_m * *m + s.use_g * g)
+                        let u = (s.use_m * fresh + s.use_g * g)
                             / ((s.use_v * *v + s.eps_root).sqrt() + s.eps);
                         *w = *w * s.keep - s.lr_eff * u;
+                        *m = round(fresh);
                     }
                 }
             }

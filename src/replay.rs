@@ -16,7 +16,10 @@ use crate::tensors::{self, Tensor, TensorFile};
 /// The metadata keys of a case besides the [`overrides::KEYS`], with what they mean (the
 /// command line may override them too).
 pub const CASE_KEYS: &[(&str, &str)] = &[
-    ("preset", "Preset: torch, keller, optax, keras or moonlight"),
+    (
+        "preset",
+        "Preset: torch, keller, optax, keras, keras-3.12 or moonlight",
+    ),
     (
         "steps",
         "Steps to replay (default: every step with gradients)",
@@ -202,10 +205,13 @@ impl Case {
             params,
             grads: grad_sets,
         };
-        case.settings()?;
+        let settings = case.settings()?;
+        let mut routed = Vec::new();
         for (name, shape, _) in &case.params {
-            crate::config::resolve(&case.settings()?, name, shape, case.route(name))?;
+            let group = crate::config::resolve(&settings, name, shape, case.route(name))?;
+            routed.push((name.as_str(), shape.as_slice(), group));
         }
+        crate::muon_options::check_listed(&settings, routed.into_iter())?;
         Ok(case)
     }
 

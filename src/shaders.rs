@@ -93,6 +93,32 @@ pub const FILES: &[(&str, &str)] = &[
         "step_scalars.wgsl",
         include_str!("../shaders/step_scalars.wgsl"),
     ),
+    (
+        "inner_product.wgsl",
+        include_str!("../shaders/inner_product.wgsl"),
+    ),
+    (
+        "adamw_packed.wgsl",
+        include_str!("../shaders/adamw_packed.wgsl"),
+    ),
+    (
+        "momentum_nd.wgsl",
+        include_str!("../shaders/momentum_nd.wgsl"),
+    ),
+    ("mu_dtype.wgsl", include_str!("../shaders/mu_dtype.wgsl")),
+    (
+        "muon_update_nd.wgsl",
+        include_str!("../shaders/muon_update_nd.wgsl"),
+    ),
+    ("nd_view.wgsl", include_str!("../shaders/nd_view.wgsl")),
+    (
+        "precondition.wgsl",
+        include_str!("../shaders/precondition.wgsl"),
+    ),
+    (
+        "spectral_norm.wgsl",
+        include_str!("../shaders/spectral_norm.wgsl"),
+    ),
 ];
 
 /// The text on disk of a file of `shaders/`.

@@ -101,7 +101,15 @@ impl Optimizer {
                         )));
                     }
                 }
-                writes.push((range, values));
+                // A packed mu_dtype first moment is stored two values per u32.
+                let dtype = p.mu_dtype();
+                let first = tensor.ends_with("/momentum") || tensor.ends_with("/exp_avg");
+                let bytes: Vec<u8> = if first && dtype.packed() {
+                    bytemuck::cast_slice::<u32, u8>(&dtype.pack(values)).to_vec()
+                } else {
+                    bytemuck::cast_slice(values).to_vec()
+                };
+                writes.push((range, bytes));
             }
         }
         if let Some(extra) = by_name.keys().min() {
@@ -111,7 +119,7 @@ impl Optimizer {
         }
         let queue = &self.context().queue;
         for (range, values) in writes {
-            queue.write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+            queue.write_buffer(&range.buffer, range.offset, &values);
         }
         self.set_step_count(step)
     }

@@ -86,7 +86,7 @@ fn compare(
 #[test]
 fn golden_cases_cover_every_library() {
     let cases = golden_cases();
-    for preset in ["torch", "keller", "optax", "keras"] {
+    for preset in ["torch", "keller", "optax", "keras", "keras-3.12"] {
         assert!(
             cases.iter().any(|(_, c, _)| c.preset.name() == preset),
             "no golden case for {preset}"

@@ -72,6 +72,12 @@ struct BenchArgs {
     /// Run every matrix through the usual Newton-Schulz products (no Gram form for wide ones).
     #[arg(long)]
     no_gram: bool,
+    /// optax's scaling before Newton-Schulz: frobenius, spectral, aol or schatten.
+    #[arg(long, default_value = "frobenius")]
+    preconditioning: String,
+    /// Stored momentum dtype: f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    mu_dtype: String,
 }
 
 fn bench(args: &BenchArgs) -> Result<(), String> {
@@ -110,6 +116,14 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             .map_err(invalid)?,
         profile: args.profile,
         gram_form: !args.no_gram,
+        preconditioning: args
+            .preconditioning
+            .parse()
+            .map_err(|e: muon_wgpu::Error| e.to_string())?,
+        mu_dtype: args
+            .mu_dtype
+            .parse()
+            .map_err(|e: muon_wgpu::Error| e.to_string())?,
     };
     // Under mpirun: distributed steps, rank 0 prints (src/distributed/bench.rs).
     #[cfg(feature = "mpi")]

@@ -35,3 +35,34 @@ impl Kernels {
         )
     }
 }
+
+impl Kernels {
+    /// `adamw_packed.wgsl`: AdamW with the first moment stored two per `u32` in `dtype`
+    /// ([`MuDtype::code`](crate::MuDtype::code)), optax's `mu_dtype` for its aux Adam.
+    pub fn adamw_packed(
+        &self,
+        device: &wgpu::Device,
+        dims: AdamDims,
+        dtype: u32,
+        ops: AdamOperands<'_>,
+    ) -> Dispatch {
+        let uniform = AdamDims {
+            _pad: [dtype, 0],
+            ..dims
+        };
+        Dispatch::with_uniform(
+            device,
+            "adamw_packed",
+            &Self::cached(
+                &self.inner.options.adamw_packed,
+                device,
+                "adamw_packed",
+                "adamw_packed.wgsl",
+                &[],
+            ),
+            bytemuck::bytes_of(&uniform),
+            &[ops.steps, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
+            strided_grid(dims.len.div_ceil(2) as u64, self.inner.max_workgroups),
+        )
+    }
+}

@@ -6,11 +6,14 @@
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
+mod inner_product;
 mod matmul;
 mod momentum;
 mod muon_update;
+mod nd;
 mod normalize;
 pub mod ns;
+mod precondition;
 mod step_scalars;
 pub mod tune;
 pub(crate) mod warm_up;
@@ -18,10 +21,13 @@ mod workspace;
 
 pub use adamw::AdamDims;
 pub use adamw::AdamOperands;
+pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
+pub use nd::NdDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use precondition::{PrecDims, SpecDims};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
 
@@ -57,6 +63,8 @@ struct Compiled {
     clear: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
+    /// The kernels of optax's options (`crate::muon_options`).
+    options: nd::OptionSlots,
     max_workgroups: u32,
 }
 
@@ -174,6 +182,7 @@ impl Kernels {
                 pack: OnceLock::new(),
                 clear: OnceLock::new(),
                 ns: Default::default(),
+                options: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),
         }

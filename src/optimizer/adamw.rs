@@ -26,6 +26,12 @@ pub(super) fn record(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
             exp_avg: &run.exp_avg,
             exp_avg_sq: &run.exp_avg_sq,
         };
-        out.push(r.kernels.adamw(r.device, dims, ops));
+        // optax's mu_dtype: the first moment packed two per u32.
+        let dtype = r.settings.adam[run.group].mu_dtype;
+        out.push(if dtype.packed() {
+            r.kernels.adamw_packed(r.device, dims, dtype.code(), ops)
+        } else {
+            r.kernels.adamw(r.device, dims, ops)
+        });
     }
 }

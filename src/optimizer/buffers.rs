@@ -55,12 +55,21 @@ pub struct ParamInfo {
     pub(super) state: ParamState,
     /// Registered from host data: the optimizer owns its buffers.
     pub(super) owned: bool,
+    /// How the first moment (Muon momentum or AdamW `exp_avg`) is stored (`state` then counts
+    /// `u32` words when packed).
+    pub(super) mu_dtype: crate::muon_options::MuDtype,
 }
 
 impl ParamInfo {
     /// The optimizer state of this parameter.
     pub fn state(&self) -> &ParamState {
         &self.state
+    }
+
+    /// How its first moment (Muon momentum or AdamW `exp_avg`) is stored: packed dtypes hold
+    /// two values per `u32` of the range (whose `len` then counts words).
+    pub fn mu_dtype(&self) -> crate::muon_options::MuDtype {
+        self.mu_dtype
     }
 }
 
@@ -182,6 +191,8 @@ pub struct Buffers {
     pub steps: StepBuffers,
     /// Momentum, first and second moments.
     pub state_bytes: u64,
+    /// What optax's options need (`adaptive`, `spectral`).
+    pub options: super::option_buffers::OptionBuffers,
 }
 
 pub(super) fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -219,14 +230,18 @@ impl Buffers {
         layout: &Layout,
         params: Vec<(ParamSpec, Source<Vec<f32>>)>,
         half: bool,
+        settings: &crate::config::Settings,
     ) -> Self {
         let device = &ctx.device;
+        let mut dtypes = vec![crate::muon_options::MuDtype::F32; params.len()];
         let mut state_bytes = 0;
         let mut states: Vec<Option<(BufferRange, BufferRange, ParamState)>> =
             (0..params.len()).map(|_| None).collect();
         let mut momentum = Vec::with_capacity(layout.batches.len());
         for b in &layout.batches {
-            let rc = b.rows * b.cols;
+            // Packed dtypes: two values per u32, each parameter starting on a whole word.
+            let dtype = settings.muon[b.group].mu_dtype;
+            let rc = dtype.words(b.param_len());
             let m = storage_buffer(device, "muon momentum", (rc * b.count() * 4) as u64);
             state_bytes += m.size();
             let stride = b.arena_stride();
@@ -250,8 +265,9 @@ impl Buffers {
                     (Source::Host(_), None) => unreachable!("host members have an arena"),
                 };
                 let state = ParamState::Muon {
-                    momentum: range(&m, slot * rc, len),
+                    momentum: range(&m, slot * rc, dtype.words(len)),
                 };
+                dtypes[i] = dtype;
                 states[i] = Some((value, grad, state));
             }
             momentum.push(m);
@@ -259,6 +275,8 @@ impl Buffers {
 
         let mut adam = Vec::new();
         for (group, g) in layout.adam.iter().enumerate() {
+            // optax's mu_dtype: exp_avg two per u32 (arena offsets are even, so no word is shared).
+            let dtype = settings.adam[group].mu_dtype;
             for arena in &g.arenas {
                 let bytes = arena.len as u64 * 4;
                 let run = AdamRun {
@@ -266,12 +284,17 @@ impl Buffers {
                     len: arena.len,
                     value: storage_buffer(device, "adamw values", bytes),
                     grad: storage_buffer(device, "adamw grads", bytes),
-                    exp_avg: storage_buffer(device, "adamw exp_avg", bytes),
+                    exp_avg: storage_buffer(
+                        device,
+                        "adamw exp_avg",
+                        dtype.words(arena.len) as u64 * 4,
+                    ),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", bytes),
                 };
-                state_bytes += 2 * run.exp_avg.size();
+                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
                 for &(i, at) in &arena.members {
-                    states[i] = Some(adam_ranges(&run, at, params[i].0.len));
+                    states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
+                    dtypes[i] = dtype;
                 }
                 adam.push(run);
             }
@@ -285,11 +308,12 @@ impl Buffers {
                     len,
                     value: value.clone(),
                     grad: grad.clone(),
-                    exp_avg: storage_buffer(device, "adamw exp_avg", len as u64 * 4),
+                    exp_avg: storage_buffer(device, "adamw exp_avg", dtype.words(len) as u64 * 4),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", len as u64 * 4),
                 };
-                state_bytes += 2 * run.exp_avg.size();
-                states[i] = Some(adam_ranges(&run, 0, len));
+                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                states[i] = Some(adam_ranges(&run, 0, len, dtype));
+                dtypes[i] = dtype;
                 adam.push(run);
             }
         }
@@ -297,7 +321,8 @@ impl Buffers {
         let params: Vec<ParamInfo> = params
             .into_iter()
             .zip(states)
-            .map(|((spec, data), state)| {
+            .zip(dtypes)
+            .map(|(((spec, data), state), mu_dtype)| {
                 let (value, grad, state) = state.expect("the layout places every parameter");
                 if let Source::Host(values) = &data {
                     ctx.queue.write_buffer(
@@ -314,6 +339,7 @@ impl Buffers {
                     grad,
                     state,
                     owned: spec.hosted,
+                    mu_dtype,
                 }
             })
             .collect();
@@ -337,16 +363,22 @@ impl Buffers {
             workspace: Workspace::new(device, layout, half),
             steps,
             state_bytes,
+            options: super::option_buffers::OptionBuffers::new(device, layout, settings),
         }
     }
 }
 
-fn adam_ranges(run: &AdamRun, at: usize, len: usize) -> (BufferRange, BufferRange, ParamState) {
+fn adam_ranges(
+    run: &AdamRun,
+    at: usize,
+    len: usize,
+    dtype: crate::muon_options::MuDtype,
+) -> (BufferRange, BufferRange, ParamState) {
     (
         range(&run.value, at, len),
         range(&run.grad, at, len),
         ParamState::AdamW {
-            exp_avg: range(&run.exp_avg, at, len),
+            exp_avg: range(&run.exp_avg, dtype.words(at), dtype.words(len)),
             exp_avg_sq: range(&run.exp_avg_sq, at, len),
         },
     )

@@ -194,9 +194,19 @@ impl OptimizerBuilder {
 
         // 1. Layout: pure arithmetic on shapes and routes.
         let specs: Vec<ParamSpec> = self.params.iter().map(|(s, _)| s.clone()).collect();
+        let routed = specs
+            .iter()
+            .map(|p| (p.name.as_str(), p.shape.as_slice(), p.group));
+        crate::muon_options::check_listed(&self.settings, routed)?;
         let layout = Layout::new(&specs, &self.settings, limits)?;
         // 2. Allocation (and upload of host data).
-        let buffers = Buffers::allocate(&self.ctx, &layout, self.params, variant.half());
+        let buffers = Buffers::allocate(
+            &self.ctx,
+            &layout,
+            self.params,
+            variant.half(),
+            &self.settings,
+        );
         // 3. Recording: every launch of a step, replayed as is.
         let dispatches = Recorder {
             device,

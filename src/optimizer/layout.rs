@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use crate::config::{Group, Settings};
 use crate::error::{Error, Result};
-use crate::shape::matrix_view;
 
 /// Arena slots start on 256-byte boundaries so callers can bind one parameter on its own.
 pub const ARENA_ALIGN: usize = 64;
@@ -44,22 +43,38 @@ pub struct MuonBatch {
     pub place: (u32, u32),
     /// Whether the batch runs the Gram form of Newton-Schulz.
     pub gram: bool,
+    /// Matrices per parameter (batch slices of its dimension numbers; 1 for the usual view).
+    pub slices: usize,
+    /// The map of the general kernels (`momentum_nd`, `muon_update_nd`), when the group's
+    /// options or the parameter's dimension numbers need them.
+    pub map: Option<crate::muon_options::MatrixMap>,
 }
 
 impl MuonBatch {
+    /// Parameters in the batch.
     pub fn count(&self) -> usize {
         self.members.len()
     }
 
+    /// Matrices in the batch: every slice of every parameter.
+    pub fn matrices(&self) -> usize {
+        self.members.len() * self.slices
+    }
+
+    /// Elements of one parameter.
+    pub fn param_len(&self) -> usize {
+        self.rows * self.cols * self.slices
+    }
+
     /// Elements between host-owned matrices in the batch's arena.
     pub fn arena_stride(&self) -> usize {
-        (self.rows * self.cols).next_multiple_of(ARENA_ALIGN)
+        self.param_len().next_multiple_of(ARENA_ALIGN)
     }
 
     /// Elements of `X` (all matrices, padded) and of the square scratch the batch uses.
     pub fn workspace_len(&self) -> (usize, usize) {
         let (m, n) = self.padded;
-        (self.count() * m * n, self.count() * m * m)
+        (self.matrices() * m * n, self.matrices() * m * m)
     }
 }
 
@@ -166,14 +181,28 @@ fn muon_batches(
     limits: Limits,
 ) -> Result<Vec<MuonBatch>> {
     let mut batches: Vec<MuonBatch> = Vec::new();
-    let mut open: HashMap<(usize, usize, usize, u64), usize> = HashMap::new();
+    type Key = (
+        usize,
+        usize,
+        usize,
+        u64,
+        Option<crate::muon_options::MatrixMap>,
+    );
+    let mut open: HashMap<Key, usize> = HashMap::new();
     for (i, p) in params.iter().enumerate() {
         let Group::Muon(group) = p.group else {
             continue;
         };
-        let (rows, cols) = matrix_view(&p.shape);
+        let cfg = &settings.muon[group];
+        let map = cfg.matrix_map(&p.name, &p.shape)?;
+        let (rows, cols) = (map.rows, map.cols);
+        let slices = map.slices;
         let padded = padded_view(rows, cols, limits.tile);
-        let slot = (p.len.next_multiple_of(ARENA_ALIGN).max(padded.0 * padded.1) * 4) as u64;
+        let slot = (p
+            .len
+            .next_multiple_of(ARENA_ALIGN)
+            .max(slices * padded.0 * padded.1)
+            * 4) as u64;
         if slot > limits.binding {
             return Err(too_large(
                 format!("Muon parameter `{}`", p.name),
@@ -183,8 +212,9 @@ fn muon_batches(
         }
         let max_count = (limits.binding / slot) as usize;
         // Same view but another shape scale (KellerJordan's conv rule) cannot share a batch.
-        let scale = settings.muon[group].shape_scale(&p.shape);
-        let key = (group, rows, cols, scale.to_bits());
+        let scale = cfg.shape_scale_of(&map);
+        let general = cfg.needs_general_kernels(&map).then_some(map);
+        let key = (group, rows, cols, scale.to_bits(), general.clone());
         match open.get(&key) {
             Some(&b) if batches[b].members.len() < max_count => batches[b].members.push(i),
             _ => {
@@ -199,6 +229,8 @@ fn muon_batches(
                     padded,
                     place: (0, 0),
                     gram: limits.gram_form && suits_gram_iteration(rows, cols),
+                    slices,
+                    map: general,
                 });
             }
         }

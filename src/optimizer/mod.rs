@@ -29,6 +29,8 @@ pub mod layout;
 mod muon;
 mod newton_schulz;
 mod non_finite;
+mod option_buffers;
+mod options;
 mod step;
 
 use std::collections::HashMap;
@@ -123,7 +125,10 @@ impl StepStats {
                 .count(),
             param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
             state_bytes: buffers.state_bytes,
-            workspace_bytes: buffers.workspace.bytes() + steps.muon.size() + steps.adam.size(),
+            workspace_bytes: buffers.workspace.bytes()
+                + buffers.options.bytes()
+                + steps.muon.size()
+                + steps.adam.size(),
             ns_variant: Some(variant),
             ns_waves: layout.waves.len(),
         }
@@ -400,10 +405,13 @@ impl Optimizer {
         let mut ranges = Vec::new();
         for p in &self.params {
             self.readable(p, &p.value, "value")?;
-            names.push((format!("param/{}", p.name), p.shape.clone()));
+            names.push((format!("param/{}", p.name), p.shape.clone(), None));
             ranges.push(p.value.clone());
             for (kind, range) in p.state.named() {
-                names.push((format!("state/{}/{kind}", p.name), p.shape.clone()));
+                // A packed mu_dtype first moment is read as words and widened to f32 here.
+                let first = kind == "momentum" || kind == "exp_avg";
+                let packed = (first && p.mu_dtype.packed()).then_some(p.mu_dtype);
+                names.push((format!("state/{}/{kind}", p.name), p.shape.clone(), packed));
                 ranges.push(range.clone());
             }
         }
@@ -411,7 +419,14 @@ impl Optimizer {
         Ok(names
             .into_iter()
             .zip(values)
-            .map(|((n, s), v)| (n, s, v))
+            .map(|((n, s, packed), v)| match packed {
+                Some(dtype) => {
+                    let words: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+                    let len = s.iter().product();
+                    (n, s, dtype.unpack(&words, len))
+                }
+                None => (n, s, v),
+            })
             .collect())
     }
 

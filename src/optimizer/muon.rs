@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use crate::config::{MuonConfig, NormEps};
 use crate::kernels::{Dispatch, MatrixDims, MuonStep, NormDims};
+use crate::muon_options::Preconditioning;
 
 use super::layout::{MuonBatch, Wave};
 use super::newton_schulz::{self, Orthogonalized};
@@ -32,6 +33,7 @@ pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>
         out.push(r.kernels.clear(r.device, (wave.x_len / 4) as u32, x0));
     }
     let runs = momentum(r, wave, out);
+    super::options::spectral(r, wave, out);
     normalize(r, wave, out);
     let results = newton_schulz(r, wave, out);
     update(r, &runs, &results, out);
@@ -48,6 +50,8 @@ struct Run {
     batch: usize,
     dims: MatrixDims,
     value: wgpu::Buffer,
+    /// The general kernels' dims (batches with optax's options), in place of `dims`.
+    nd: Option<crate::kernels::NdDims>,
 }
 
 /// `M ← decay_m·M + decay_g·G; U = use_m·M + use_g·G`, written into each batch's workspace
@@ -57,6 +61,20 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
     let mut runs = Vec::new();
     for &bi in &wave.batches {
         let b = &r.layout.batches[bi];
+        if b.map.is_some() {
+            for (first, count) in super::options::runs(b) {
+                let p = &r.buffers.params[b.members[first]];
+                let nd = super::options::nd_dims(r, bi, first, count);
+                out.push(super::options::momentum(r, bi, nd, &p.grad.buffer));
+                runs.push(Run {
+                    batch: bi,
+                    dims: MatrixDims::default(),
+                    value: p.value.buffer.clone(),
+                    nd: Some(nd),
+                });
+            }
+            continue;
+        }
         let (rows, cols) = (b.rows as u32, b.cols as u32);
         let base = MatrixDims {
             rows,
@@ -95,6 +113,7 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
                 batch: bi,
                 dims,
                 value: p.value.buffer.clone(),
+                nd: None,
             });
         }
     }
@@ -104,7 +123,13 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
 /// `X ← X / (‖X‖_F + ε)` or `X / max(‖X‖_F, ε)` for every matrix of the wave: one dispatch
 /// (and, for the f16 Newton-Schulz variants, one more for the f16 copy of `X`).
 fn normalize(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
+    // Only the Frobenius batches: spectral ones are scaled already, AOL and Schatten-4 in the
+    // first iteration.
     let norms: Vec<NormDims> = (wave.batches.iter())
+        .filter(|&&bi| {
+            let b = &r.layout.batches[bi];
+            r.settings.muon[b.group].preconditioning == Preconditioning::Frobenius
+        })
         .map(|&bi| {
             let b = &r.layout.batches[bi];
             let cfg = &r.settings.muon[b.group];
@@ -113,7 +138,7 @@ fn normalize(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
                 len,
                 mat_stride: len,
                 clamp: (cfg.norm_eps == NormEps::Clamp) as u32,
-                count: b.count() as u32,
+                count: b.matrices() as u32,
                 eps: cfg.eps as f32,
                 base: b.place.0,
                 _pad: [0; 2],
@@ -148,6 +173,10 @@ fn update(
 ) {
     for run in runs {
         let ortho = results[&run.batch].buffer(&r.buffers.workspace);
+        if let Some(nd) = run.nd {
+            super::options::update(r, run.batch, nd, ortho, &run.value, out);
+            continue;
+        }
         out.push(r.kernels.muon_update(
             r.device,
             run.dims,

@@ -84,7 +84,7 @@ pub fn record(
             row: mp,
             mat: mp * mp,
         };
-        (mp, np, b.count() as u32, x, sq)
+        (mp, np, b.matrices() as u32, x, sq)
     };
     let ops = |left, right, addend, result| ws.operands(left, right, addend, result);
     let products = |symmetric: bool, products: &[NsProduct], ops| {
@@ -146,6 +146,10 @@ pub fn record(
             }
         }
         dispatches.push(products(true, &grams, ops(cur, cur, cur, &ws.gram)));
+        if it == 0 {
+            // optax's AOL / Schatten-4: rescale X and the A just computed (see `options`).
+            super::options::precondition(r, wave, dispatches);
+        }
         if polys.is_empty() {
             continue;
         }

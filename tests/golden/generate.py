@@ -17,6 +17,10 @@ seeds), needs no network, and overwrites its outputs. It also rewrites the
 summary section of README.md.
 
 Run:  python3 tests/golden/generate.py
+
+optax's preconditioning / adaptive / mu_dtype / dimension-number / named-ns_coeffs cases and
+the Keras 3.12 (`keras-3.12` preset) cases come from generate_options.py, which runs in
+environments of their own (Keras 3.12 and 3.15 cannot share one); see its docstring.
 """
 
 from __future__ import annotations
