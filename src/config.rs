@@ -411,6 +411,9 @@ pub struct RoutingRule {
     pub exclude: Vec<String>,
     /// Names containing `embedding` (case-insensitive) go to AdamW, as Keras does.
     pub exclude_embeddings: bool,
+    /// Keras Muon's `exclude_layers`: regular expressions; a name matching any (`re.search`) goes
+    /// to AdamW.
+    pub exclude_layers: Vec<String>,
 }
 
 impl RoutingRule {
@@ -424,6 +427,7 @@ impl RoutingRule {
             return false;
         }
         !self.exclude.iter().any(|k| name.contains(k.as_str()))
+            && !crate::options::routing::excluded(&self.exclude_layers, name)
     }
 }
 
@@ -435,13 +439,18 @@ pub struct Settings {
     /// AdamW groups; automatic routing uses group 0.
     pub adam: Vec<AdamWConfig>,
     pub routing: RoutingRule,
+    /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
+    pub options: crate::options::StepOptions,
 }
 
 impl Settings {
     /// Checks every group.
     pub fn validate(&self) -> Result<()> {
         self.muon.iter().try_for_each(MuonConfig::validate)?;
-        self.adam.iter().try_for_each(AdamWConfig::validate)
+        self.adam.iter().try_for_each(AdamWConfig::validate)?;
+        self.options.validate()?;
+        crate::options::routing::patterns(&self.routing.exclude_layers.join(";"))?;
+        Ok(())
     }
 }
 

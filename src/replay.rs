@@ -210,7 +210,7 @@ impl Case {
             for (name, _, _) in &self.params {
                 opt.write_gradient(name, &grads[name])?;
             }
-            opt.step();
+            opt.try_step()?;
         }
         opt.read_all().await
     }
@@ -243,6 +243,11 @@ impl Case {
                     p.shape.clone(),
                     (*v).clone(),
                 ));
+            }
+        }
+        if opt.settings.options.ema.is_some() {
+            for p in &opt.params {
+                out.push((format!("ema/{}", p.name), p.shape.clone(), p.ema.clone()));
             }
         }
         Ok(out)

@@ -11,6 +11,7 @@ mod momentum;
 mod muon_update;
 mod normalize;
 pub mod ns;
+pub mod options;
 mod step_scalars;
 pub mod tune;
 pub(crate) mod warm_up;

@@ -147,12 +147,24 @@ impl OptimizerBuilder {
             buffers: &buffers,
         }
         .record();
+        // The Keras base optimizer's options around them (crate::options), when set.
+        let (extras, dispatches) = super::options::Extras::record(
+            device,
+            &self.settings.options,
+            &buffers.params,
+            dispatches,
+        );
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).
-        let compiles = crate::kernels::warm_up(device, &self.ctx.queue, &dispatches);
+        let all = dispatches.iter().chain(&extras.accumulate_only);
+        let compiles = crate::kernels::warm_up(device, &self.ctx.queue, all);
 
         let stats = StepStats {
             compiles,
             ..StepStats::new(&layout, &buffers, dispatches.len(), variant)
+        };
+        let stats = StepStats {
+            state_bytes: stats.state_bytes + extras.bytes,
+            ..stats
         };
         let index = (buffers.params.iter().enumerate())
             .map(|(i, p)| (p.name.clone(), i))
@@ -168,6 +180,7 @@ impl OptimizerBuilder {
             step: 0,
             stats,
             tune_report,
+            extras,
         })
     }
 }

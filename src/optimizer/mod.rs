@@ -28,6 +28,7 @@ mod builder;
 pub mod layout;
 mod muon;
 mod newton_schulz;
+mod options;
 mod step;
 
 use std::collections::HashMap;
@@ -141,6 +142,8 @@ pub struct Optimizer {
     step: u64,
     stats: StepStats,
     tune_report: Option<TuneReport>,
+    /// The Keras base optimizer's options: their launches, buffers and call count.
+    extras: options::Extras,
 }
 
 impl Optimizer {
@@ -159,9 +162,40 @@ impl Optimizer {
         self.step
     }
 
-    /// Sets the number of steps taken (for resuming); bias corrections follow it.
+    /// Sets the number of steps taken (for resuming); bias corrections follow it (and, under
+    /// gradient accumulation, the micro-step count restarts at `step · S`).
     pub fn set_step_count(&mut self, step: u64) {
         self.step = step;
+        self.extras.calls = step * self.settings.options.steps_per_update();
+    }
+
+    /// Calls to `step` so far: the updates taken times `S` under gradient accumulation.
+    pub fn call_count(&self) -> u64 {
+        self.extras.calls
+    }
+
+    /// Reads a parameter's moving average (`use_ema`; waits for the GPU).
+    pub async fn read_average(&self, name: &str) -> Result<Vec<f32>> {
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| Error::UnknownParameter { name: name.into() })?;
+        let range = self
+            .average(i)
+            .ok_or_else(|| Error::InvalidHyperparameter {
+                key: "use_ema".into(),
+                value: "false".into(),
+                reason: format!("no moving average of `{name}` is kept"),
+            })?;
+        Ok(read_ranges(&self.ctx, &[range]).await?.remove(0))
+    }
+
+    fn average(&self, i: usize) -> Option<BufferRange> {
+        self.extras.averages.get(i).map(|b| BufferRange {
+            buffer: b.clone(),
+            offset: 0,
+            len: self.params[i].value.len,
+        })
     }
 
     /// What one step records and how much memory the optimizer holds.
@@ -301,7 +335,8 @@ impl Optimizer {
     }
 
     /// Reads every parameter and its state in one readback: `(tensor name, shape, values)`
-    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`.
+    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`, then
+    /// `ema/<name>` with `use_ema`.
     pub async fn read_all(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         let mut names = Vec::new();
         let mut ranges = Vec::new();
@@ -312,6 +347,12 @@ impl Optimizer {
             for (kind, range) in p.state.named() {
                 names.push((format!("state/{}/{kind}", p.name), p.shape.clone()));
                 ranges.push(range.clone());
+            }
+        }
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(range) = self.average(i) {
+                names.push((format!("ema/{}", p.name), p.shape.clone()));
+                ranges.push(range);
             }
         }
         let values = read_ranges(&self.ctx, &ranges).await?;
