@@ -160,7 +160,7 @@ impl StepOptions {
 
     /// Whether call `k` (0-based) applies an update.
     pub fn is_update(&self, k: u64) -> bool {
-        (k + 1) % self.steps_per_update() == 0
+        (k + 1).is_multiple_of(self.steps_per_update())
     }
 
     /// Whether anything happens to the gradients before the update (a GPU pass per tensor).
@@ -181,7 +181,9 @@ impl StepOptions {
         let e = self.ema?;
         let t = k / self.steps_per_update();
         let f = if t == 0 { 0.0 } else { e.momentum };
-        let overwrite = e.overwrite_frequency.is_some_and(|n| (t + 1) % n == 0);
+        let overwrite = e
+            .overwrite_frequency
+            .is_some_and(|n| (t + 1).is_multiple_of(n));
         Some((f, overwrite))
     }
 }

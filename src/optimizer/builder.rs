@@ -180,7 +180,7 @@ impl OptimizerBuilder {
             step: 0,
             stats,
             tune_report,
-            extras,
+            extras: Box::new(extras),
         })
     }
 }

@@ -143,7 +143,7 @@ pub struct Optimizer {
     stats: StepStats,
     tune_report: Option<TuneReport>,
     /// The Keras base optimizer's options: their launches, buffers and call count.
-    extras: options::Extras,
+    extras: Box<options::Extras>,
 }
 
 impl Optimizer {
