@@ -26,19 +26,16 @@ fn shapes() -> Vec<(&'static str, Vec<usize>)> {
     ]
 }
 
-/// `calls` steps of `settings` on the GPU and in the reference; gradients in `[-g, g)`.
-/// Returns `(ours, reference's, initial values)` by tensor name, EMA included.
-#[allow(clippy::type_complexity)]
-fn run(
-    ctx: &muon_wgpu::GpuContext,
-    settings: Settings,
-    calls: usize,
-    g: f32,
-) -> (
+/// Ours, the reference's and the initial values, by tensor name (EMA included).
+type Outcome = (
     HashMap<String, Vec<f32>>,
     HashMap<String, Vec<f64>>,
     HashMap<String, Vec<f32>>,
-) {
+);
+
+/// `calls` steps of `settings` on the GPU and in the reference; gradients in `[-g, g)`.
+/// Returns `(ours, reference's, initial values)` by tensor name, EMA included.
+fn run(ctx: &muon_wgpu::GpuContext, settings: Settings, calls: usize, g: f32) -> Outcome {
     let mut builder = OptimizerBuilder::new(ctx, settings.clone()).unwrap();
     let mut reference = ReferenceOptimizer::new(settings.clone()).unwrap();
     let mut init = HashMap::new();
@@ -101,14 +98,7 @@ fn run(
     (ours, want, init)
 }
 
-fn check(
-    label: &str,
-    (ours, want, init): &(
-        HashMap<String, Vec<f32>>,
-        HashMap<String, Vec<f64>>,
-        HashMap<String, Vec<f32>>,
-    ),
-) {
+fn check(label: &str, (ours, want, init): &Outcome) {
     let mut names: Vec<_> = ours.keys().collect();
     names.sort();
     let mut expected: Vec<_> = want.keys().collect();
@@ -198,7 +188,6 @@ fn accumulation_schedules_and_ema_match_the_reference_on_edge_shapes() {
                         warmup_steps: 2,
                         from: 0.2,
                     }),
-                    ..Default::default()
                 },
                 7,
             ),
@@ -313,4 +302,39 @@ fn option_keys_reach_the_settings_and_bad_ones_name_their_key() {
     };
     let err = Preset::Torch.settings(&o).unwrap_err().to_string();
     assert!(err.contains("clipnorm, global_clipnorm"), "{err}");
+}
+
+#[test]
+fn saving_and_loading_keeps_the_moving_average() {
+    let a = adapters().remove(0);
+    let options = StepOptions {
+        ema: Some(Ema {
+            momentum: 0.9,
+            overwrite_frequency: Some(3),
+        }),
+        ..Default::default()
+    };
+    let build = || {
+        let mut b =
+            OptimizerBuilder::new(&a.ctx, settings(Preset::Keras, options.clone())).unwrap();
+        b.add_host("w", &[5, 3], &random(1, 15)).unwrap();
+        b.add_host("b", &[5], &random(2, 5)).unwrap();
+        b.build().unwrap()
+    };
+    let step = |opt: &mut muon_wgpu::Optimizer, k: u64| {
+        opt.write_gradient("w", &random(10 + k, 15)).unwrap();
+        opt.write_gradient("b", &random(20 + k, 5)).unwrap();
+        opt.try_step().unwrap();
+    };
+    let mut straight = build();
+    (0..2).for_each(|k| step(&mut straight, k));
+    let saved = pollster::block_on(straight.save_state()).unwrap();
+    (2..5).for_each(|k| step(&mut straight, k));
+    let mut resumed = build();
+    resumed.load_state(&saved).unwrap();
+    (2..5).for_each(|k| step(&mut resumed, k));
+    let all = |o: &muon_wgpu::Optimizer| pollster::block_on(o.read_all()).unwrap();
+    let (x, y) = (all(&straight), all(&resumed));
+    assert!(x.iter().any(|(n, _, _)| n == "ema/w"));
+    assert_eq!(x, y);
 }

@@ -190,7 +190,8 @@ impl Optimizer {
         Ok(read_ranges(&self.ctx, &[range]).await?.remove(0))
     }
 
-    fn average(&self, i: usize) -> Option<BufferRange> {
+    /// Where a parameter's moving average lives (`use_ema`; `i` in registration order).
+    pub(crate) fn average(&self, i: usize) -> Option<BufferRange> {
         self.extras.averages.get(i).map(|b| BufferRange {
             buffer: b.clone(),
             offset: 0,
