@@ -407,6 +407,8 @@ mod tests {
                 ..Default::default()
             }
         );
+        // 13 of the original keys, 11 of the Keras base optimizer's options (tests/options.rs).
+        assert_eq!(KEYS.len(), 24);
     }
 
     #[test]
