@@ -19,6 +19,8 @@
 //! ```
 //! where `t_before = ⌊k/S⌋` (Keras' `iterations` under accumulation). Everything runs on the GPU
 //! in the step's one submit; only `η(k)` and the EMA factor are written from the host per step.
+//! The transforms work in place: after a step, the gradient buffers hold the gradient the update
+//! used (divided, averaged, clipped), and between updates the accumulators hold the sum so far.
 
 use crate::error::{Error, Result};
 use crate::overrides::Overrides;
