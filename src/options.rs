@@ -224,10 +224,10 @@ pub mod routing {
 
     /// The `;`-separated regular expressions of `exclude_layers`, compiled; an invalid one is an
     /// error naming the key.
-    pub fn patterns(text: &str) -> Result<Vec<regex::Regex>> {
+    pub fn patterns(text: &str) -> Result<Vec<regex_lite::Regex>> {
         (text.split(';').map(str::trim).filter(|p| !p.is_empty()))
             .map(|p| {
-                regex::Regex::new(p).map_err(|e| Error::InvalidHyperparameter {
+                regex_lite::Regex::new(p).map_err(|e| Error::InvalidHyperparameter {
                     key: "exclude_layers".into(),
                     value: p.into(),
                     reason: format!("not a regular expression: {e}"),
@@ -240,7 +240,7 @@ pub mod routing {
     pub fn excluded(patterns: &[String], name: &str) -> bool {
         patterns
             .iter()
-            .any(|p| regex::Regex::new(p).is_ok_and(|r| r.is_match(name)))
+            .any(|p| regex_lite::Regex::new(p).is_ok_and(|r| r.is_match(name)))
     }
 }
 
