@@ -449,7 +449,8 @@ impl Settings {
         self.muon.iter().try_for_each(MuonConfig::validate)?;
         self.adam.iter().try_for_each(AdamWConfig::validate)?;
         self.options.validate()?;
-        crate::options::routing::patterns(&self.routing.exclude_layers.join(";"))?;
+        (self.routing.exclude_layers.iter())
+            .try_for_each(|p| crate::options::routing::compile(p).map(|_| ()))?;
         Ok(())
     }
 }

@@ -129,14 +129,8 @@ impl StepOptions {
                 "only one of clipnorm, clipvalue and global_clipnorm can be set",
             ));
         }
+        // As in Keras, the EMA's settings are ignored (and not checked) without `use_ema`.
         let use_ema = o.use_ema.unwrap_or(false);
-        if !use_ema && (o.ema_momentum.is_some() || o.ema_overwrite_frequency.is_some()) {
-            return Err(invalid(
-                "use_ema",
-                "false",
-                "ema_momentum and ema_overwrite_frequency need use_ema=true",
-            ));
-        }
         let options = Self {
             clip: clips.first().map(|(_, c)| *c),
             loss_scale_factor: o.loss_scale_factor,
@@ -226,14 +220,17 @@ pub mod routing {
     /// error naming the key.
     pub fn patterns(text: &str) -> Result<Vec<regex_lite::Regex>> {
         (text.split(';').map(str::trim).filter(|p| !p.is_empty()))
-            .map(|p| {
-                regex_lite::Regex::new(p).map_err(|e| Error::InvalidHyperparameter {
-                    key: "exclude_layers".into(),
-                    value: p.into(),
-                    reason: format!("not a regular expression: {e}"),
-                })
-            })
+            .map(compile)
             .collect()
+    }
+
+    /// One `exclude_layers` pattern, compiled; an invalid one is an error naming the key.
+    pub fn compile(pattern: &str) -> Result<regex_lite::Regex> {
+        regex_lite::Regex::new(pattern).map_err(|e| Error::InvalidHyperparameter {
+            key: "exclude_layers".into(),
+            value: pattern.into(),
+            reason: format!("not a regular expression: {e}"),
+        })
     }
 
     /// Whether `name` matches any pattern anywhere (Python's `re.search`, case-sensitive).
@@ -338,13 +335,6 @@ mod tests {
                 },
             ),
             (
-                "use_ema",
-                Overrides {
-                    ema_momentum: Some(0.5),
-                    ..o()
-                },
-            ),
-            (
                 "lr_schedule",
                 Overrides {
                     lr_schedule: Some("cosine".into()),
@@ -357,6 +347,14 @@ mod tests {
         }
         assert_eq!(
             StepOptions::from_overrides(&o()).unwrap(),
+            StepOptions::default()
+        );
+        let ignored = Overrides {
+            ema_momentum: Some(2.0),
+            ..o()
+        };
+        assert_eq!(
+            StepOptions::from_overrides(&ignored).unwrap(),
             StepOptions::default()
         );
     }
