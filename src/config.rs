@@ -427,7 +427,7 @@ impl RoutingRule {
             return false;
         }
         !self.exclude.iter().any(|k| name.contains(k.as_str()))
-            && !crate::options::routing::excluded(&self.exclude_layers, name)
+            && !crate::keras_options::routing::excluded(&self.exclude_layers, name)
     }
 }
 
@@ -440,7 +440,7 @@ pub struct Settings {
     pub adam: Vec<AdamWConfig>,
     pub routing: RoutingRule,
     /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
-    pub options: crate::options::StepOptions,
+    pub options: crate::keras_options::StepOptions,
 }
 
 impl Settings {
@@ -450,7 +450,7 @@ impl Settings {
         self.adam.iter().try_for_each(AdamWConfig::validate)?;
         self.options.validate()?;
         (self.routing.exclude_layers.iter())
-            .try_for_each(|p| crate::options::routing::compile(p).map(|_| ()))?;
+            .try_for_each(|p| crate::keras_options::routing::compile(p).map(|_| ()))?;
         Ok(())
     }
 }

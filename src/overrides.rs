@@ -301,7 +301,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Text,
         help: "Keras routing: ;-separated regular expressions; matching names go to AdamW",
         set: |o, v| {
-            crate::options::routing::patterns(v)?;
+            crate::keras_options::routing::patterns(v)?;
             o.exclude_layers = Some(v.to_string());
             Ok(())
         },

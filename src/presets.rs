@@ -216,7 +216,7 @@ impl Preset {
             muon: vec![muon],
             adam: vec![adam],
             routing,
-            options: crate::options::StepOptions::from_overrides(o)?,
+            options: crate::keras_options::StepOptions::from_overrides(o)?,
         };
         settings.validate()?;
         Ok(settings)

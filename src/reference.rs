@@ -184,7 +184,7 @@ impl ReferenceOptimizer {
             }
         }
         if let Some(eta) = eta {
-            crate::options::reference::clip(options.clip, &mut g);
+            crate::keras_options::reference::clip(options.clip, &mut g);
             self.step += 1;
             self.update(&g, eta);
         }
@@ -210,7 +210,7 @@ impl ReferenceOptimizer {
                 Group::Muon(group) => {
                     let cfg = &self.settings.muon[group];
                     let s = cfg.scalars(t, cfg.shape_scale(&p.shape));
-                    let s = crate::options::muon_scalars_at_rate(cfg, s, eta);
+                    let s = crate::keras_options::muon_scalars_at_rate(cfg, s, eta);
                     let (rows, cols) = matrix_view(&p.shape);
                     let u: Vec<f64> = p
                         .momentum
@@ -228,7 +228,7 @@ impl ReferenceOptimizer {
                 }
                 Group::AdamW(group) => {
                     let cfg = &self.settings.adam[group];
-                    let s = crate::options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
+                    let s = crate::keras_options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
                     for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(g) {
                         *m += (1.0 - s.beta1) * (g - *m);

@@ -6,12 +6,12 @@
 //! bind group and workgroup count, created when the optimizer is built and replayed every step.
 
 mod adamw;
+pub mod keras_options;
 mod matmul;
 mod momentum;
 mod muon_update;
 mod normalize;
 pub mod ns;
-pub mod options;
 mod step_scalars;
 pub mod tune;
 pub(crate) mod warm_up;

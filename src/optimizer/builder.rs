@@ -148,7 +148,7 @@ impl OptimizerBuilder {
         }
         .record();
         // The Keras base optimizer's options around them (crate::options), when set.
-        let (extras, dispatches) = super::options::Extras::record(
+        let (extras, dispatches) = super::keras_options::Extras::record(
             device,
             &self.settings.options,
             &buffers.params,

@@ -25,10 +25,10 @@
 mod adamw;
 mod buffers;
 mod builder;
+mod keras_options;
 pub mod layout;
 mod muon;
 mod newton_schulz;
-mod options;
 mod step;
 
 use std::collections::HashMap;
@@ -143,7 +143,7 @@ pub struct Optimizer {
     stats: StepStats,
     tune_report: Option<TuneReport>,
     /// The Keras base optimizer's options: their launches, buffers and call count.
-    extras: Box<options::Extras>,
+    extras: Box<keras_options::Extras>,
 }
 
 impl Optimizer {

@@ -4,8 +4,8 @@
 use wgpu::util::DeviceExt;
 
 use crate::error::Result;
+use crate::keras_options;
 use crate::kernels::{AdamStep, Dispatch, MuonStep};
-use crate::options;
 
 use super::{muon, Optimizer, StepStats};
 
@@ -18,7 +18,13 @@ impl Optimizer {
             .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t, eta))
             .collect();
         let mut adam: Vec<AdamStep> = (self.settings.adam.iter())
-            .map(|cfg| AdamStep::from(options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta)))
+            .map(|cfg| {
+                AdamStep::from(keras_options::adam_scalars_at_rate(
+                    cfg,
+                    cfg.scalars(t),
+                    eta,
+                ))
+            })
             .collect();
         // The buffers hold at least one of each (a binding is never empty).
         muon.resize(muon.len().max(1), MuonStep::default());

@@ -12,9 +12,9 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::kernels::options::{EmaStep, OptionKernels, Segment, NORM_PARTIALS};
+use crate::keras_options::{Clip, StepOptions};
+use crate::kernels::keras_options::{EmaStep, OptionKernels, Segment, NORM_PARTIALS};
 use crate::kernels::Dispatch;
-use crate::options::{Clip, StepOptions};
 
 use super::buffers::{storage_buffer, ParamInfo};
 
