@@ -553,7 +553,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         let t = Instant::now();
-        opt.record_step(&mut encoder);
+        opt.record_step(&mut encoder).map_err(err)?;
         record.push(t.elapsed().as_secs_f64() * 1e3);
         drop(encoder);
     }
@@ -644,7 +644,9 @@ fn profile_step(
     let mut encoder = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-    let labels = opt.record_step_timed(&mut encoder, &queries);
+    let labels = opt
+        .record_step_timed(&mut encoder, &queries)
+        .map_err(|e| e.to_string())?;
     encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
     encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
     ctx.queue.submit([encoder.finish()]);

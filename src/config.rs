@@ -500,6 +500,9 @@ pub struct RoutingRule {
     pub exclude: Vec<String>,
     /// Names containing `embedding` (case-insensitive) go to AdamW, as Keras does.
     pub exclude_embeddings: bool,
+    /// Keras Muon's `exclude_layers`: regular expressions; a name matching any (`re.search`) goes
+    /// to AdamW.
+    pub exclude_layers: Vec<String>,
 }
 
 impl RoutingRule {
@@ -513,6 +516,7 @@ impl RoutingRule {
             return false;
         }
         !self.exclude.iter().any(|k| name.contains(k.as_str()))
+            && !crate::keras_options::routing::excluded(&self.exclude_layers, name)
     }
 }
 
@@ -524,13 +528,19 @@ pub struct Settings {
     /// AdamW groups; automatic routing uses group 0.
     pub adam: Vec<AdamWConfig>,
     pub routing: RoutingRule,
+    /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
+    pub options: crate::keras_options::StepOptions,
 }
 
 impl Settings {
     /// Checks every group.
     pub fn validate(&self) -> Result<()> {
         self.muon.iter().try_for_each(MuonConfig::validate)?;
-        self.adam.iter().try_for_each(AdamWConfig::validate)
+        self.adam.iter().try_for_each(AdamWConfig::validate)?;
+        self.options.validate()?;
+        (self.routing.exclude_layers.iter())
+            .try_for_each(|p| crate::keras_options::routing::compile(p).map(|_| ()))?;
+        Ok(())
     }
 }
 

@@ -31,6 +31,20 @@ pub struct Overrides {
     pub adaptive: Option<bool>,
     pub mu_dtype: Option<MuDtype>,
     pub weight_dimension_numbers: Option<Vec<(String, DimensionNumbers)>>,
+    // The Keras base optimizer's options (`crate::keras_options`) and Keras Muon's routing options.
+    pub clipnorm: Option<f64>,
+    pub global_clipnorm: Option<f64>,
+    pub clipvalue: Option<f64>,
+    pub loss_scale_factor: Option<f64>,
+    pub gradient_accumulation_steps: Option<u64>,
+    pub use_ema: Option<bool>,
+    pub ema_momentum: Option<f64>,
+    pub ema_overwrite_frequency: Option<u64>,
+    /// See [`crate::schedule`] for the spelling.
+    pub lr_schedule: Option<String>,
+    /// `;`-separated regular expressions.
+    pub exclude_layers: Option<String>,
+    pub exclude_embeddings: Option<bool>,
 }
 
 /// The type of an override's value, for front ends that are typed (the JS API).
@@ -248,6 +262,118 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "clipnorm",
+        js_name: "clipnorm",
+        kind: Kind::Number,
+        help: "Keras: clip each gradient tensor to this norm",
+        set: |o, v| {
+            o.clipnorm = Some(number("clipnorm", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "global_clipnorm",
+        js_name: "globalClipnorm",
+        kind: Kind::Number,
+        help: "Keras: clip all gradients together to this norm",
+        set: |o, v| {
+            o.global_clipnorm = Some(number("global_clipnorm", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "clipvalue",
+        js_name: "clipvalue",
+        kind: Kind::Number,
+        help: "Keras: clip each gradient element to [-c, c]",
+        set: |o, v| {
+            o.clipvalue = Some(number("clipvalue", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "loss_scale_factor",
+        js_name: "lossScaleFactor",
+        kind: Kind::Number,
+        help: "Keras: gradients are divided by it first",
+        set: |o, v| {
+            o.loss_scale_factor = Some(number("loss_scale_factor", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "gradient_accumulation_steps",
+        js_name: "gradientAccumulationSteps",
+        kind: Kind::Count,
+        help: "Keras: update on every S-th step with the mean of S gradients (S >= 2)",
+        set: |o, v| {
+            o.gradient_accumulation_steps = Some(count("gradient_accumulation_steps", v)? as u64);
+            Ok(())
+        },
+    },
+    Key {
+        name: "use_ema",
+        js_name: "useEma",
+        kind: Kind::Flag,
+        help: "Keras: keep an exponential moving average of the parameters (ema/<name>)",
+        set: |o, v| {
+            o.use_ema = Some(flag("use_ema", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "ema_momentum",
+        js_name: "emaMomentum",
+        kind: Kind::Number,
+        help: "Keras: the EMA's momentum, in [0, 1) (0.99)",
+        set: |o, v| {
+            o.ema_momentum = Some(number("ema_momentum", v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "ema_overwrite_frequency",
+        js_name: "emaOverwriteFrequency",
+        kind: Kind::Count,
+        help: "Keras: every this many updates the parameters take their EMA",
+        set: |o, v| {
+            o.ema_overwrite_frequency = Some(count("ema_overwrite_frequency", v)? as u64);
+            Ok(())
+        },
+    },
+    Key {
+        name: "lr_schedule",
+        js_name: "lrSchedule",
+        kind: Kind::Text,
+        help: "learning-rate factor per step: constant, linear_warmup:steps=W[,from=F], cosine:decay_steps=D[,alpha=A][,warmup_steps=W][,from=F], exponential:decay_steps=D,decay_rate=R[,staircase=true], piecewise:boundaries=B1|B2,values=V0|V1|V2",
+        set: |o, v| {
+            crate::schedule::LrSchedule::parse(v)?;
+            o.lr_schedule = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Key {
+        name: "exclude_layers",
+        js_name: "excludeLayers",
+        kind: Kind::Text,
+        help: "Keras routing: ;-separated regular expressions; matching names go to AdamW",
+        set: |o, v| {
+            crate::keras_options::routing::patterns(v)?;
+            o.exclude_layers = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Key {
+        name: "exclude_embeddings",
+        js_name: "excludeEmbeddings",
+        kind: Kind::Flag,
+        help: "Keras routing: names containing `embedding` (any case) go to AdamW",
+        set: |o, v| {
+            o.exclude_embeddings = Some(flag("exclude_embeddings", v)?);
+            Ok(())
+        },
+    },
 ];
 
 /// `NAME=R/O;NAME=R/O;...`, each entry split at its last `=` (names may hold `/` and `=`).
@@ -360,7 +486,8 @@ mod tests {
                 ..Overrides::default()
             }
         );
-        assert_eq!(KEYS.len(), 18);
+        // 13 original keys, non_finite, 4 of optax's options, 11 of the Keras base optimizer's.
+        assert_eq!(KEYS.len(), 29);
     }
 
     #[test]

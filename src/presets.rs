@@ -253,10 +253,20 @@ impl Preset {
         if let Some(v) = o.adam_eps {
             adam.eps = v;
         }
+        if let Some(v) = o.exclude_embeddings {
+            routing.exclude_embeddings = v;
+        }
+        if let Some(v) = &o.exclude_layers {
+            routing.exclude_layers = (v.split(';').map(str::trim))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+        }
         let settings = Settings {
             muon: vec![muon],
             adam: vec![adam],
             routing,
+            options: crate::keras_options::StepOptions::from_overrides(o)?,
         };
         settings.validate()?;
         Ok(settings)

@@ -101,6 +101,9 @@ pub struct RefParam {
     pub momentum: Vec<f64>,
     pub exp_avg: Vec<f64>,
     pub exp_avg_sq: Vec<f64>,
+    /// The moving average (`use_ema`) and the gradient accumulator (zeros when unused).
+    pub ema: Vec<f64>,
+    pub accumulator: Vec<f64>,
 }
 
 /// The whole optimizer in f64: same routing, same formulas, same step scalars.
@@ -108,7 +111,10 @@ pub struct RefParam {
 pub struct ReferenceOptimizer {
     pub settings: Settings,
     pub params: Vec<RefParam>,
+    /// Updates applied.
     pub step: u64,
+    /// Calls to `step` (micro-steps under gradient accumulation).
+    pub calls: u64,
 }
 
 impl ReferenceOptimizer {
@@ -119,6 +125,7 @@ impl ReferenceOptimizer {
             settings,
             params: Vec::new(),
             step: 0,
+            calls: 0,
         })
     }
 
@@ -135,52 +142,100 @@ impl ReferenceOptimizer {
             momentum: vec![0.0; len],
             exp_avg: vec![0.0; len],
             exp_avg_sq: vec![0.0; len],
+            ema: vec![0.0; len],
+            accumulator: vec![0.0; len],
         });
         Ok(())
     }
 
-    /// One step with these gradients (every parameter needs one).
+    /// One call to `step` with these gradients (every parameter needs one), with the Keras base
+    /// optimizer's options in Keras' order ([`crate::keras_options`]): loss-scale division,
+    /// accumulation, clipping, the update at rate factor `η(k)`, the moving average.
     pub fn step(&mut self, grads: &HashMap<String, Vec<f32>>) -> Result<()> {
         for p in &self.params {
             if !grads.contains_key(&p.name) {
                 return Err(Error::MissingGradient {
                     name: p.name.clone(),
-                    step: self.step as usize,
+                    step: self.calls as usize,
                 });
             }
         }
-        if self.step == 0 {
+        if self.calls == 0 {
             let routed = self
                 .params
                 .iter()
                 .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
             crate::muon_options::check_listed(&self.settings, routed)?;
         }
-        self.step += 1;
+        let options = self.settings.options.clone();
+        let k = self.calls;
+        let eta = match options.is_update(k) {
+            true => Some(options.rate_factor(k)?),
+            false => None,
+        };
+        self.calls += 1;
+        let scale = options.loss_scale_factor.unwrap_or(1.0);
+        let mut g: Vec<Vec<f64>> = (self.params.iter())
+            .map(|p| grads[&p.name].iter().map(|&v| v as f64 / scale).collect())
+            .collect();
+        if let Some(steps) = options.accumulation_steps {
+            for (p, g) in self.params.iter_mut().zip(&mut g) {
+                for (a, g) in p.accumulator.iter_mut().zip(g.iter_mut()) {
+                    if eta.is_some() {
+                        *g = (*g + *a) / steps as f64;
+                        *a = 0.0;
+                    } else {
+                        *a += *g;
+                    }
+                }
+            }
+        }
+        if let Some(eta) = eta {
+            crate::keras_options::reference::clip(options.clip, &mut g);
+            self.step += 1;
+            self.update(&g, eta)?;
+        }
+        if let Some((f, overwrite)) = options.ema_step(k) {
+            for p in &mut self.params {
+                for (avg, w) in p.ema.iter_mut().zip(p.value.iter_mut()) {
+                    *avg = f * *avg + (1.0 - f) * *w;
+                    if overwrite {
+                        *w = *avg;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The preset's update with these (transformed) gradients at step `self.step`, every
+    /// learning rate times `eta`.
+    fn update(&mut self, grads: &[Vec<f64>], eta: f64) -> Result<()> {
         let t = self.step;
-        for p in &mut self.params {
-            let g: Vec<f64> = grads[&p.name].iter().map(|&v| v as f64).collect();
+        for (p, g) in self.params.iter_mut().zip(grads) {
             match p.route {
                 Group::Muon(group) => {
                     // Every option of the group: see `reference_options::muon_step`.
                     let cfg = &self.settings.muon[group];
                     let map = cfg.matrix_map(&p.name, &p.shape)?;
                     let s = cfg.scalars(t, cfg.shape_scale_of(&map));
+                    let s = crate::keras_options::muon_scalars_at_rate(cfg, s, eta);
                     crate::reference_options::muon_step(
                         cfg,
                         &map,
                         &s,
                         &mut p.value,
                         &mut p.momentum,
-                        &g,
+                        g,
                     );
                 }
                 Group::AdamW(group) => {
-                    let s = self.settings.adam[group].scalars(t);
-                    let dtype = self.settings.adam[group].mu_dtype;
+                    let cfg = &self.settings.adam[group];
+                    let s = crate::keras_options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
+                    let dtype = cfg.mu_dtype;
                     let round = |x: f64| dtype.round(x as f32) as f64;
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
-                    for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(&g) {
+                    for ((w, (m, v)), &g) in p.value.iter_mut().zip(state).zip(g) {
                         // optax's mu_dtype: m' = round(round(β₁)·m) + (1-β₁)·g drives the
                         // step, m ← round(m') (`adamw_packed.wgsl`).
                         let fresh = if dtype.packed() {

@@ -281,6 +281,11 @@ impl Case {
                 ));
             }
         }
+        if opt.settings.options.ema.is_some() {
+            for p in &opt.params {
+                out.push((format!("ema/{}", p.name), p.shape.clone(), p.ema.clone()));
+            }
+        }
         Ok(out)
     }
 

@@ -92,6 +92,11 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "step_scalars.wgsl",
         include_str!("../shaders/step_scalars.wgsl"),
+    ), // The Keras base optimizer's options (src/kernels/keras_options.rs).
+    ("segment.wgsl", include_str!("../shaders/segment.wgsl")),
+    (
+        "grad_unscale.wgsl",
+        include_str!("../shaders/grad_unscale.wgsl"),
     ),
     (
         "inner_product.wgsl",
@@ -119,6 +124,20 @@ pub const FILES: &[(&str, &str)] = &[
         "spectral_norm.wgsl",
         include_str!("../shaders/spectral_norm.wgsl"),
     ),
+    (
+        "grad_accumulate.wgsl",
+        include_str!("../shaders/grad_accumulate.wgsl"),
+    ),
+    (
+        "grad_sum_squares.wgsl",
+        include_str!("../shaders/grad_sum_squares.wgsl"),
+    ),
+    (
+        "clip_factors.wgsl",
+        include_str!("../shaders/clip_factors.wgsl"),
+    ),
+    ("grad_clip.wgsl", include_str!("../shaders/grad_clip.wgsl")),
+    ("ema.wgsl", include_str!("../shaders/ema.wgsl")),
 ];
 
 /// The text on disk of a file of `shaders/`.

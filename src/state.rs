@@ -1,7 +1,9 @@
 //! Saving and loading the whole optimizer state (parameters, momentum, moments, step count) as safetensors.
 //!
 //! Tensor names follow the replay format: `param/<name>`, `state/<name>/momentum`,
-//! `state/<name>/exp_avg`, `state/<name>/exp_avg_sq`; the metadata holds `step`.
+//! `state/<name>/exp_avg`, `state/<name>/exp_avg_sq`, and `ema/<name>` with `use_ema`; the
+//! metadata holds `step` (updates applied). Under gradient accumulation, save between updates'
+//! windows: the accumulated gradients of an unfinished window are not saved.
 
 use std::collections::HashMap;
 
@@ -61,7 +63,7 @@ impl Optimizer {
         let mut by_name: HashMap<&str, &Tensor> =
             file.tensors.iter().map(|t| (t.0.as_str(), t)).collect();
         let mut writes = Vec::new();
-        for p in self.params() {
+        for (i, p) in self.params().iter().enumerate() {
             let mut targets = vec![(format!("param/{}", p.name), p.value.clone())];
             targets.extend(
                 p.state()
@@ -69,6 +71,8 @@ impl Optimizer {
                     .into_iter()
                     .map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())),
             );
+            // The moving average of `use_ema` (crate::keras_options).
+            targets.extend(self.average(i).map(|r| (format!("ema/{}", p.name), r)));
             for (tensor, range) in targets {
                 let (_, shape, values) = by_name
                     .remove(tensor.as_str())

@@ -27,6 +27,7 @@ fn settings() -> Settings {
             ..Default::default()
         }],
         routing: RoutingRule::default(),
+        options: Default::default(),
     }
 }
 

@@ -409,6 +409,7 @@ fn several_groups_keep_their_own_hyperparameters() {
                 },
             ],
             routing: Default::default(),
+            options: Default::default(),
         };
         let routes = [
             ("m0", Route::Muon(0)),

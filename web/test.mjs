@@ -263,8 +263,51 @@ async function testApi(context, base) {
   check("api: fractional and huge shape dimensions throw", /whole number/.test(r.badShape ?? "") && /whole number/.test(r.hugeShape ?? ""), `${r.badShape} | ${r.hugeShape}`);
   check("api: nonFinite skip_step skips a NaN step", r.skipped === 1 && r.untouched && r.skippedCount === 0, `${r.skipped} ${r.untouched} ${r.skippedCount}`);
   check("api: nsSteps 1e9 is refused, not a crash", /ns_steps/.test(r.hugeNs ?? ""), r.hugeNs);
+  await testKerasOptions(page);
   check("api: no console errors", errors.length === 0, errors.join(" | "));
   await page.close();
+}
+
+// The Keras base optimizer's options through the JS API (camelCase keys of the replay format).
+async function testKerasOptions(page) {
+  const r = await page.evaluate(async () => {
+    const m = await import("./pkg/muon_wgpu.js");
+    const opt = await m.MuonOptimizer.create({
+      preset: "torch", adamLr: 0.1, adamWeightDecay: 0, clipvalue: 0.5, useEma: true,
+      emaMomentum: 0.5, lrSchedule: "piecewise:boundaries=0,values=1|0.5",
+    });
+    opt.addParameter("b", [4], new Float32Array([1, 1, 1, 1]));
+    opt.build();
+    const b0 = [1, 1, 1, 1];
+    opt.setGradient("b", new Float32Array([1, -2, 3, -4]));
+    opt.step();
+    const b1 = [...(await opt.readParameter("b"))];
+    const avg1 = [...(await opt.readAverage("b"))];
+    opt.step();
+    const b2 = [...(await opt.readParameter("b"))];
+    const avg2 = [...(await opt.readAverage("b"))];
+    opt.free();
+    let twoClips = null;
+    try {
+      await m.MuonOptimizer.create({ clipnorm: 1, clipvalue: 1 });
+    } catch (e) {
+      twoClips = e.message;
+    }
+    return { b0, b1, avg1, b2, avg2, twoClips };
+  });
+  // AdamW on a constant gradient moves each element by lr·η·sign(g) (clipping keeps the sign):
+  // η = 1, then 0.5; the EMA starts at the parameter, then averages it with momentum 0.5.
+  const want1 = [0.9, 1.1, 0.9, 1.1];
+  const want2 = [0.85, 1.15, 0.85, 1.15];
+  const wantAvg2 = want1.map((v, i) => 0.5 * v + 0.5 * want2[i]);
+  const worst = Math.max(
+    ...r.b1.map((v, i) => Math.abs(v - want1[i])),
+    ...r.avg1.map((v, i) => Math.abs(v - want1[i])),
+    ...r.b2.map((v, i) => Math.abs(v - want2[i])),
+    ...r.avg2.map((v, i) => Math.abs(v - wantAvg2[i])),
+  );
+  check("api: clipvalue, lrSchedule and useEma act (readAverage)", worst < 1e-4, `max |Δ| ${worst.toExponential(2)}`);
+  check("api: two clipping options throw, naming them", /clipnorm, clipvalue/.test(r.twoClips ?? ""), r.twoClips);
 }
 
 async function testImage(context, base) {

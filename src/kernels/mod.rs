@@ -7,6 +7,7 @@
 
 mod adamw;
 mod inner_product;
+pub mod keras_options;
 mod matmul;
 mod momentum;
 mod muon_update;

@@ -112,7 +112,7 @@ impl Trainer {
         batch: Batch<'_>,
     ) -> Result<()> {
         self.record_gradients(encoder, batch)?;
-        self.optimizer.record_step(encoder);
+        self.optimizer.record_step(encoder)?;
         Ok(())
     }
 

@@ -174,6 +174,25 @@ impl OptimizerBuilder {
     }
 
     fn build_unscoped(self) -> Result<Optimizer> {
+        if self.non_finite == NonFinitePolicy::SkipStep {
+            let options = &self.settings.options;
+            let other = if options.accumulation_steps.is_some() {
+                Some("gradient_accumulation_steps")
+            } else if options.ema.is_some() {
+                Some("use_ema")
+            } else {
+                None
+            };
+            if let Some(other) = other {
+                // A skipped step is decided on the GPU; the host's micro-step and EMA counts
+                // could not follow it without a readback.
+                return Err(Error::InvalidHyperparameter {
+                    key: format!("non_finite, {other}"),
+                    value: "skip_step".into(),
+                    reason: format!("skip_step cannot be combined with {other}"),
+                });
+            }
+        }
         let device = &self.ctx.device;
         let (kernels, tune_report) = match self.ns_variant {
             Some(v) => (Kernels::with_variant(device, v), None),
@@ -216,6 +235,13 @@ impl OptimizerBuilder {
             buffers: &buffers,
         }
         .record();
+        // The Keras base optimizer's options around them (crate::keras_options), when set.
+        let (extras, dispatches) = super::keras_options::Extras::record(
+            device,
+            &self.settings.options,
+            &buffers.params,
+            dispatches,
+        );
         // The skip_step policy's launches run first in every step.
         let (skip, dispatches) = match self.non_finite {
             NonFinitePolicy::Propagate => (None, dispatches),
@@ -229,13 +255,18 @@ impl OptimizerBuilder {
             }
         };
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).
-        let compiles = crate::kernels::warm_up(device, &self.ctx.queue, &dispatches);
+        let all = dispatches.iter().chain(&extras.accumulate_only);
+        let compiles = crate::kernels::warm_up(device, &self.ctx.queue, all);
 
         let stats = StepStats {
             compiles,
             ..StepStats::new(&layout, &buffers, dispatches.len(), variant)
         };
         let n_params = buffers.params.len();
+        let stats = StepStats {
+            state_bytes: stats.state_bytes + extras.bytes,
+            ..stats
+        };
         let index = (buffers.params.iter().enumerate())
             .map(|(i, p)| (p.name.clone(), i))
             .collect();
@@ -255,6 +286,7 @@ impl OptimizerBuilder {
                 .map(|_| std::sync::atomic::AtomicU8::new(super::NEVER_WRITTEN))
                 .collect(),
             allow_stale: false,
+            extras: Box::new(extras),
         })
     }
 }

@@ -25,6 +25,7 @@
 mod adamw;
 mod buffers;
 mod builder;
+mod keras_options;
 pub mod layout;
 mod muon;
 mod newton_schulz;
@@ -153,6 +154,8 @@ pub struct Optimizer {
     /// Per parameter, whether the host wrote its gradient: see [`Optimizer::step`].
     fresh: Vec<std::sync::atomic::AtomicU8>,
     allow_stale: bool,
+    /// The Keras base optimizer's options: their launches, buffers and call count.
+    extras: Box<keras_options::Extras>,
 }
 
 /// [`Optimizer::fresh`]: never written from the host (a GPU writes it), written since the
@@ -191,7 +194,7 @@ impl Optimizer {
     }
 
     /// Sets the number of steps taken (for resuming); bias corrections follow it. At most
-    /// [`MAX_STEP`].
+    /// [`MAX_STEP`]. Under gradient accumulation the micro-step count restarts at `step · S`.
     pub fn set_step_count(&mut self, step: u64) -> Result<()> {
         if step > MAX_STEP {
             return Err(Error::InvalidHyperparameter {
@@ -201,6 +204,7 @@ impl Optimizer {
             });
         }
         self.step = step;
+        self.extras.calls = step.saturating_mul(self.settings.options.steps_per_update());
         if let Some(skip) = &self.skip {
             let mut c = skip.counts();
             c.t_sync = step;
@@ -213,6 +217,36 @@ impl Optimizer {
                 .write_buffer(self.skip_control().expect("skip_step"), 4, &[0; 4]);
         }
         Ok(())
+    }
+
+    /// Calls to `step` so far: the updates taken times `S` under gradient accumulation.
+    pub fn call_count(&self) -> u64 {
+        self.extras.calls
+    }
+
+    /// Reads a parameter's moving average (`use_ema`; waits for the GPU).
+    pub async fn read_average(&self, name: &str) -> Result<Vec<f32>> {
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| Error::UnknownParameter { name: name.into() })?;
+        let range = self
+            .average(i)
+            .ok_or_else(|| Error::InvalidHyperparameter {
+                key: "use_ema".into(),
+                value: "false".into(),
+                reason: format!("no moving average of `{name}` is kept"),
+            })?;
+        Ok(read_ranges(&self.ctx, &[range]).await?.remove(0))
+    }
+
+    /// Where a parameter's moving average lives (`use_ema`; `i` in registration order).
+    pub(crate) fn average(&self, i: usize) -> Option<BufferRange> {
+        self.extras.averages.get(i).map(|b| BufferRange {
+            buffer: b.clone(),
+            offset: 0,
+            len: self.params[i].value.len,
+        })
     }
 
     /// Whether [`Optimizer::step`] may reuse a gradient the host wrote before the last step
@@ -397,7 +431,8 @@ impl Optimizer {
     }
 
     /// Reads every parameter and its state in one readback: `(tensor name, shape, values)`
-    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`.
+    /// with names `param/<name>` and `state/<name>/<momentum|exp_avg|exp_avg_sq>`, then
+    /// `ema/<name>` with `use_ema`.
     pub async fn read_all(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
         // Under skip_step, the step count is brought up to date with the state.
         self.sync_skips().await?;
@@ -413,6 +448,12 @@ impl Optimizer {
                 let packed = (first && p.mu_dtype.packed()).then_some(p.mu_dtype);
                 names.push((format!("state/{}/{kind}", p.name), p.shape.clone(), packed));
                 ranges.push(range.clone());
+            }
+        }
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some(range) = self.average(i) {
+                names.push((format!("ema/{}", p.name), p.shape.clone(), None));
+                ranges.push(range);
             }
         }
         let values = read_ranges(&self.ctx, &ranges).await?;

@@ -41,8 +41,10 @@ pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>
 
 /// The step scalars of a batch at step `t`; the shape scale enters here,
 /// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::config::AdjustLr`].
-pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64) -> MuonStep {
-    MuonStep::from(cfg.scalars(t, batch.scale))
+/// Every learning rate is multiplied by `eta`, the schedule's factor.
+pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
+    let s = cfg.scalars(t, batch.scale);
+    MuonStep::from(crate::keras_options::muon_scalars_at_rate(cfg, s, eta))
 }
 
 /// The matrices one momentum dispatch reads and the parameters their update writes.

@@ -259,7 +259,7 @@ impl Optimizer {
         let queue = &self.ctx.queue;
         queue.write_buffer(&skip.control, 4, bytemuck::bytes_of(&0u32));
         queue.write_buffer(&skip.control, 12, bytemuck::bytes_of(&0u32));
-        self.write_step_table();
+        // The table is rewritten by the next step (it is dirty), with that call's rate.
         if words[3] != 0 {
             return Err(Error::Gpu {
                 operation: "step (skip_step policy)".into(),
@@ -272,8 +272,9 @@ impl Optimizer {
         Ok(())
     }
 
-    /// Writes the step scalars of steps `t_sync + 1 ..= t_sync + WINDOW` into the tables.
-    pub(super) fn write_step_table(&self) {
+    /// Writes the step scalars of steps `t_sync + 1 ..= t_sync + WINDOW` into the tables, every
+    /// learning rate times `eta` (the schedule's factor of this call).
+    pub(super) fn write_step_table(&self, eta: f64) {
         let Some(skip) = &self.skip else { return };
         let t_sync = {
             let mut c = skip.counts();
@@ -283,7 +284,7 @@ impl Optimizer {
         let mut muon = Vec::new();
         let mut adam = Vec::new();
         for row in 0..WINDOW as u64 {
-            let (bytes, split) = self.step_scalars(t_sync + row + 1);
+            let (bytes, split) = self.step_scalars(t_sync + row + 1, eta);
             muon.extend_from_slice(&bytes[..split as usize]);
             adam.extend_from_slice(&bytes[split as usize..]);
         }
@@ -293,11 +294,12 @@ impl Optimizer {
 
     /// Before recording a step under skip_step: the table brought up to date, and the flag
     /// cleared in `encoder`'s order.
-    pub(super) fn begin_skip_step(&self, encoder: &mut wgpu::CommandEncoder) {
+    pub(super) fn begin_skip_step(&self, encoder: &mut wgpu::CommandEncoder, eta: f64) {
         let Some(skip) = &self.skip else { return };
         let dirty = skip.counts().table_dirty;
-        if dirty {
-            self.write_step_table();
+        // A schedule's rate changes every call: the table follows it.
+        if dirty || self.settings.options.schedule.is_some() {
+            self.write_step_table(eta);
         }
         encoder.clear_buffer(&skip.control, 0, Some(4));
         skip.counts().recorded += 1;

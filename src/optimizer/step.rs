@@ -3,19 +3,28 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::kernels::{AdamStep, MuonStep};
+use crate::error::Result;
+use crate::keras_options;
+use crate::kernels::{AdamStep, Dispatch, MuonStep};
 
 use super::{muon, Optimizer, StepStats};
 
 impl Optimizer {
     /// The step scalars of step `t`: one [`MuonStep`] per Muon batch, one [`AdamStep`] per
     /// AdamW group, as the bytes of one staging buffer (Muon first).
-    pub(super) fn step_scalars(&self, t: u64) -> (Vec<u8>, u64) {
+    /// Every learning rate is multiplied by `eta`, the schedule's factor ([`crate::schedule`]).
+    pub(super) fn step_scalars(&self, t: u64, eta: f64) -> (Vec<u8>, u64) {
         let mut muon: Vec<MuonStep> = (self.batches.iter())
-            .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t))
+            .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t, eta))
             .collect();
         let mut adam: Vec<AdamStep> = (self.settings.adam.iter())
-            .map(|cfg| AdamStep::from(cfg.scalars(t)))
+            .map(|cfg| {
+                AdamStep::from(keras_options::adam_scalars_at_rate(
+                    cfg,
+                    cfg.scalars(t),
+                    eta,
+                ))
+            })
             .collect();
         // The buffers hold at least one of each (a binding is never empty).
         muon.resize(muon.len().max(1), MuonStep::default());
@@ -27,8 +36,8 @@ impl Optimizer {
     }
 
     /// Copies step `t`'s scalars into the step buffers, in `encoder`'s order.
-    fn write_step_scalars(&self, encoder: &mut wgpu::CommandEncoder, t: u64) {
-        let (bytes, split) = self.step_scalars(t);
+    fn write_step_scalars(&self, encoder: &mut wgpu::CommandEncoder, t: u64, eta: f64) {
+        let (bytes, split) = self.step_scalars(t, eta);
         // A fresh staging buffer per step keeps each recorded step's scalars its own.
         let staging = self
             .ctx
@@ -43,23 +52,58 @@ impl Optimizer {
         encoder.copy_buffer_to_buffer(&staging, split, &self.steps.adam, 0, rest);
     }
 
+    /// Counts a call to `step` and puts its scalars in place, in `encoder`'s order; whether it
+    /// is an update (not, between the updates of gradient accumulation). On error nothing
+    /// changes.
+    fn begin_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<bool> {
+        let options = &self.settings.options;
+        let k = self.extras.calls;
+        let update = options.is_update(k);
+        if update {
+            let eta = options.rate_factor(k)?;
+            // Saturating: 2⁶⁴ steps are never reached, and the scalars stay finite for any count.
+            self.step = self.step.saturating_add(1);
+            match self.skip {
+                Some(_) => self.begin_skip_step(encoder, eta),
+                None => self.write_step_scalars(encoder, self.step, eta),
+            }
+        }
+        let options = &self.settings.options;
+        self.extras
+            .write_ema_step(&self.ctx.device, encoder, options, k);
+        self.extras.calls += 1;
+        Ok(update)
+    }
+
+    /// The launches of a call: the whole step, or only the accumulation between updates.
+    fn launches(&self, update: bool) -> &[Dispatch] {
+        if update {
+            &self.dispatches
+        } else {
+            &self.extras.accumulate_only
+        }
+    }
+
     /// Records one optimizer step into `encoder`: no submit, no readback. The gradients must be
     /// in the gradient buffers when the encoder runs. Several steps may be recorded before one submit.
     ///
     /// Under the `skip_step` policy the GPU chooses the step scalars (see
     /// [`NonFinitePolicy`](super::NonFinitePolicy)); record at most
     /// [`SKIP_STEP_WINDOW`](super::SKIP_STEP_WINDOW) steps between two submits there.
-    pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> &StepStats {
-        self.begin_step(encoder);
+    ///
+    /// Errors, recording nothing: a learning-rate schedule that yields a non-finite rate
+    /// (naming `lr_schedule`).
+    pub fn record_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<&StepStats> {
+        let update = self.begin_step(encoder)?;
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("muon-wgpu step"),
             timestamp_writes: None,
         });
-        for d in &self.dispatches {
+        for d in self.launches(update) {
             d.record(&mut pass);
         }
         drop(pass);
-        &self.stats
+        Ok(&self.stats)
     }
 
     /// Records one step like [`Optimizer::record_step`], but each dispatch in a compute pass of
@@ -70,9 +114,9 @@ impl Optimizer {
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
         queries: &wgpu::QuerySet,
-    ) -> Vec<&'static str> {
-        self.begin_step(encoder);
-        for (i, d) in self.dispatches.iter().enumerate() {
+    ) -> Result<Vec<&'static str>> {
+        let update = self.begin_step(encoder)?;
+        for (i, d) in self.launches(update).iter().enumerate() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(d.label),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -83,17 +127,7 @@ impl Optimizer {
             });
             d.record(&mut pass);
         }
-        self.dispatches.iter().map(|d| d.label).collect()
-    }
-
-    /// The step count advanced and the step scalars put in place, in `encoder`'s order.
-    fn begin_step(&mut self, encoder: &mut wgpu::CommandEncoder) {
-        // Saturating: 2⁶⁴ steps are never reached, and the scalars stay finite for any count.
-        self.step = self.step.saturating_add(1);
-        match self.skip {
-            Some(_) => self.begin_skip_step(encoder),
-            None => self.write_step_scalars(encoder, self.step),
-        }
+        Ok(self.launches(update).iter().map(|d| d.label).collect())
     }
 
     /// Records and submits one step. Returns without waiting for the GPU.
@@ -105,7 +139,7 @@ impl Optimizer {
     /// call). Under `skip_step`, once every [`SKIP_STEP_WINDOW`](super::SKIP_STEP_WINDOW)
     /// steps without a readback this waits for the GPU to read the step count back (on the
     /// web it returns an error asking for `skippedSteps()` instead).
-    pub fn step(&mut self) -> crate::Result<wgpu::SubmissionIndex> {
+    pub fn step(&mut self) -> Result<wgpu::SubmissionIndex> {
         self.ctx.health().check()?;
         self.check_fresh_gradients()?;
         if self.skip_window_full() {
@@ -121,21 +155,23 @@ impl Optimizer {
             });
         }
         let ctx = self.ctx.clone();
-        let before = self.step;
+        let (before, calls) = (self.step, self.extras.calls);
         let result = crate::device_health::scoped(&ctx, "step", || {
             let mut encoder = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("muon-wgpu step"),
                 });
-            self.record_step(&mut encoder);
+            self.record_step(&mut encoder)?;
             Ok(ctx.queue.submit([encoder.finish()]))
         });
         match &result {
             Ok(_) => self.mark_gradients_used(),
             Err(_) => {
+                let recorded = self.step != before;
                 self.step = before;
-                if let Some(skip) = &self.skip {
+                self.extras.calls = calls;
+                if let (true, Some(skip)) = (recorded, &self.skip) {
                     let mut c = skip.counts();
                     c.recorded = c.recorded.saturating_sub(1);
                 }

@@ -140,6 +140,22 @@ export interface MuonOptions {
   rmsScale?: number;
   adamBetas?: [number, number];
   adamEps?: number;
+  /** Keras' base optimizer options (at most one clipping option). */
+  clipnorm?: number;
+  globalClipnorm?: number;
+  clipvalue?: number;
+  lossScaleFactor?: number;
+  /** Update on every S-th step (S >= 2) with the mean of S gradients. */
+  gradientAccumulationSteps?: number;
+  /** Keep an exponential moving average of the parameters (`readAverage`). */
+  useEma?: boolean;
+  emaMomentum?: number;
+  emaOverwriteFrequency?: number;
+  /** A factor on every learning rate per step, e.g. "cosine:decay_steps=1000,alpha=0.1,warmup_steps=100". */
+  lrSchedule?: string;
+  /** Keras routing: ";"-separated regular expressions; matching names go to AdamW. */
+  excludeLayers?: string;
+  excludeEmbeddings?: boolean;
 }
 
 /** Loss and accuracy on the test digits. */
@@ -471,6 +487,13 @@ impl MuonOptimizer {
     pub fn step(&self) -> Result<(), JsError> {
         self.built_mut("step")?.step().map_err(js_error)?;
         Ok(())
+    }
+
+    /// A parameter's moving average (`useEma`), once the GPU has finished the steps submitted before.
+    #[wasm_bindgen(js_name = readAverage, unchecked_return_type = "Float32Array")]
+    pub async fn read_average(&self, name: String) -> Result<JsValue, JsError> {
+        let values = self.built()?.read_average(&name).await.map_err(js_error)?;
+        Ok(Float32Array::from(values.as_slice()).into())
     }
 
     /// A parameter's current values, once the GPU has finished the steps submitted before.

@@ -39,6 +39,12 @@ PRESET_DEFAULTS = {
 }
 
 
+# The metadata keys this checker models; cases with others are reported, not checked.
+MODELLED_KEYS = {"preset", "steps", "muon", "lr", "adam_lr", "weight_decay",
+                 "adam_weight_decay", "momentum", "nesterov", "ns_steps", "ns_coefficients",
+                 "eps", "adjust_lr", "rms_scale", "adam_betas", "adam_eps"}
+
+
 def settings(meta: dict) -> dict:
     preset = meta.get("preset", "torch")
     s = dict(PRESET_DEFAULTS[preset])
@@ -290,6 +296,11 @@ def main():
     for case in cases:
         name = case.name[: -len(".case.safetensors")]
         meta, tensors = load(case)
+        unmodelled = sorted(set(meta) - MODELLED_KEYS)
+        if unmodelled:
+            # Not counted as checked: the crate's f64 reference replays these (tests/golden.rs).
+            print(f"{name:24s} NOT CHECKED here (keys {', '.join(unmodelled)} not modelled)")
+            continue
         _, expected = load(HERE / f"{name}.expected.safetensors")
         got = replay(meta, tensors)
         assert set(got) == set(expected), (name, set(got) ^ set(expected))

@@ -72,6 +72,10 @@ ALLOWED_KEYS = {
     "preset", "steps", "muon", "lr", "adam_lr", "weight_decay",
     "adam_weight_decay", "momentum", "nesterov", "ns_steps", "ns_coefficients",
     "eps", "adjust_lr", "rms_scale", "adam_betas", "adam_eps",
+    # The Keras base optimizer's options and Keras Muon's routing options.
+    "clipnorm", "global_clipnorm", "clipvalue", "loss_scale_factor",
+    "gradient_accumulation_steps", "use_ema", "ema_momentum",
+    "ema_overwrite_frequency", "lr_schedule", "exclude_layers", "exclude_embeddings",
 }
 
 
@@ -127,7 +131,8 @@ def write_case(case: Case, params, grads, meta: dict, result: dict, adapter: str
     meta = {k: fmt(v) for k, v in meta.items()}
     meta["preset"] = case.preset
     meta["steps"] = str(case.steps)
-    meta["muon"] = ",".join(result["muon"])
+    if not result.get("auto_route"):
+        meta["muon"] = ",".join(result["muon"])
     bad = set(meta) - ALLOWED_KEYS
     assert not bad, f"metadata keys not in replay.md: {bad}"
     for n in result["muon"]:
@@ -150,6 +155,8 @@ def write_case(case: Case, params, grads, meta: dict, result: dict, adapter: str
         out[f"state/{n}/exp_avg"] = a
     for n, a in result["exp_avg_sq"].items():
         out[f"state/{n}/exp_avg_sq"] = a
+    for n, a in result.get("ema", {}).items():
+        out[f"ema/{n}"] = a
     # Every parameter has exactly its state, and its shape is preserved.
     for n, a in params.items():
         assert out[f"param/{n}"].shape == a.shape, n
@@ -419,10 +426,16 @@ def run_keras(params, grads, kw):
     var_list = list(V.values())
     for g in grads:
         opt.apply([jnp.asarray(g[n]) for n in V], var_list)
-    assert int(opt.iterations.numpy()) == len(grads)
+    # `iterations` counts updates under gradient accumulation; `_iterations` counts calls.
+    assert int(opt._iterations.numpy()) == len(grads)
     muon_names = [n for n in V if not opt._should_use_adamw(V[n])]
     res = {"params": {n: np.asarray(V[n].numpy()) for n in V}, "muon": muon_names,
            "momentum": {}, "exp_avg": {}, "exp_avg_sq": {}}
+    if kw.get("use_ema"):
+        res["ema"] = {n: np.asarray(opt._model_variables_moving_average[
+            opt._get_variable_index(v)].numpy()) for n, v in V.items()}
+    # Cases on the routing options let the replay route by its own rule (no `muon` key).
+    res["auto_route"] = "exclude_layers" in kw or "exclude_embeddings" in kw
     for n, v in V.items():
         i = opt._get_variable_index(v)
         m = np.asarray(opt.momentums[i].numpy())
@@ -627,6 +640,50 @@ def keras_cases():
     return out
 
 
+def keras_option_cases():
+    """The Keras base optimizer's options (replay.md, "Keys of the seed documents' remaining
+    options"), each on keras.optimizers.Muon with KERAS_SHAPES. Our `lr_schedule` is a factor
+    on `lr`, so a Keras schedule of peak P is written with lr = P (and adam_lr = P * ratio)."""
+    out = []
+    base = dict(learning_rate=0.02, weight_decay=0.05, adam_weight_decay=0.02)
+    base_meta = dict(lr=0.02, adam_lr=0.02, weight_decay=0.05, adam_weight_decay=0.02)
+
+    def add(name, seed, steps, kw, meta, **case_kw):
+        c = Case(name, "keras", seed, KERAS_SHAPES, steps, **case_kw)
+        out.append((c, {**base_meta, **meta}, functools.partial(run_keras, kw={**base, **kw})))
+
+    # clipnorm 0.3 clips the tensors of norm ~0.1*sqrt(n) > 0.3 (not the 7-element bias);
+    # loss_scale_factor 4 divides first (gradients drawn 4x larger).
+    big = {n: 0.4 for n in KERAS_SHAPES}
+    add("keras_clipnorm_loss_scale", 411, 3, dict(clipnorm=0.3, loss_scale_factor=4.0),
+        dict(clipnorm=0.3, loss_scale_factor=4.0), grad_scale=big)
+    add("keras_global_clipnorm", 412, 3, dict(global_clipnorm=0.5), dict(global_clipnorm=0.5))
+    add("keras_clipvalue", 413, 3, dict(clipvalue=0.08), dict(clipvalue=0.08))
+    # 7 calls with S = 3: updates at calls 2 and 5, call 6 only accumulates (and the EMA
+    # moves toward the unchanged parameters); the schedule sees calls, Adam counts updates,
+    # the EMA's first update and its overwrite count updates.
+    sched = keras.optimizers.schedules.PiecewiseConstantDecay([2, 4], [0.02, 0.01, 0.005])
+    add("keras_accumulation_ema", 414, 7,
+        dict(learning_rate=sched, gradient_accumulation_steps=3, use_ema=True,
+             ema_momentum=0.8, ema_overwrite_frequency=2),
+        dict(gradient_accumulation_steps=3, use_ema=True, ema_momentum=0.8,
+             ema_overwrite_frequency=2, lr_schedule="piecewise:boundaries=2|4,values=1|0.5|0.25"))
+    add("keras_ema", 415, 4, dict(use_ema=True, ema_momentum=0.7, ema_overwrite_frequency=3),
+        dict(use_ema=True, ema_momentum=0.7, ema_overwrite_frequency=3))
+    cos = keras.optimizers.schedules.CosineDecay(0.005, decay_steps=3, alpha=0.1,
+                                                 warmup_target=0.02, warmup_steps=2)
+    add("keras_cosine_warmup", 416, 5, dict(learning_rate=cos),
+        dict(lr_schedule="cosine:decay_steps=3,alpha=0.1,warmup_steps=2,from=0.25"))
+    exp = keras.optimizers.schedules.ExponentialDecay(0.02, decay_steps=2, decay_rate=0.5)
+    add("keras_exponential", 417, 4, dict(learning_rate=exp),
+        dict(lr_schedule="exponential:decay_steps=2,decay_rate=0.5"))
+    # Routing: dense_tall by a pattern, the embedding back to Muon.
+    add("keras_exclude_layers", 418, 3,
+        dict(exclude_layers=["tall/k.*l$"], exclude_embeddings=False),
+        dict(exclude_layers="tall/k.*l$", exclude_embeddings=False))
+    return out
+
+
 ADAPTERS = {
     "torch": f"torch.optim.Muon + torch.optim.AdamW (torch {VERSIONS['torch']}), NS forced to float32",
     "keller": f"muon.SingleDeviceMuonWithAuxAdam (muon-optimizer {VERSIONS['muon-optimizer']}), NS forced to float32",
@@ -640,7 +697,8 @@ def main():
         old.unlink()
     rows = []
     bf16_rows = []
-    allcases = torch_cases() + keller_cases() + optax_cases() + keras_cases()
+    allcases = (torch_cases() + keller_cases() + optax_cases() + keras_cases()
+                + keras_option_cases())
     for case, meta, runner in allcases:
         params, grads = case.build()
         res = runner(params, grads)
