@@ -239,6 +239,7 @@ fn a_schedule_yielding_a_non_finite_rate_is_an_error_that_changes_nothing() {
     opt.write_gradient("w", &[0.1; 12]).unwrap();
     opt.step().unwrap();
     let before = pollster::block_on(opt.read_parameter("w")).unwrap();
+    opt.write_gradient("w", &[0.1; 12]).unwrap();
     let err = opt.step().unwrap_err();
     assert!(
         matches!(&err, Error::InvalidHyperparameter { key, .. } if key == "lr_schedule"),
@@ -337,4 +338,38 @@ fn saving_and_loading_keeps_the_moving_average() {
     let (x, y) = (all(&straight), all(&resumed));
     assert!(x.iter().any(|(n, _, _)| n == "ema/w"));
     assert_eq!(x, y);
+}
+
+#[test]
+fn skip_step_refuses_accumulation_and_ema_naming_both_keys() {
+    let a = adapters().remove(0);
+    let combos = [
+        (
+            StepOptions {
+                accumulation_steps: Some(2),
+                ..Default::default()
+            },
+            "gradient_accumulation_steps",
+        ),
+        (
+            StepOptions {
+                ema: Some(Ema {
+                    momentum: 0.9,
+                    overwrite_frequency: None,
+                }),
+                ..Default::default()
+            },
+            "use_ema",
+        ),
+    ];
+    for (options, key) in combos {
+        let mut b = OptimizerBuilder::new(&a.ctx, settings(Preset::Torch, options)).unwrap();
+        b.add_host("w", &[4, 3], &[0.5; 12]).unwrap();
+        b.non_finite(muon_wgpu::optimizer::NonFinitePolicy::SkipStep);
+        let Err(err) = b.build() else {
+            panic!("skip_step with {key} must be refused")
+        };
+        let text = err.to_string();
+        assert!(text.contains("non_finite") && text.contains(key), "{text}");
+    }
 }
