@@ -37,10 +37,12 @@
 
 pub mod batch;
 pub mod data;
+pub mod gpt;
 pub mod kernels;
 pub mod mlp;
 pub mod model;
 pub mod reference;
+pub mod text;
 pub mod trainer;
 
 pub use batch::{Batch, Metrics, Targets};
