@@ -778,6 +778,50 @@ impl GptPlan {
         encoder: &mut wgpu::CommandEncoder,
         batch: &TokenBatchRef<'_>,
     ) -> Result<()> {
+        self.upload(ctx, encoder, batch)?;
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("gpt batch"),
+            timestamp_writes: None,
+        });
+        for op in &self.ops {
+            op.record(&mut pass);
+        }
+        drop(pass);
+        Ok(())
+    }
+
+    /// Records one batch like [`record`](Self::record), but each launch in a compute pass of its
+    /// own that writes timestamps `2i` and `2i + 1` of `queries` (`2 × ops` entries, the
+    /// `TIMESTAMP_QUERY` feature). Returns the launches' labels. For profiling.
+    pub fn record_timed(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &TokenBatchRef<'_>,
+        queries: &wgpu::QuerySet,
+    ) -> Result<Vec<&'static str>> {
+        self.upload(ctx, encoder, batch)?;
+        for (i, op) in self.ops.iter().enumerate() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(op.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            op.record(&mut pass);
+        }
+        Ok(self.ops.iter().map(|op| op.label).collect())
+    }
+
+    /// Checks a batch and records its upload.
+    fn upload(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: &TokenBatchRef<'_>,
+    ) -> Result<()> {
         self.check(batch)?;
         let n = self.capacity * self.spec.context;
         let mut staging: Vec<u32> = Vec::with_capacity(2 * n + 4);
@@ -799,14 +843,6 @@ impl GptPlan {
         encoder.copy_buffer_to_buffer(&staging_buffer, 0, &self.tokens, 0, bytes);
         encoder.copy_buffer_to_buffer(&staging_buffer, bytes, &self.targets, 0, bytes);
         encoder.copy_buffer_to_buffer(&staging_buffer, 2 * bytes, &self.batch, 0, 16);
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("gpt batch"),
-            timestamp_writes: None,
-        });
-        for op in &self.ops {
-            op.record(&mut pass);
-        }
-        drop(pass);
         self.recorded += 1;
         Ok(())
     }

@@ -120,6 +120,24 @@ impl GptTrainer {
         Ok(())
     }
 
+    /// Records one training step like [`record_step`](Self::record_step) with every launch
+    /// timed: the model's into `model_queries`, the optimizer's into `optimizer_queries` (each
+    /// `2 × launches` entries). Returns both lists of labels. For profiling.
+    pub fn record_step_timed(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        batch: TokenBatchRef<'_>,
+        model_queries: &wgpu::QuerySet,
+        optimizer_queries: &wgpu::QuerySet,
+    ) -> Result<(Vec<&'static str>, Vec<&'static str>)> {
+        let ctx = self.gpt.context().clone();
+        let model = self
+            .train
+            .record_timed(&ctx, encoder, &batch, model_queries)?;
+        let optimizer = self.optimizer.record_step_timed(encoder, optimizer_queries);
+        Ok((model, optimizer))
+    }
+
     /// Records and submits one training step (one submit); returns without waiting for the GPU.
     pub fn step(&mut self, batch: TokenBatchRef<'_>) -> Result<wgpu::SubmissionIndex> {
         let ctx = self.gpt.context().clone();
