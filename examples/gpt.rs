@@ -124,16 +124,17 @@ impl Rates {
     }
 }
 
-/// The sweep's winners for the default model, 600 steps (`--sweep`; the README has its table):
+/// The sweep's winners for the default model at 150 steps (`--sweep --steps 150`; the README has
+/// its table):
 /// `(Muon + AdamW, AdamW alone)`.
 const DEFAULT_RATES: (Rates, Rates) = (
     Rates {
-        muon: Some(0.05),
-        adam: 1e-2,
+        muon: Some(0.02),
+        adam: 3e-3,
     },
     Rates {
         muon: None,
-        adam: 1e-2,
+        adam: 3e-3,
     },
 );
 

@@ -240,7 +240,7 @@ async function imageToRgb(file) {
   return rgb;
 }
 
-const GPT_RATES = { muonLr: 0.05, auxLr: 0.01, adamwLr: 0.01 };
+const GPT_RATES = { muonLr: 0.02, auxLr: 0.003, adamwLr: 0.003 };
 const modes = { digits: new Mode("digits"), image: new Mode("image"), gpt: new Mode("gpt") };
 let mode = modes[["image", "gpt"].includes(params.get("mode")) ? params.get("mode") : "digits"];
 let running = false;

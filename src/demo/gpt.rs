@@ -32,7 +32,7 @@ pub struct GptRaceConfig {
 }
 
 impl Default for GptRaceConfig {
-    /// `examples/gpt.rs`'s defaults.
+    /// `examples/gpt.rs`'s defaults: its model and the rates its `--sweep` chose.
     fn default() -> Self {
         Self {
             context: 64,
@@ -41,9 +41,9 @@ impl Default for GptRaceConfig {
             layers: 2,
             batch: 8,
             seed: 0,
-            muon_lr: 0.05,
-            aux_lr: 0.01,
-            adamw_lr: 0.01,
+            muon_lr: 0.02,
+            aux_lr: 0.003,
+            adamw_lr: 0.003,
             eval_sequences: 16,
         }
     }

@@ -29,7 +29,7 @@ pub struct GptRace {
 #[wasm_bindgen]
 impl GptRace {
     /// Both runs, ready to train. Options: `context` (64), `width` (64), `heads` (4), `layers`
-    /// (2), `batch` (8 sequences), `seed` (0), `muonLr` (0.05), `auxLr` (0.01), `adamwLr` (0.01),
+    /// (2), `batch` (8 sequences), `seed` (0), `muonLr` (0.02), `auxLr` (0.003), `adamwLr` (0.003),
     /// `evalSequences` (16).
     pub async fn create(options: JsValue) -> Result<GptRace, JsError> {
         let f = Fields::new(&options, "GptRace.create's options", GPT_OPTIONS)?;
