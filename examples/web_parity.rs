@@ -5,12 +5,13 @@
 //! ```text
 //! cargo run --release --example web_parity -- --steps 30 --hidden 64,64 --seed 0
 //! cargo run --release --example web_parity -- --image --steps 300    # the "fit an image" mode
+//! cargo run --release --example web_parity -- --gpt --steps 20 --width 32 --layers 1 --context 32 --batch 4
 //! ```
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use muon_wgpu::demo::{image, race};
+use muon_wgpu::demo::{gpt, image, race};
 use muon_wgpu::{BackendChoice, GpuContext};
 
 #[derive(Parser, Debug)]
@@ -39,6 +40,18 @@ struct Args {
     /// Fit the default image (64×64) instead of racing on the digits.
     #[arg(long)]
     image: bool,
+    /// Race the character-level GPT on Shakespeare ("Write like Shakespeare") instead.
+    #[arg(long)]
+    gpt: bool,
+    /// GPT sizes [default: the page's on a hardware adapter].
+    #[arg(long)]
+    context: Option<usize>,
+    #[arg(long)]
+    width: Option<usize>,
+    #[arg(long)]
+    heads: Option<usize>,
+    #[arg(long)]
+    layers: Option<usize>,
 }
 
 fn json_list(values: &[f64]) -> String {
@@ -56,7 +69,36 @@ fn run(args: &Args) -> muon_wgpu::Result<()> {
     };
     let mut losses = race::Pair::<Vec<f64>>::default();
     let started = std::time::Instant::now();
-    let extra = if args.image {
+    let extra = if args.gpt {
+        let d = gpt::GptRaceConfig::default();
+        let config = gpt::GptRaceConfig {
+            context: args.context.unwrap_or(d.context),
+            width: args.width.unwrap_or(d.width),
+            heads: args.heads.unwrap_or(d.heads),
+            layers: args.layers.unwrap_or(d.layers),
+            batch: args.batch.unwrap_or(d.batch),
+            seed: args.seed,
+            muon_lr: args.muon_lr.unwrap_or(d.muon_lr),
+            aux_lr: args.aux_lr.unwrap_or(d.aux_lr),
+            adamw_lr: args.adamw_lr.unwrap_or(d.adamw_lr),
+            ..d
+        };
+        let mut race = gpt::GptRace::new(&ctx, config)?;
+        let mut done = 0;
+        while done < args.steps {
+            let n = per_submit.min(args.steps - done);
+            race.train(n)?;
+            done += n;
+            let step = pollster::block_on(race.read_losses())?;
+            losses.muon.extend(step.muon);
+            losses.adamw.extend(step.adamw);
+        }
+        let val = pollster::block_on(race.evaluate())?;
+        format!(
+            ",\"val_loss\":{{\"muon\":{},\"adamw\":{}}}",
+            val.muon.loss, val.adamw.loss
+        )
+    } else if args.image {
         let defaults = image::ImageConfig::default();
         let config = image::ImageConfig {
             hidden: args.hidden.clone().unwrap_or(defaults.hidden),

@@ -138,6 +138,38 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     ("grad_clip.wgsl", include_str!("../shaders/grad_clip.wgsl")),
     ("ema.wgsl", include_str!("../shaders/ema.wgsl")),
+    (
+        "gpt_attention.wgsl",
+        include_str!("../shaders/gpt_attention.wgsl"),
+    ),
+    (
+        "gpt_attention_backward_key.wgsl",
+        include_str!("../shaders/gpt_attention_backward_key.wgsl"),
+    ),
+    (
+        "gpt_attention_backward_query.wgsl",
+        include_str!("../shaders/gpt_attention_backward_query.wgsl"),
+    ),
+    (
+        "gpt_attention_dims.wgsl",
+        include_str!("../shaders/gpt_attention_dims.wgsl"),
+    ),
+    (
+        "gpt_embedding.wgsl",
+        include_str!("../shaders/gpt_embedding.wgsl"),
+    ),
+    (
+        "gpt_embedding_backward.wgsl",
+        include_str!("../shaders/gpt_embedding_backward.wgsl"),
+    ),
+    (
+        "gpt_rms_norm.wgsl",
+        include_str!("../shaders/gpt_rms_norm.wgsl"),
+    ),
+    (
+        "gpt_rms_norm_backward.wgsl",
+        include_str!("../shaders/gpt_rms_norm_backward.wgsl"),
+    ),
 ];
 
 /// The text on disk of a file of `shaders/`.

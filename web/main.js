@@ -1,10 +1,11 @@
 // The demo page: Muon + AdamW against AdamW alone, trained live on WebGPU by muon-wgpu (wasm).
 //
-// URL options: ?mode=digits|image, ?autorun=N (train N steps without clicks, then stop),
-// ?hidden=128,128, ?batch=64, ?seed=0, ?muonLr=0.01, ?auxLr=0.01, ?adamwLr=0.01.
+// URL options: ?mode=digits|image|gpt, ?autorun=N (train N steps without clicks, then stop),
+// ?hidden=128,128, ?batch=64, ?seed=0, ?muonLr=0.01, ?auxLr=0.01, ?adamwLr=0.01;
+// ?mode=gpt also ?context=64, ?heads=4, ?layers=2 (?hidden=64 is its width).
 // Test hook: window.muonDemo (see `demo` below).
 
-import init, { adapterInfo, defaultImage, DigitsRace, ImageRace } from "./pkg/muon_wgpu.js";
+import init, { adapterInfo, defaultImage, DigitsRace, GptRace, ImageRace } from "./pkg/muon_wgpu.js";
 import { LineChart, smooth } from "./chart.js";
 
 const COLORS = { muon: "#d62728", adamw: "#1f77b4" };
@@ -29,6 +30,10 @@ const demo = {
   stepsPerSecond: null,
   psnr: { muon: null, adamw: null },
   losses: { muon: [], adamw: [] },
+  // "Write like Shakespeare" (?mode=gpt): validation losses, training tokens/s, samples.
+  valLoss: { muon: null, adamw: null },
+  tokensPerSecond: null,
+  samples: { muon: null, adamw: null },
 };
 window.muonDemo = demo;
 
@@ -96,12 +101,21 @@ class Mode {
     this.stopAt = Infinity;
     // The digits' come from examples/train.rs --sweep, the image's from src/web/image.rs.
     this.lr = name === "digits" ? { muonLr: 0.01, auxLr: 0.01, adamwLr: 0.01 } : { muonLr: 0.02, auxLr: 0.003, adamwLr: 0.003 };
+    // The GPT's come from examples/gpt.rs --sweep.
+    if (name === "gpt") this.lr = { muonLr: GPT_RATES.muonLr, auxLr: GPT_RATES.auxLr, adamwLr: GPT_RATES.adamwLr };
+    this.samples = { muon: null, adamw: null };
     this.sizeFor(false);
   }
 
   // Networks sized for the adapter: software WebGPU (SwiftShader, ~100x slower) gets small ones.
   sizeFor(software) {
-    if (this.name === "digits") {
+    if (this.name === "gpt") {
+      // `hidden` holds the model width; software adapters get a one-block model on short contexts.
+      this.hidden = [software ? 32 : 64];
+      this.gpt = software ? { context: 32, heads: 2, layers: 1 } : { context: 64, heads: 4, layers: 2 };
+      this.batch = software ? 4 : 8;
+      this.sampleLength = software ? 60 : 200;
+    } else if (this.name === "digits") {
       this.hidden = software ? [64, 64] : [128, 128];
       this.batch = 64;
     } else {
@@ -126,7 +140,18 @@ class Mode {
       seed: numberParam("seed", 0),
       ...this.lr,
     };
-    if (this.name === "digits") {
+    if (this.name === "gpt") {
+      const { hidden, ...rest } = options;
+      for (const key of ["context", "heads", "layers"]) this.gpt[key] = numberParam(key, this.gpt[key]);
+      this.session = await GptRace.create({ ...rest, width: hidden[0], ...this.gpt });
+      $("gptExplain").textContent =
+        `A character-level GPT (${this.gpt.layers} block${this.gpt.layers > 1 ? "s" : ""} of causal ${this.gpt.heads}-head ` +
+        `attention and a GELU MLP, width ${hidden[0]}, context ${this.gpt.context}; ` +
+        `${this.session.parameterCount.toLocaleString("en")} parameters) learns to write from eight plays of Shakespeare, ` +
+        `${options.batch} sequences (${this.session.tokensPerStep} characters) per step. ` +
+        `Each step trains both models on the same batch; every ${EVAL_EVERY} steps both are evaluated on validation text and write.`;
+      for (const run of RUNS) $(`gptSample${run === "muon" ? "Muon" : "Adamw"}`).textContent = "";
+    } else if (this.name === "digits") {
       this.session = await DigitsRace.create(options);
       $("digitsExplain").textContent =
         `The UCI handwritten digits (8×8 images, 1437 to train on, 360 to test), an MLP ` +
@@ -147,6 +172,7 @@ class Mode {
     this.losses = { muon: [], adamw: [] };
     this.evals = { muon: [], adamw: [] };
     this.psnr = { muon: null, adamw: null };
+    this.samples = { muon: null, adamw: null };
   }
 
   dispose() {
@@ -163,9 +189,10 @@ class Mode {
   }
 
   async evaluate() {
-    if (this.name !== "digits") return;
+    if (this.name === "image") return;
     const m = await this.session.evaluate();
     for (const run of RUNS) this.evals[run].push([this.steps, m[run].loss, m[run].accuracy]);
+    if (this.name === "gpt") this.samples = await this.session.sample(this.sampleLength, 0.8, this.steps);
   }
 
   async reconstruct() {
@@ -213,8 +240,9 @@ async function imageToRgb(file) {
   return rgb;
 }
 
-const modes = { digits: new Mode("digits"), image: new Mode("image") };
-let mode = modes[params.get("mode") === "image" ? "image" : "digits"];
+const GPT_RATES = { muonLr: 0.02, auxLr: 0.003, adamwLr: 0.003 };
+const modes = { digits: new Mode("digits"), image: new Mode("image"), gpt: new Mode("gpt") };
+let mode = modes[["image", "gpt"].includes(params.get("mode")) ? params.get("mode") : "digits"];
 let running = false;
 let loop = null; // the promise of the running training loop
 let chunk = 2; // steps per submit, adapted to keep the page responsive
@@ -224,6 +252,7 @@ const charts = {
   digitsLoss: new LineChart($("digitsLossChart"), { logY: true }),
   digitsAcc: new LineChart($("digitsAccChart"), { yMax: 100, yFormat: (v) => `${v}%`, legend: "bottom" }),
   imageLoss: new LineChart($("imageLossChart"), { logY: true }),
+  gptLoss: new LineChart($("gptLossChart"), {}),
 };
 
 // At most ~1000 points per line: bucket means over long runs.
@@ -255,7 +284,22 @@ function render() {
   const xMax = Math.max(Number.isFinite(m.stopAt) ? m.stopAt : 0, m.steps, 10);
   $("stepLabel").textContent = `step ${m.steps}${Number.isFinite(m.stopAt) ? ` / ${m.stopAt}` : ""}`;
   $("speed").textContent = speed ? `${speed.toFixed(1)} steps/s (each trains both networks)` : "";
-  if (m.name === "digits") {
+  if (m.name === "gpt") {
+    if (speed) $("speed").textContent += `, ${Math.round(2 * speed * m.session.tokensPerStep).toLocaleString("en")} tokens/s`;
+    const series = lossSeries(m);
+    for (const run of RUNS) {
+      series.push({ color: COLORS[run], dots: true, points: m.evals[run].map(([s, loss]) => [s, loss]) });
+    }
+    charts.gptLoss.draw(series, xMax);
+    for (const run of RUNS) {
+      const key = run === "muon" ? "Muon" : "Adamw";
+      const recent = m.losses[run].slice(-10);
+      $(`gptLoss${key}`).textContent = recent.length ? fmt(recent.reduce((a, b) => a + b, 0) / recent.length, 3) : "–";
+      const last = m.evals[run].at(-1);
+      $(`gptVal${key}`).textContent = last ? `${fmt(last[1], 3)} (step ${last[0]})` : "–";
+      if (m.samples[run] !== null) $(`gptSample${key}`).textContent = m.samples[run];
+    }
+  } else if (m.name === "digits") {
     const series = lossSeries(m);
     for (const run of RUNS) {
       series.push({ color: COLORS[run], dots: true, points: m.evals[run].map(([s, loss]) => [s, loss]) });
@@ -298,7 +342,11 @@ function publish() {
     demo.accuracy[run] = m.evals[run].at(-1)?.[2] ?? null;
     demo.psnr[run] = m.psnr[run];
     demo.losses[run] = m.losses[run];
+    demo.valLoss[run] = m.name === "gpt" ? m.evals[run].at(-1)?.[1] ?? null : null;
+    demo.samples[run] = m.name === "gpt" ? m.samples[run] : null;
   }
+  // Both runs' training characters per second.
+  demo.tokensPerSecond = m.name === "gpt" && speed ? 2 * speed * m.session.tokensPerStep : null;
 }
 
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
@@ -308,7 +356,7 @@ async function trainLoop(m) {
   while (running && m === mode) {
     const target = m.stopAt;
     // Stop at evaluation points and at the autorun target.
-    const toEval = m.name === "digits" ? EVAL_EVERY - (m.steps % EVAL_EVERY) : Infinity;
+    const toEval = m.name !== "image" ? EVAL_EVERY - (m.steps % EVAL_EVERY) : Infinity;
     const n = Math.min(chunk, toEval, target - m.steps);
     if (n <= 0) break;
     if (m.pendingRates) {
@@ -377,7 +425,9 @@ async function reset() {
 
 function fillHiddenOptions() {
   const select = $("hidden");
-  const choices = mode.name === "digits"
+  const choices = mode.name === "gpt"
+    ? [[32], [64], [128]]
+    : mode.name === "digits"
     ? [[64, 64], [128, 128], [256, 256], [256, 256, 256]]
     : [[64, 64, 64], [128, 128, 128], [256, 256, 256]];
   if (!choices.some((c) => c.join() === mode.hidden.join())) choices.push(mode.hidden);
@@ -397,6 +447,7 @@ async function switchMode(name) {
   for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.mode === name));
   $("digits").hidden = name !== "digits";
   $("image").hidden = name !== "image";
+  $("gpt").hidden = name !== "gpt";
   fillHiddenOptions();
   mode.showRates();
   speed = null;
@@ -497,6 +548,7 @@ async function main() {
   for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.mode === mode.name));
   $("digits").hidden = mode.name !== "digits";
   $("image").hidden = mode.name !== "image";
+  $("gpt").hidden = mode.name !== "gpt";
   fillHiddenOptions();
   $("app").hidden = false;
   wireControls();

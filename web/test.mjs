@@ -6,6 +6,8 @@
 //   - the JS API: MuonOptimizer on Float32Arrays against the same step computed here in f64,
 //     and errors as exceptions carrying the crate's message;
 //   - "fit an image", ?mode=image&autorun=M: both losses fell, both reconstructions drawn;
+//   - "Write like Shakespeare", ?mode=gpt&autorun=K: both losses fell, validation losses, tokens/s
+//     and samples reported, and the losses equal a native run's (WEB_TEST_GPT_NATIVE);
 //   - without WebGPU: the page says what is missing and how to get it.
 // Screenshots: target/web-screenshot.png (digits), target/web-screenshot-image.png.
 //
@@ -327,6 +329,46 @@ async function testImage(context, base) {
   await page.close();
 }
 
+// The GPT page's sizes on SwiftShader (and of scripts/web-test.sh's native run).
+const GPT_STEPS = Number(env.WEB_TEST_GPT_STEPS ?? 10);
+const GPT_QUERY = "hidden=32&batch=4&context=32&heads=2&layers=1&seed=0";
+
+async function testGpt(context, base) {
+  const { page, errors } = await open(context, `${base}/?mode=gpt&autorun=${GPT_STEPS}&${GPT_QUERY}`);
+  const t0 = Date.now();
+  const demo = await finished(page);
+  const seconds = (Date.now() - t0) / 1000;
+  await page.screenshot({ path: join(repo, "target/web-screenshot-gpt.png"), fullPage: true });
+  check("gpt: no error", demo.error === null, demo.error ?? "");
+  check(`gpt: ?mode=gpt&autorun=${GPT_STEPS} reached step ${GPT_STEPS}`, demo.mode === "gpt" && demo.step === GPT_STEPS && demo.done, `${demo.mode} step ${demo.step}`);
+  for (const run of ["muon", "adamw"]) {
+    const [ok, detail] = fell(demo.losses[run]);
+    check(`gpt: the ${run} loss fell`, ok, detail);
+    check(`gpt: the ${run} validation loss is reported`, Number.isFinite(demo.valLoss[run]) && demo.valLoss[run] < 4.4, `${demo.valLoss[run]}`);
+    check(`gpt: the ${run} model wrote a sample`, typeof demo.samples[run] === "string" && demo.samples[run].length > 0, JSON.stringify(demo.samples[run]?.slice(0, 40)));
+  }
+  check("gpt: tokens/s reported", demo.tokensPerSecond > 0, `${demo.tokensPerSecond}`);
+  check("gpt: no console errors", errors.length === 0, errors.join(" | "));
+  console.log(
+    `     ${GPT_STEPS} GPT steps in ${seconds.toFixed(1)} s (page load and samples included), ` +
+      `${demo.tokensPerSecond?.toFixed(0)} training tokens/s (both runs) at the end`,
+  );
+  if (env.WEB_TEST_GPT_NATIVE) {
+    const native = JSON.parse(readFileSync(env.WEB_TEST_GPT_NATIVE, "utf8"));
+    for (const run of ["muon", "adamw"]) {
+      const [b, n] = [demo.losses[run], native.loss[run]];
+      let worst = b.length === n.length ? 0 : Infinity;
+      for (let i = 0; i < Math.min(b.length, n.length); i++) worst = Math.max(worst, Math.abs(b[i] - n[i]) / Math.abs(n[i]));
+      check(
+        `gpt parity: browser ${run} losses equal the native run's (${native.adapter}) within ${TOLERANCE} relative`,
+        worst <= TOLERANCE,
+        `${b.length} vs ${n.length} steps, worst ${worst.toExponential(2)}`,
+      );
+    }
+  }
+  await page.close();
+}
+
 async function testNoWebGpu(base) {
   // Without the flag, headless Chromium on Linux has navigator.gpu but no adapter; with the
   // init script, no navigator.gpu at all (as in browsers without WebGPU).
@@ -364,6 +406,7 @@ try {
   await testDigits(browser.context, base);
   await testApi(browser.context, base);
   await testImage(browser.context, base);
+  await testGpt(browser.context, base);
   await browser.close();
   browser = null;
   await testNoWebGpu(base);
@@ -373,6 +416,6 @@ try {
   await browser?.close().catch(() => {});
   server.close();
 }
-console.log(`screenshots: target/web-screenshot.png, target/web-screenshot-image.png`);
+console.log(`screenshots: target/web-screenshot.png, target/web-screenshot-image.png, target/web-screenshot-gpt.png`);
 console.log(`web: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

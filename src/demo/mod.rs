@@ -2,5 +2,6 @@
 //! them for the page, `examples/web_parity.rs` runs them natively, and `scripts/web-test.sh`
 //! checks that both give the same losses.
 
+pub mod gpt;
 pub mod image;
 pub mod race;

@@ -8,6 +8,8 @@
 //! - [`trainer`]: an MLP with its optimizer; steps, metrics, evaluation, prediction.
 //! - [`data`]: the UCI optical digits (embedded), two spirals, minibatches.
 //! - [`reference`]: the f64 CPU reference of the forward and backward passes, for the tests.
+//! - [`gpt`]: a character-level GPT (decoder-only transformer) on the same kernels and optimizer.
+//! - [`text`]: the embedded Shakespeare corpus, its vocabulary, split and batches, for the GPT.
 //!
 //! ```no_run
 //! use muon_wgpu::nn::{self, Activation, Batch, Loss, MlpSpec, Targets, Trainer, TrainerOptions};
@@ -37,10 +39,12 @@
 
 pub mod batch;
 pub mod data;
+pub mod gpt;
 pub mod kernels;
 pub mod mlp;
 pub mod model;
 pub mod reference;
+pub mod text;
 pub mod trainer;
 
 pub use batch::{Batch, Metrics, Targets};

@@ -752,3 +752,6 @@ impl ImageRace {
         self.fit.height() as u32
     }
 }
+
+mod gpt;
+pub use gpt::GptRace;

@@ -1,0 +1,740 @@
+//! A character-level GPT learns to write like Shakespeare on your GPU, Muon against AdamW:
+//!
+//! ```text
+//! cargo run --release --example gpt
+//! ```
+//!
+//! trains the same small transformer (2 blocks, width 64, 4 heads, context 64; see
+//! `muon_wgpu::nn::gpt`) from the same initialization and the same batches twice on eight plays
+//! of Shakespeare (`data/README.md`):
+//!
+//! 1. **Muon + AdamW**: Muon for the attention and MLP matrices, AdamW for the embeddings, the
+//!    head and the biases (the split of KellerJordan's `MuonWithAuxAdam` and modded-nanogpt);
+//! 2. **AdamW** alone, for every parameter;
+//!
+//! each at the learning rates of the sweep on the validation split (`--sweep` reruns it). Every
+//! step is one submit: batch upload, forward, loss, backward and optimizer step, with the
+//! gradients written straight into the optimizer's buffers. It shows a progress bar, prints a
+//! table (validation loss, tokens/s, wall time, adapter) and a text sample from each model, and
+//! writes both runs' curves to `target/gpt_curves.png`. `--json` prints one JSON object as the
+//! last line; `--profile` times every kernel of one step. Bigger models for a real GPU:
+//! `--width 384 --heads 6 --layers 6 --context 256 --batch 64`.
+//! `MUON_WGPU_BACKEND=gl|vulkan|metal|dx12` picks the backend.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use muon_wgpu::nn::gpt::{self, GptSpec, GptTrainer, GptTrainerOptions, TokenBatchRef};
+use muon_wgpu::nn::text::{self, Corpus, TextBatches, TokenBatch};
+use muon_wgpu::{BackendChoice, Error, GpuContext, Overrides, Preset, Route};
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Train a character-level GPT on Shakespeare with Muon + AdamW and with AdamW alone"
+)]
+struct Args {
+    /// Training steps of each run.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Context length (positions per sequence).
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Model width.
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Muon's learning rate (attention and MLP matrices) [default: the sweep's best].
+    #[arg(long)]
+    muon_lr: Option<f64>,
+    /// AdamW's learning rate next to Muon (embeddings, head, biases) [default: the sweep's best].
+    #[arg(long)]
+    aux_lr: Option<f64>,
+    /// The AdamW-only baseline's learning rate [default: the sweep's best].
+    #[arg(long)]
+    adamw_lr: Option<f64>,
+    /// Evaluate on the validation split every this many steps.
+    #[arg(long, default_value_t = 50)]
+    eval_every: usize,
+    /// Validation sequences (of `context` tokens) evaluated each time.
+    #[arg(long, default_value_t = 64)]
+    eval_sequences: usize,
+    /// Seed of the initialization and of the batches (both runs share them).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Characters sampled from each model at the end.
+    #[arg(long, default_value_t = 300)]
+    sample: usize,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Where to write the curves.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/target/gpt_curves.png"))]
+    plot: PathBuf,
+    /// Sweep the learning rates on the validation split instead.
+    #[arg(long)]
+    sweep: bool,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Time every kernel of one training step of each run (timestamp queries).
+    #[arg(long)]
+    profile: bool,
+}
+
+/// Learning rates of one run; `muon: None` is AdamW alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Rates {
+    muon: Option<f64>,
+    adam: f64,
+}
+
+impl Rates {
+    fn name(&self) -> &'static str {
+        if self.muon.is_some() {
+            "Muon + AdamW"
+        } else {
+            "AdamW"
+        }
+    }
+
+    fn json_name(&self) -> &'static str {
+        if self.muon.is_some() {
+            "muon+adamw"
+        } else {
+            "adamw"
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.muon {
+            Some(m) => format!("muon {m}, adamw {}", self.adam),
+            None => format!("adamw {}", self.adam),
+        }
+    }
+}
+
+/// The sweep's winners for the default model at 150 steps (`--sweep --steps 150`; the README has
+/// its table):
+/// `(Muon + AdamW, AdamW alone)`.
+const DEFAULT_RATES: (Rates, Rates) = (
+    Rates {
+        muon: Some(0.02),
+        adam: 3e-3,
+    },
+    Rates {
+        muon: None,
+        adam: 3e-3,
+    },
+);
+
+/// What one run measured.
+struct Run {
+    rates: Rates,
+    /// Training loss of every step's batch (before its update).
+    train_loss: Vec<f64>,
+    /// `(step, validation loss)`.
+    evals: Vec<(usize, f64)>,
+    wall: Duration,
+    /// Time spent evaluating (included in `wall`).
+    eval_time: Duration,
+    /// Creating and compiling pipelines while building the trainer; not part of `wall`.
+    pipelines: Duration,
+    tokens: usize,
+    dispatches: usize,
+    sample: String,
+    /// `(label, launches, ms)` of one step, with `--profile`.
+    profile: Vec<(String, usize, f64)>,
+}
+
+impl Run {
+    fn val_loss(&self) -> f64 {
+        self.evals.last().map_or(f64::NAN, |e| e.1)
+    }
+
+    fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 / (self.wall - self.eval_time).as_secs_f64()
+    }
+}
+
+fn settings(rates: Rates) -> muon_wgpu::Result<muon_wgpu::Settings> {
+    // PyTorch semantics (torch.optim.Muon + torch.optim.AdamW), no weight decay in either run,
+    // so the only difference is the optimizer of the block matrices.
+    Preset::Torch.settings(&Overrides {
+        lr: Some(rates.muon.unwrap_or(0.02)),
+        adam_lr: Some(rates.adam),
+        weight_decay: Some(0.0),
+        adam_weight_decay: Some(0.0),
+        ..Default::default()
+    })
+}
+
+fn spec_of(args: &Args, corpus: &Corpus) -> GptSpec {
+    GptSpec {
+        vocab: corpus.vocab.len(),
+        context: args.context,
+        width: args.width,
+        heads: args.heads,
+        layers: args.layers,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train(
+    ctx: &GpuContext,
+    spec: GptSpec,
+    corpus: &Corpus,
+    validation: &TokenBatch,
+    rates: Rates,
+    args: &Args,
+    bar: &ProgressBar,
+) -> muon_wgpu::Result<Run> {
+    let params = gpt::init_params(&spec, args.seed);
+    let route = |p: &gpt::GptParam| match rates.muon {
+        Some(_) => gpt::muon_for_blocks(p),
+        None => Route::AdamW(0),
+    };
+    let options = GptTrainerOptions {
+        batch_size: args.batch,
+        eval_batch_size: args.batch,
+        ..Default::default()
+    };
+    let pipelines_before = muon_wgpu::kernels::pipeline_time();
+    let mut trainer = GptTrainer::new(ctx, spec, &params, settings(rates)?, route, options)?;
+    let pipelines = muon_wgpu::kernels::pipeline_time() - pipelines_before;
+    let mut batches = TextBatches::new(corpus.train(), args.batch, spec.context, args.seed)?;
+    let mut run = Run {
+        rates,
+        train_loss: Vec::with_capacity(args.steps),
+        evals: Vec::new(),
+        wall: Duration::ZERO,
+        eval_time: Duration::ZERO,
+        pipelines,
+        tokens: 0,
+        dispatches: trainer.train_plan().ops().len() + trainer.optimizer().stats().dispatches,
+        sample: String::new(),
+        profile: Vec::new(),
+    };
+    bar.set_length(args.steps as u64);
+    bar.set_prefix(rates.name());
+    let start = Instant::now();
+    for step in 1..=args.steps {
+        let batch = batches.next_batch(corpus.train());
+        // One submit per step (wgpu's GL backend holds its context for a whole submit).
+        trainer.step(TokenBatchRef {
+            inputs: &batch.inputs,
+            targets: &batch.targets,
+        })?;
+        run.tokens += batch.inputs.len();
+        if step % args.eval_every == 0 || step == args.steps {
+            ctx.wait_idle();
+            let t = Instant::now();
+            let metrics = pollster::block_on(trainer.read_metrics())?;
+            run.train_loss.extend(metrics.iter().map(|m| m.loss));
+            let val = pollster::block_on(trainer.evaluate(TokenBatchRef {
+                inputs: &validation.inputs,
+                targets: &validation.targets,
+            }))?;
+            run.evals.push((step, val.loss));
+            run.eval_time += t.elapsed();
+            let recent = &run.train_loss[run.train_loss.len().saturating_sub(args.eval_every)..];
+            bar.set_message(format!(
+                "train loss {:.3}  val loss {:.3}",
+                recent.iter().sum::<f64>() / recent.len() as f64,
+                val.loss
+            ));
+        }
+        bar.set_position(step as u64);
+    }
+    run.wall = start.elapsed();
+    bar.finish();
+    if args.sample > 0 {
+        let prompt = corpus.vocab.encode("\n")?;
+        let tokens =
+            pollster::block_on(trainer.sample(&prompt, args.sample, args.temperature, args.seed))?;
+        run.sample = corpus.vocab.decode(&tokens);
+    }
+    if args.profile {
+        let batch = batches.next_batch(corpus.train());
+        run.profile = profile_step(ctx, &mut trainer, &batch).map_err(|reason| {
+            Error::InvalidHyperparameter {
+                key: "profile".into(),
+                value: "true".into(),
+                reason,
+            }
+        })?;
+    }
+    Ok(run)
+}
+
+/// GPU time per kernel label over one timed training step: `(label, launches, ms)`.
+fn profile_step(
+    ctx: &GpuContext,
+    trainer: &mut GptTrainer,
+    batch: &TokenBatch,
+) -> Result<Vec<(String, usize, f64)>, String> {
+    if !ctx
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        return Err("--profile needs timestamp queries, which this adapter lacks".into());
+    }
+    let model = trainer.train_plan().ops().len();
+    let optimizer = trainer.optimizer().stats().dispatches;
+    let query_set = |n: usize| {
+        ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("gpt profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * n as u32,
+        })
+    };
+    let (model_queries, optimizer_queries) = (query_set(model), query_set(optimizer));
+    let buffer = |n: usize, usage| {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpt profile"),
+            size: 16 * n as u64,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let resolve = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
+    let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+    // The optimizer's timestamps start at the next resolve alignment (256 bytes) after the model's.
+    let second = (16 * model as u64).next_multiple_of(wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT);
+    let total = second as usize / 16 + optimizer;
+    let (resolved, readable) = (buffer(total, resolve), buffer(total, read));
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    let (model_labels, optimizer_labels) = trainer
+        .record_step_timed(
+            &mut encoder,
+            TokenBatchRef {
+                inputs: &batch.inputs,
+                targets: &batch.targets,
+            },
+            &model_queries,
+            &optimizer_queries,
+        )
+        .map_err(|e| e.to_string())?;
+    encoder.resolve_query_set(&model_queries, 0..2 * model as u32, &resolved, 0);
+    encoder.resolve_query_set(
+        &optimizer_queries,
+        0..2 * optimizer as u32,
+        &resolved,
+        second,
+    );
+    encoder.copy_buffer_to_buffer(&resolved, 0, &readable, 0, 16 * total as u64);
+    ctx.queue.submit([encoder.finish()]);
+    readable.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+    ctx.wait_idle();
+    let ticks: Vec<u64> = bytemuck::cast_slice(
+        &readable
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| e.to_string())?,
+    )
+    .to_vec();
+    let period = ctx.queue.get_timestamp_period() as f64;
+    let mut out: Vec<(String, usize, f64)> = Vec::new();
+    let labels = model_labels
+        .iter()
+        .map(|l| format!("model {l}"))
+        .chain(optimizer_labels.iter().map(|l| format!("optimizer {l}")));
+    let starts = (0..model).chain((0..optimizer).map(|i| second as usize / 16 + i));
+    for (label, i) in labels.zip(starts) {
+        let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6;
+        match out.iter_mut().find(|(l, _, _)| *l == label) {
+            Some((_, n, t)) => {
+                *n += 1;
+                *t += ms;
+            }
+            None => out.push((label, 1, ms)),
+        }
+    }
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    Ok(out)
+}
+
+fn progress_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>13} [{bar:28.cyan/blue}] {pos:>4}/{len} {msg} ({elapsed})",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
+}
+
+/// A string as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn race(
+    ctx: &GpuContext,
+    spec: GptSpec,
+    corpus: &Corpus,
+    validation: &TokenBatch,
+    args: &Args,
+) -> muon_wgpu::Result<()> {
+    let (muon, adamw) = DEFAULT_RATES;
+    let muon = Rates {
+        muon: Some(args.muon_lr.unwrap_or(muon.muon.expect("a Muon rate"))),
+        adam: args.aux_lr.unwrap_or(muon.adam),
+    };
+    let adamw = Rates {
+        muon: None,
+        adam: args.adamw_lr.unwrap_or(adamw.adam),
+    };
+    let bars = MultiProgress::new();
+    if args.json {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut runs = Vec::new();
+    for rates in [muon, adamw] {
+        let bar = bars.add(ProgressBar::new(args.steps as u64).with_style(progress_style()));
+        runs.push(train(ctx, spec, corpus, validation, rates, args, &bar)?);
+    }
+    let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    println!();
+    println!(
+        "{:<13} {:<22} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9}  adapter",
+        "optimizer",
+        "learning rates",
+        "val loss",
+        "train loss",
+        "tokens/s",
+        "wall time",
+        "dispatches",
+        "pipelines"
+    );
+    for run in &runs {
+        let last = &run.train_loss[run.train_loss.len().saturating_sub(50)..];
+        println!(
+            "{:<13} {:<22} {:>9.4} {:>10.4} {:>9.0} {:>8.1}s {:>10} {:>8.2}s  {adapter}",
+            run.rates.name(),
+            run.rates.describe(),
+            run.val_loss(),
+            last.iter().sum::<f64>() / last.len() as f64,
+            run.tokens_per_s(),
+            run.wall.as_secs_f64(),
+            run.dispatches,
+            run.pipelines.as_secs_f64()
+        );
+    }
+    println!(
+        "\nval loss: mean cross-entropy per character (nats) on {} validation sequences after the last step; \
+         train loss: mean of the last 50 steps;\ntokens/s: training tokens per second of wall time without \
+         the evaluations (every {} steps); dispatches: kernel launches per training step (model + optimizer), one submit;\n\
+         pipelines: creating and compiling the kernels before the first step, apart from all of these.",
+        validation.sequences(spec.context),
+        args.eval_every
+    );
+    for run in &runs {
+        if !run.sample.is_empty() {
+            println!(
+                "\n--- {} writes (temperature {}):\n{}",
+                run.rates.name(),
+                args.temperature,
+                run.sample
+            );
+        }
+    }
+    for run in runs.iter().filter(|r| !r.profile.is_empty()) {
+        let total: f64 = run.profile.iter().map(|p| p.2).sum();
+        println!(
+            "\nprofile of one {} step (GPU time, one pass per launch): {total:.2} ms",
+            run.rates.name()
+        );
+        for (label, n, ms) in &run.profile {
+            println!(
+                "  {label:<40} {n:>4} launches {ms:>9.3} ms {:>5.1}%",
+                100.0 * ms / total
+            );
+        }
+    }
+    plot(&runs, args, &spec, &adapter)?;
+    println!("\ncurves: {}", args.plot.display());
+    if args.json {
+        let runs_json: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"optimizer\": \"{}\", \"lr\": {}, \"adam_lr\": {}, \"val_loss\": {:.6}, \"tokens_per_s\": {:.1}, \"wall_s\": {:.3}, \"dispatches_per_step\": {}}}",
+                    r.rates.json_name(),
+                    r.rates.muon.map_or("null".into(), |m| m.to_string()),
+                    r.rates.adam,
+                    r.val_loss(),
+                    r.tokens_per_s(),
+                    r.wall.as_secs_f64(),
+                    r.dispatches
+                )
+            })
+            .collect();
+        println!(
+            "{{\"adapter\": {}, \"runs\": [{}], \"sample\": {}}}",
+            json_string(&adapter),
+            runs_json.join(", "),
+            json_string(&runs[0].sample)
+        );
+    }
+    Ok(())
+}
+
+fn sweep(
+    ctx: &GpuContext,
+    spec: GptSpec,
+    corpus: &Corpus,
+    validation: &TokenBatch,
+    args: &Args,
+) -> muon_wgpu::Result<()> {
+    println!(
+        "sweep: {} steps per run; score: validation loss after the last step (lower is better)",
+        args.steps
+    );
+    println!(
+        "{:<13} {:<24} {:>9}",
+        "optimizer", "learning rates", "val loss"
+    );
+    let score = |rates: Rates| -> muon_wgpu::Result<f64> {
+        let bar = ProgressBar::new(args.steps as u64).with_style(progress_style());
+        let run = train(ctx, spec, corpus, validation, rates, args, &bar)?;
+        bar.finish_and_clear();
+        println!(
+            "{:<13} {:<24} {:>9.4}",
+            rates.name(),
+            rates.describe(),
+            run.val_loss()
+        );
+        Ok(run.val_loss())
+    };
+    let best = |scored: Vec<(f64, f64)>| -> f64 {
+        scored
+            .into_iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("a run")
+            .0
+    };
+    // 1. AdamW alone, on a 3x grid.
+    let mut scored = Vec::new();
+    for lr in [3e-3, 1e-2, 3e-2] {
+        scored.push((
+            lr,
+            score(Rates {
+                muon: None,
+                adam: lr,
+            })?,
+        ));
+    }
+    let adamw = best(scored);
+    // 2. Muon's rate with the AdamW part (embeddings, head, biases) at AdamW's best.
+    let mut scored = Vec::new();
+    for lr in [0.02, 0.05, 0.1] {
+        scored.push((
+            lr,
+            score(Rates {
+                muon: Some(lr),
+                adam: adamw,
+            })?,
+        ));
+    }
+    let muon = best(scored);
+    println!("best AdamW: adamw {adamw}");
+    println!("best Muon + AdamW: muon {muon}, adamw {adamw}");
+    Ok(())
+}
+
+/// Centered moving average over `2·half + 1` steps (shorter at the ends).
+fn smooth(values: &[f64], half: usize) -> Vec<f64> {
+    (0..values.len())
+        .map(|i| {
+            let window = &values[i.saturating_sub(half)..(i + half + 1).min(values.len())];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
+}
+
+fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::Result<()> {
+    use plotters::element::DashedPathElement;
+    use plotters::prelude::*;
+
+    let io_error = |e: Box<dyn std::error::Error>| Error::Io {
+        path: args.plot.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    if let Some(dir) = args.plot.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    plotters::style::register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        epaint_default_fonts::HACK_REGULAR,
+    )
+    .map_err(|_| io_error("the embedded font does not parse".into()))?;
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(&args.plot, (1000, 620)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (title, body) = root.split_vertically(48);
+        title.draw(&Text::new(
+            format!(
+                "Shakespeare, GPT {} blocks x {} wide, {} heads, context {}, batch {}",
+                spec.layers, spec.width, spec.heads, spec.context, args.batch
+            ),
+            (24, 8),
+            ("sans-serif", 22).into_font(),
+        ))?;
+        title.draw(&Text::new(
+            adapter.to_string(),
+            (24, 30),
+            ("sans-serif", 14).into_font().color(&BLACK.mix(0.55)),
+        ))?;
+        let colors = [RGBColor(214, 39, 40), RGBColor(31, 119, 180)];
+        let smoothed: Vec<Vec<f64>> = runs.iter().map(|r| smooth(&r.train_loss, 10)).collect();
+        let (lo, hi) = smoothed
+            .iter()
+            .flatten()
+            .copied()
+            .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let mut chart = ChartBuilder::on(&body)
+            .margin(16)
+            .caption(
+                "loss (cross-entropy per character, nats)",
+                ("sans-serif", 20),
+            )
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..args.steps as f64, (lo - 0.1)..(hi + 0.1))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()?;
+        for ((run, color), smooth) in runs.iter().zip(colors).zip(&smoothed) {
+            chart
+                .draw_series(LineSeries::new(
+                    smooth.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)),
+                    color.stroke_width(2),
+                ))?
+                .label(format!(
+                    "{} ({}): training",
+                    run.rates.name(),
+                    run.rates.describe()
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(DashedLineSeries::new(
+                    run.evals.iter().map(|e| (e.0 as f64, e.1)),
+                    8,
+                    5,
+                    color.stroke_width(2),
+                ))?
+                .label(format!(
+                    "{}: validation, {:.3} at the end",
+                    run.rates.name(),
+                    run.val_loss()
+                ))
+                .legend(move |(x, y)| {
+                    DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(io_error)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ctx = match pollster::block_on(GpuContext::new(BackendChoice::Env)) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "This example trains on a GPU through wgpu. On Linux without one, install Mesa \
+                 (`apt-get install mesa-vulkan-drivers`); `cargo run --bin muon-wgpu -- info` lists \
+                 the adapters; MUON_WGPU_BACKEND=vulkan|gl|metal|dx12 picks a backend."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(&ctx, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
+    if args.eval_every == 0 || args.steps == 0 {
+        return Err(Error::InvalidHyperparameter {
+            key: "steps / eval-every".into(),
+            value: format!("{} / {}", args.steps, args.eval_every),
+            reason: "must be positive".into(),
+        });
+    }
+    let corpus = text::shakespeare()?;
+    let spec = spec_of(args, &corpus);
+    spec.validate()?;
+    let validation =
+        text::evaluation_windows(corpus.validation(), spec.context, args.eval_sequences)?;
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        ctx.info.name, ctx.info.backend, ctx.info.device_type
+    );
+    println!(
+        "data: {} characters of Shakespeare, vocabulary {}, {} train / {} validation; GPT {} blocks, width {}, \
+         {} heads, context {} ({} parameters); batch {} sequences, {} steps, seed {}",
+        corpus.tokens.len(),
+        corpus.vocab.len(),
+        corpus.train().len(),
+        corpus.validation().len(),
+        spec.layers,
+        spec.width,
+        spec.heads,
+        spec.context,
+        spec.parameter_count(),
+        args.batch,
+        args.steps,
+        args.seed
+    );
+    if args.sweep {
+        sweep(ctx, spec, &corpus, &validation, args)
+    } else {
+        race(ctx, spec, &corpus, &validation, args)
+    }
+}
