@@ -63,7 +63,8 @@ export WEB_TEST_NATIVE=target/web-native.json
 
 # The GPT tab's sizes on SwiftShader (web/test.mjs: hidden=32, batch=4; software: 1 block, 2 heads, context 32).
 echo "== native run of the same GPT race: cargo run --example web_parity -- --gpt --steps ${WEB_TEST_GPT_STEPS:-10}"
-cargo run --quiet --example web_parity -- --gpt --steps "${WEB_TEST_GPT_STEPS:-10}" --width 32 --heads 2 --layers 1 \
+# shellcheck disable=SC2086
+cargo run --quiet ${WEB_TEST_CARGO_FLAGS:-} --example web_parity -- --gpt --steps "${WEB_TEST_GPT_STEPS:-10}" --width 32 --heads 2 --layers 1 \
   --context 32 --batch 4 --seed 0 --per-submit 1 \
   >target/web-native-gpt.json 2> >(grep -v XDG_RUNTIME_DIR >&2) ||
   fail "the native GPT run failed"
