@@ -285,6 +285,8 @@ async function testKerasOptions(page) {
     opt.step();
     const b1 = [...(await opt.readParameter("b"))];
     const avg1 = [...(await opt.readAverage("b"))];
+    // Each step needs a fresh gradient (a stale one is refused).
+    opt.setGradient("b", new Float32Array([1, -2, 3, -4]));
     opt.step();
     const b2 = [...(await opt.readParameter("b"))];
     const avg2 = [...(await opt.readAverage("b"))];

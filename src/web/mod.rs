@@ -123,7 +123,7 @@ export interface AdapterInfo {
 /** Options of `MuonOptimizer.create`: a preset and the overrides of its defaults (the replay format's keys, in camelCase). */
 export interface MuonOptions {
   /** Whose semantics to reproduce; "torch" by default. */
-  preset?: "torch" | "keller" | "optax" | "keras" | "moonlight";
+  preset?: "torch" | "keller" | "optax" | "keras" | "keras-3.12" | "moonlight";
   /** Muon's learning rate. */
   lr?: number;
   /** AdamW's learning rate. */
