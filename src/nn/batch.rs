@@ -113,3 +113,42 @@ pub(super) fn check_batch(spec: &MlpSpec, capacity: usize, batch: &Batch<'_>) ->
     }
     Ok(rows)
 }
+
+/// Reads the metrics of the batches recorded since `*read` from a ring of `capacity` entries
+/// (four f32 sums each, 16 bytes; batch `i` at entry `i mod capacity`), oldest first, and marks
+/// them read. Only the last `capacity` batches are still there. Waits for the GPU.
+pub(crate) async fn read_metrics_ring(
+    ctx: &crate::gpu::GpuContext,
+    ring: &wgpu::Buffer,
+    capacity: usize,
+    recorded: u64,
+    read: &mut u64,
+) -> crate::error::Result<Vec<Metrics>> {
+    use crate::readback::{read_ranges, BufferRange};
+    let cap = capacity as u64;
+    let first = (*read).max(recorded.saturating_sub(cap));
+    let count = (recorded - first) as usize;
+    *read = recorded;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let start = (first % cap) as usize;
+    let head = count.min(capacity - start);
+    let mut ranges = vec![BufferRange {
+        buffer: ring.clone(),
+        offset: start as u64 * 16,
+        len: head * 4,
+    }];
+    if head < count {
+        ranges.push(BufferRange {
+            buffer: ring.clone(),
+            offset: 0,
+            len: (count - head) * 4,
+        });
+    }
+    let values: Vec<f32> = read_ranges(ctx, &ranges).await?.concat();
+    Ok(values
+        .chunks_exact(4)
+        .map(|e| Metrics::from_sums(e[0] as f64, e[1] as f64, e[2] as usize))
+        .collect())
+}

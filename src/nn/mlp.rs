@@ -569,31 +569,8 @@ impl Plan {
     /// Only the last `history` batches are kept: read at least that often. The batches must have
     /// been submitted.
     pub async fn read_history(&mut self, ctx: &GpuContext) -> Result<Vec<Metrics>> {
-        let cap = self.history_capacity as u64;
-        let first = self.read.max(self.recorded.saturating_sub(cap));
-        let count = (self.recorded - first) as usize;
-        self.read = self.recorded;
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let start = (first % cap) as usize;
-        let head = count.min(self.history_capacity - start);
-        let mut ranges = vec![BufferRange {
-            buffer: self.history.clone(),
-            offset: start as u64 * 16,
-            len: head * 4,
-        }];
-        if head < count {
-            ranges.push(BufferRange {
-                buffer: self.history.clone(),
-                offset: 0,
-                len: (count - head) * 4,
-            });
-        }
-        let values: Vec<f32> = read_ranges(ctx, &ranges).await?.concat();
-        Ok(values
-            .chunks_exact(4)
-            .map(|e| Metrics::from_sums(e[0] as f64, e[1] as f64, e[2] as usize))
-            .collect())
+        let (recorded, capacity) = (self.recorded, self.history_capacity);
+        super::batch::read_metrics_ring(ctx, &self.history, capacity, recorded, &mut self.read)
+            .await
     }
 }

@@ -134,7 +134,9 @@ impl GptTrainer {
         let model = self
             .train
             .record_timed(&ctx, encoder, &batch, model_queries)?;
-        let optimizer = self.optimizer.record_step_timed(encoder, optimizer_queries)?;
+        let optimizer = self
+            .optimizer
+            .record_step_timed(encoder, optimizer_queries)?;
         Ok((model, optimizer))
     }
 
