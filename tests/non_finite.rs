@@ -224,9 +224,31 @@ fn long_matches_the_reference(shape: [usize; 2]) {
         let init = random(3, len);
         let grad = random(4, len);
         let (got, want) = muon_update(&a.ctx, &shape, &init, &grad);
-        let err = relative_to_update(&got, &want, &init);
+        // Beyond the f32 rounding of the stored parameter (half its ulp), which no kernel can
+        // avoid: at a million columns the update is ~3e-5 per element, so that rounding alone is
+        // 2e-3 of it for parameters near 1.
+        let moved = want
+            .iter()
+            .zip(&init)
+            .map(|(&w, &i)| (w - i as f64).abs())
+            .fold(0.0, f64::max);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(&g, &w)| {
+                let a = (w as f32).abs();
+                let half_ulp = (f32::from_bits(a.to_bits() + 1) - a) as f64 / 2.0;
+                ((g as f64 - w).abs() - half_ulp).max(0.0)
+            })
+            .fold(0.0, f64::max)
+            / moved;
         assert!(err < 1e-3, "{} {shape:?}: {err:.2e}", a.ctx.describe());
-        eprintln!("{} {shape:?}: {:.2?}", a.ctx.describe(), start.elapsed());
+        eprintln!(
+            "{} {shape:?}: {err:.2e} beyond rounding ({:.2e} in all), {:.2?}",
+            a.ctx.describe(),
+            relative_to_update(&got, &want, &init),
+            start.elapsed()
+        );
     }
 }
 
