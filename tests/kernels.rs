@@ -638,26 +638,30 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
             if variant.half() {
                 dispatches.push(kernels.pack_halves(&ctx.device, (x_at / 4) as u32, &xb, &xh));
             }
-            dispatches.extend([
-                kernels.ns_products(
-                    &ctx.device,
-                    true,
-                    &grams,
-                    ops(&xb, &xb, &xb, &gb, [&xh, &xh, &gh]),
-                ),
-                kernels.ns_products(
-                    &ctx.device,
-                    true,
-                    &polys,
-                    ops(&gb, &gb, &gb, &pb, [&gh, &gh, &ph]),
-                ),
-                kernels.ns_products(
-                    &ctx.device,
-                    false,
-                    &applies,
-                    ops(&pb, &xb, &xb, &ob, [&ph, &xh, &oh]),
-                ),
-            ].into_iter().flatten());
+            dispatches.extend(
+                [
+                    kernels.ns_products(
+                        &ctx.device,
+                        true,
+                        &grams,
+                        ops(&xb, &xb, &xb, &gb, [&xh, &xh, &gh]),
+                    ),
+                    kernels.ns_products(
+                        &ctx.device,
+                        true,
+                        &polys,
+                        ops(&gb, &gb, &gb, &pb, [&gh, &gh, &ph]),
+                    ),
+                    kernels.ns_products(
+                        &ctx.device,
+                        false,
+                        &applies,
+                        ops(&pb, &xb, &xb, &ob, [&ph, &xh, &oh]),
+                    ),
+                ]
+                .into_iter()
+                .flatten(),
+            );
             run(ctx, &dispatches);
             // f32 operands: f32 rounding; f16 copies: each operand rounded to f16 (2⁻¹¹).
             let unit = if variant.half() { 1e-3 } else { 2e-6 };
@@ -882,7 +886,10 @@ fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
             };
             let a_len = (count + 1) * t * t;
             let (xb, rb, db) = (buffer(ctx, &xs), buffer(ctx, &rs), buffer(ctx, &d));
-            let (gb, ob) = (buffer(ctx, &vec![0.0; a_len]), buffer(ctx, &vec![0.0; t * t]));
+            let (gb, ob) = (
+                buffer(ctx, &vec![0.0; a_len]),
+                buffer(ctx, &vec![0.0; t * t]),
+            );
             let half = |len: usize| buffer(ctx, &vec![0.0; len / 2]);
             let (xh, rh, gh, oh) = (half(xs.len()), half(rs.len()), half(a_len), half(t * t));
             let mut dispatches = Vec::new();
@@ -897,8 +904,12 @@ fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
                 result,
                 halves: variant.half().then_some(halves),
             };
-            let grams =
-                kernels.ns_products(&ctx.device, true, &[long, short], ops(&xb, &xb, &gb, [&xh, &xh, &gh]));
+            let grams = kernels.ns_products(
+                &ctx.device,
+                true,
+                &[long, short],
+                ops(&xb, &xb, &gb, [&xh, &xh, &gh]),
+            );
             // One short-product dispatch, one of chunks, one sum.
             assert_eq!(grams.len(), 3, "{variant}");
             dispatches.extend(grams);
@@ -912,13 +923,23 @@ fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
             let got_a = read(ctx, &gb, a_len);
             let got_o = read(ctx, &ob, t * t);
             let unit = if variant.half() { 1e-3 } else { 2e-6 };
-            let check = |what: &str, got: &[f32], at: usize, want: &[f64], rows: usize, cols: usize, k: usize| {
+            let check = |what: &str,
+                         got: &[f32],
+                         at: usize,
+                         want: &[f64],
+                         rows: usize,
+                         cols: usize,
+                         k: usize| {
                 let scale = max_abs(want).max(1.0);
                 let limit = unit * (k as f64).sqrt() * scale;
                 for i in 0..t {
                     for j in 0..t {
                         let g = got[at + i * t + j] as f64;
-                        let w = if i < rows && j < cols { want[i * cols + j] } else { 0.0 };
+                        let w = if i < rows && j < cols {
+                            want[i * cols + j]
+                        } else {
+                            0.0
+                        };
                         assert!(
                             (g - w).abs() <= limit,
                             "{} {variant} {what} ({i}, {j}): {g} vs {w} (limit {limit:.1e})",
@@ -947,16 +968,31 @@ fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
                         let bits = halves[(b * t * t + e) / 2].to_bits();
                         let h = (bits >> (16 * (e % 2))) as u16;
                         let v = got_a[b * t * t + e] as f64;
-                        assert!((f16_value(h) - v).abs() <= v.abs() * 1e-3 + 1e-7, "{variant} f16 copy {e}");
+                        assert!(
+                            (f16_value(h) - v).abs() <= v.abs() * 1e-3 + 1e-7,
+                            "{variant} f16 copy {e}"
+                        );
                     }
                 }
             }
-            check("short", &got_a, count * t * t, &reference::gram(&to_f64(&x_short), 1, 7), 1, 1, 7);
+            check(
+                "short",
+                &got_a,
+                count * t * t,
+                &reference::gram(&to_f64(&x_short), 1, 7),
+                1,
+                1,
+                7,
+            );
             let mut want = reference::matmul(&to_f64(&l), &to_f64(&r), m, k, cols);
             want = (0..t * t)
                 .map(|e| {
                     let (i, j) = (e / t, e % t);
-                    let p = if i < m && j < cols { want[i * cols + j] } else { 0.0 };
+                    let p = if i < m && j < cols {
+                        want[i * cols + j]
+                    } else {
+                        0.0
+                    };
                     alpha as f64 * p + beta as f64 * d[e] as f64
                 })
                 .collect();

@@ -419,7 +419,9 @@ impl Kernels {
         // The f32 variants' sums bind it as a dummy for C's f16 copy, never written.
         let half_bytes = if variant.half() { at as u64 * 2 } else { 16 };
         let scratch_half = storage("ns split-K partials f16", half_bytes);
-        let halves = ops.halves.map(|[left, right, _]| [left, right, &scratch_half]);
+        let halves = ops
+            .halves
+            .map(|[left, right, _]| [left, right, &scratch_half]);
         let partials = NsOperands {
             left: ops.left,
             right: ops.right,
