@@ -922,6 +922,23 @@ fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
             run(ctx, &dispatches);
             let got_a = read(ctx, &gb, a_len);
             let got_o = read(ctx, &ob, t * t);
+            // The chunks are summed in a fixed order: a second run is the same bit for bit.
+            run(ctx, &dispatches);
+            let again = (read(ctx, &gb, a_len), read(ctx, &ob, t * t));
+            assert!(
+                again
+                    .0
+                    .iter()
+                    .zip(&got_a)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+                    && again
+                        .1
+                        .iter()
+                        .zip(&got_o)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} {variant}: not reproducible",
+                ctx.describe()
+            );
             let unit = if variant.half() { 1e-3 } else { 2e-6 };
             let check = |what: &str,
                          got: &[f32],
