@@ -84,6 +84,10 @@ pub const FILES: &[(&str, &str)] = &[
         "ns_problems.wgsl",
         include_str!("../shaders/ns_problems.wgsl"),
     ),
+    (
+        "ns_split_sum.wgsl",
+        include_str!("../shaders/ns_split_sum.wgsl"),
+    ),
     ("ns_tiled.wgsl", include_str!("../shaders/ns_tiled.wgsl")),
     (
         "pack_halves.wgsl",

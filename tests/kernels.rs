@@ -638,26 +638,30 @@ fn ns_products_of_every_variant_match_the_reference_on_edge_shapes_in_one_dispat
             if variant.half() {
                 dispatches.push(kernels.pack_halves(&ctx.device, (x_at / 4) as u32, &xb, &xh));
             }
-            dispatches.extend([
-                kernels.ns_products(
-                    &ctx.device,
-                    true,
-                    &grams,
-                    ops(&xb, &xb, &xb, &gb, [&xh, &xh, &gh]),
-                ),
-                kernels.ns_products(
-                    &ctx.device,
-                    true,
-                    &polys,
-                    ops(&gb, &gb, &gb, &pb, [&gh, &gh, &ph]),
-                ),
-                kernels.ns_products(
-                    &ctx.device,
-                    false,
-                    &applies,
-                    ops(&pb, &xb, &xb, &ob, [&ph, &xh, &oh]),
-                ),
-            ]);
+            dispatches.extend(
+                [
+                    kernels.ns_products(
+                        &ctx.device,
+                        true,
+                        &grams,
+                        ops(&xb, &xb, &xb, &gb, [&xh, &xh, &gh]),
+                    ),
+                    kernels.ns_products(
+                        &ctx.device,
+                        true,
+                        &polys,
+                        ops(&gb, &gb, &gb, &pb, [&gh, &gh, &ph]),
+                    ),
+                    kernels.ns_products(
+                        &ctx.device,
+                        false,
+                        &applies,
+                        ops(&pb, &xb, &xb, &ob, [&ph, &xh, &oh]),
+                    ),
+                ]
+                .into_iter()
+                .flatten(),
+            );
             run(ctx, &dispatches);
             // f32 operands: f32 rounding; f16 copies: each operand rounded to f16 (2⁻¹¹).
             let unit = if variant.half() { 1e-3 } else { 2e-6 };
@@ -782,6 +786,235 @@ fn normalize_batches_handles_several_batches_in_one_dispatch() {
                 ctx.describe(),
                 max_abs_diff(&got, &want)
             );
+        }
+    }
+}
+
+/// An f16 bit pattern's value (normal and subnormal numbers; the tests' values are finite).
+fn f16_value(h: u16) -> f64 {
+    let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+    let (e, m) = (((h >> 10) & 0x1f) as i32, (h & 0x3ff) as f64);
+    sign * if e == 0 {
+        m * 2f64.powi(-24)
+    } else {
+        (1.0 + m / 1024.0) * 2f64.powi(e - 15)
+    }
+}
+
+/// Split-K: products whose inner dimension is past [`NsVariant::max_k`] run in chunks summed by
+/// `ns_split_sum.wgsl`: 100001 columns (2 to 4 chunks, the last one short), batched 2 deep
+/// with the epilogue's α, β·D and diagonal, next to a short product in the same call; and a
+/// long non-symmetric product, whose chunks step along R's rows. (Loops past llvmpipe's limit,
+/// which cut the sums before the split, are `tests/non_finite.rs`'s long rows.)
+#[test]
+fn ns_products_split_long_inner_dimensions_and_match_the_reference() {
+    for a in adapters() {
+        let ctx = &a.ctx;
+        for variant in NsVariant::ALL {
+            if !variant.supported(&ctx.device) || compiles_for_minutes(ctx, variant) {
+                continue;
+            }
+            let start = std::time::Instant::now();
+            let kernels = Kernels::with_variant(&ctx.device, variant);
+            let t = variant.tile() as usize;
+            let (m, n, count) = (3usize, 100_001usize, 2usize);
+            let pn = n.next_multiple_of(t);
+            assert!(pn as u32 > variant.max_k());
+            // X: the long matrices, then a 1 × 7 one (short), then L (m × k) of the other.
+            let (k, cols) = (40_001usize, 5usize);
+            let pk = k.next_multiple_of(t);
+            let x_long = random(70, count * m * n);
+            let x_short = random(71, 7);
+            let l = random(72, m * k);
+            let r = random(73, k * cols);
+            let mut xs = padded(&x_long, m, n, t, pn, count);
+            let short_at = xs.len();
+            xs.extend(padded(&x_short, 1, 7, t, t, 1));
+            let l_at = xs.len();
+            xs.extend(padded(&l, m, k, t, pk, 1));
+            let rs = padded(&r, k, cols, pk, t, 1);
+            // D: symmetric, as a symmetric product's addend is.
+            let d: Vec<f32> = (0..count * t * t)
+                .map(|e| {
+                    let (b, i, j) = (e / (t * t), e % (t * t) / t, e % t);
+                    ((b * 7 + i.min(j) * 3 + i.max(j)) % 11) as f32 * 0.1 - 0.5
+                })
+                .collect();
+            let whole = |base: usize, row: usize, mat: usize| Strided {
+                base: base as u32,
+                row: row as u32,
+                mat: mat as u32,
+            };
+            let (alpha, beta) = (1.5f32, 0.5f32);
+            let long = NsProduct {
+                rows: t as u32,
+                cols: t as u32,
+                k: pn as u32,
+                count: count as u32,
+                left: whole(0, pn, t * pn),
+                right: whole(0, pn, t * pn),
+                addend: Some(whole(0, t, t * t)),
+                result: whole(0, t, t * t),
+                alpha,
+                beta,
+                diag: DIAG,
+            };
+            let short = NsProduct {
+                k: t as u32,
+                count: 1,
+                left: whole(short_at, t, t * t),
+                right: whole(short_at, t, t * t),
+                addend: None,
+                result: whole(count * t * t, t, t * t),
+                alpha: 1.0,
+                beta: 0.0,
+                diag: 0.0,
+                ..long
+            };
+            let apply = NsProduct {
+                rows: t as u32,
+                cols: t as u32,
+                k: pk as u32,
+                count: 1,
+                left: whole(l_at, pk, t * pk),
+                right: whole(0, t, pk * t),
+                addend: Some(whole(0, t, t * t)),
+                result: whole(0, t, t * t),
+                alpha,
+                beta,
+                diag: 0.0,
+            };
+            let a_len = (count + 1) * t * t;
+            let (xb, rb, db) = (buffer(ctx, &xs), buffer(ctx, &rs), buffer(ctx, &d));
+            let (gb, ob) = (
+                buffer(ctx, &vec![0.0; a_len]),
+                buffer(ctx, &vec![0.0; t * t]),
+            );
+            let half = |len: usize| buffer(ctx, &vec![0.0; len / 2]);
+            let (xh, rh, gh, oh) = (half(xs.len()), half(rs.len()), half(a_len), half(t * t));
+            let mut dispatches = Vec::new();
+            if variant.half() {
+                dispatches.push(kernels.pack_halves(&ctx.device, (xs.len() / 4) as u32, &xb, &xh));
+                dispatches.push(kernels.pack_halves(&ctx.device, (rs.len() / 4) as u32, &rb, &rh));
+            }
+            let ops = |left, right, result, halves| NsOperands {
+                left,
+                right,
+                addend: &db,
+                result,
+                halves: variant.half().then_some(halves),
+            };
+            let grams = kernels.ns_products(
+                &ctx.device,
+                true,
+                &[long, short],
+                ops(&xb, &xb, &gb, [&xh, &xh, &gh]),
+            );
+            // One short-product dispatch, one of chunks, one sum.
+            assert_eq!(grams.len(), 3, "{variant}");
+            dispatches.extend(grams);
+            dispatches.extend(kernels.ns_products(
+                &ctx.device,
+                false,
+                &[apply],
+                ops(&xb, &rb, &ob, [&xh, &rh, &oh]),
+            ));
+            run(ctx, &dispatches);
+            let got_a = read(ctx, &gb, a_len);
+            let got_o = read(ctx, &ob, t * t);
+            // The chunks are summed in a fixed order: a second run is the same bit for bit.
+            run(ctx, &dispatches);
+            let again = (read(ctx, &gb, a_len), read(ctx, &ob, t * t));
+            assert!(
+                again
+                    .0
+                    .iter()
+                    .zip(&got_a)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+                    && again
+                        .1
+                        .iter()
+                        .zip(&got_o)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} {variant}: not reproducible",
+                ctx.describe()
+            );
+            let unit = if variant.half() { 1e-3 } else { 2e-6 };
+            let check = |what: &str,
+                         got: &[f32],
+                         at: usize,
+                         want: &[f64],
+                         rows: usize,
+                         cols: usize,
+                         k: usize| {
+                let scale = max_abs(want).max(1.0);
+                let limit = unit * (k as f64).sqrt() * scale;
+                for i in 0..t {
+                    for j in 0..t {
+                        let g = got[at + i * t + j] as f64;
+                        let w = if i < rows && j < cols {
+                            want[i * cols + j]
+                        } else {
+                            0.0
+                        };
+                        assert!(
+                            (g - w).abs() <= limit,
+                            "{} {variant} {what} ({i}, {j}): {g} vs {w} (limit {limit:.1e})",
+                            ctx.describe()
+                        );
+                    }
+                }
+            };
+            for b in 0..count {
+                let x = to_f64(&x_long[b * m * n..][..m * n]);
+                // α·X·Xᵀ + β·D + d·I over the whole padded tile (X's padded rows are zero).
+                let gram = reference::gram(&x, m, n);
+                let want: Vec<f64> = (0..t * t)
+                    .map(|e| {
+                        let (i, j) = (e / t, e % t);
+                        let g = if i < m && j < m { gram[i * m + j] } else { 0.0 };
+                        let diag = if i == j { DIAG as f64 } else { 0.0 };
+                        alpha as f64 * g + beta as f64 * d[b * t * t + e] as f64 + diag
+                    })
+                    .collect();
+                check("long X·Xᵀ", &got_a, b * t * t, &want, t, t, n);
+                if variant.half() {
+                    // The f16 copy of C, which the next product reads.
+                    let halves = read(ctx, &gh, a_len / 2);
+                    for e in 0..t * t {
+                        let bits = halves[(b * t * t + e) / 2].to_bits();
+                        let h = (bits >> (16 * (e % 2))) as u16;
+                        let v = got_a[b * t * t + e] as f64;
+                        assert!(
+                            (f16_value(h) - v).abs() <= v.abs() * 1e-3 + 1e-7,
+                            "{variant} f16 copy {e}"
+                        );
+                    }
+                }
+            }
+            check(
+                "short",
+                &got_a,
+                count * t * t,
+                &reference::gram(&to_f64(&x_short), 1, 7),
+                1,
+                1,
+                7,
+            );
+            let mut want = reference::matmul(&to_f64(&l), &to_f64(&r), m, k, cols);
+            want = (0..t * t)
+                .map(|e| {
+                    let (i, j) = (e / t, e % t);
+                    let p = if i < m && j < cols {
+                        want[i * cols + j]
+                    } else {
+                        0.0
+                    };
+                    alpha as f64 * p + beta as f64 * d[e] as f64
+                })
+                .collect();
+            check("long L·R", &got_o, 0, &want, t, t, k);
+            eprintln!("{} {variant}: {:.2?}", ctx.describe(), start.elapsed());
         }
     }
 }

@@ -64,6 +64,8 @@ struct Compiled {
     clear: OnceLock<wgpu::ComputePipeline>,
     /// Indexed by `symmetric`.
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
+    /// The split-K sum of the long products (`ns_split_sum.wgsl`).
+    ns_split: OnceLock<wgpu::ComputePipeline>,
     /// The kernels of optax's options (`crate::muon_options`).
     options: nd::OptionSlots,
     max_workgroups: u32,
@@ -183,6 +185,7 @@ impl Kernels {
                 pack: OnceLock::new(),
                 clear: OnceLock::new(),
                 ns: Default::default(),
+                ns_split: OnceLock::new(),
                 options: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
             }),

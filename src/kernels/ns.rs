@@ -15,6 +15,10 @@
 
 use super::{Dispatch, Kernels};
 
+/// Iterations of its k loop one product invocation may run (see [`NsVariant::max_k`]): well
+/// below llvmpipe's 65535, which also counts the tile lookup's loops.
+pub const LOOP_BUDGET: u32 = 8192;
+
 /// How the Newton-Schulz products run on an adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NsVariant {
@@ -67,6 +71,20 @@ impl NsVariant {
             ),
             Self::Tiled { wg, bk } => format!("tiled{wg}x{bk}"),
         }
+    }
+
+    /// The longest inner dimension one product problem loops over; longer products are split
+    /// into chunks of this many (split-K, summed by `ns_split_sum.wgsl`). Mesa's llvmpipe
+    /// (lavapipe, llvmpipe GL) silently ends an invocation's loops after 65535 iterations in
+    /// all, so a chunk stays at [`LOOP_BUDGET`] iterations of the k loop: lanes step 4 k (8 with
+    /// f16), tiled runs `1 + 4·bk/wg` iterations (stage + load loop) per `bk`. A multiple of 64,
+    /// so every chunk starts on a tile, a stage and an f16 load.
+    pub fn max_k(self) -> u32 {
+        let k = match self {
+            Self::Lanes { half, .. } => LOOP_BUDGET * if half { 8 } else { 4 },
+            Self::Tiled { wg, bk } => LOOP_BUDGET / (1 + 4 * bk / wg) * bk,
+        };
+        k / 64 * 64
     }
 
     /// Whether the products read f16 copies of their operands.
@@ -197,6 +215,27 @@ pub struct NsProblem {
     pub _pad1: [u32; 2],
 }
 
+/// The uniform of `ns_split_sum.wgsl`: one long product's chunk sum and epilogue.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+struct SplitSum {
+    len4: u32,
+    chunks: u32,
+    mat: u32,
+    cols: u32,
+    c_base: u32,
+    c_mat: u32,
+    d_base: u32,
+    d_mat: u32,
+    use_d: u32,
+    half: u32,
+    alpha: f32,
+    beta: f32,
+    diag: f32,
+    base4: u32,
+    _pad: [u32; 2],
+}
+
 /// Where one operand's matrices live in its buffer: element `(i, j)` of matrix `b` is at
 /// `base + b·mat + i·row + j`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -297,14 +336,155 @@ impl Kernels {
         self.inner.variant
     }
 
-    /// One dispatch computing every product in `products` (symmetric: `L·Rᵀ` on upper tiles,
-    /// mirrored; otherwise `L·R`), with the fused `α·(…) + β·D` epilogue.
+    /// The dispatches computing every product in `products` (symmetric: `L·Rᵀ` on upper tiles,
+    /// mirrored; otherwise `L·R`), with the fused `α·(…) + β·D` epilogue: one for the products
+    /// whose `k` is at most [`NsVariant::max_k`], and for longer ones (split-K) one computing
+    /// their chunks' partial products into a scratch buffer, then one sum per long product.
     pub fn ns_products(
         &self,
         device: &wgpu::Device,
         symmetric: bool,
         products: &[NsProduct],
         ops: NsOperands<'_>,
+    ) -> Vec<Dispatch> {
+        let max_k = self.ns_variant().max_k();
+        let (long, short): (Vec<NsProduct>, Vec<NsProduct>) =
+            products.iter().partition(|p| p.k > max_k);
+        let mut out = Vec::new();
+        if !short.is_empty() || long.is_empty() {
+            out.push(self.ns_dispatch(device, symmetric, &short, &ops));
+        }
+        if !long.is_empty() {
+            out.extend(self.split_k(device, symmetric, &long, &ops, max_k));
+        }
+        out
+    }
+
+    /// Split-K: chunk `c` of a long product is the product of columns `c·max_k…` of L and the
+    /// matching part of R, written whole (mirrored) to the scratch buffer; `ns_split_sum.wgsl`
+    /// then adds the chunks in order and applies the epilogue, so results are reproducible.
+    fn split_k(
+        &self,
+        device: &wgpu::Device,
+        symmetric: bool,
+        long: &[NsProduct],
+        ops: &NsOperands<'_>,
+        max_k: u32,
+    ) -> Vec<Dispatch> {
+        let variant = self.ns_variant();
+        let (mut chunks, mut sums) = (Vec::new(), Vec::new());
+        let mut at = 0u32;
+        for p in long {
+            let len = p.count * p.rows * p.cols;
+            let n = p.k.div_ceil(max_k);
+            for c in 0..n {
+                let k0 = c * max_k;
+                // Symmetric R is stored like L (rows along k); otherwise its rows are k.
+                let r_offset = if symmetric { k0 } else { k0 * p.right.row };
+                chunks.push(NsProduct {
+                    k: (p.k - k0).min(max_k),
+                    left: Strided {
+                        base: p.left.base + k0,
+                        ..p.left
+                    },
+                    right: Strided {
+                        base: p.right.base + r_offset,
+                        ..p.right
+                    },
+                    addend: None,
+                    result: Strided {
+                        base: at + c * len,
+                        row: p.cols,
+                        mat: p.rows * p.cols,
+                    },
+                    alpha: 1.0,
+                    beta: 0.0,
+                    diag: 0.0,
+                    ..*p
+                });
+            }
+            sums.push((*p, at, n));
+            at += n * len;
+        }
+        let storage = |label, bytes: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(16),
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let scratch = storage("ns split-K partials", at as u64 * 4);
+        // The f16 variants write C's f16 copy with every store; the partials' is never read.
+        // The f32 variants' sums bind it as a dummy for C's f16 copy, never written.
+        let half_bytes = if variant.half() { at as u64 * 2 } else { 16 };
+        let scratch_half = storage("ns split-K partials f16", half_bytes);
+        let halves = ops
+            .halves
+            .map(|[left, right, _]| [left, right, &scratch_half]);
+        let partials = NsOperands {
+            left: ops.left,
+            right: ops.right,
+            addend: ops.addend,
+            result: &scratch,
+            halves,
+        };
+        let mut out = vec![self.ns_dispatch(device, symmetric, &chunks, &partials)];
+        let (half, result_half) = match (variant.half(), ops.halves) {
+            (true, Some([_, _, result])) => (1, result),
+            _ => (0, &scratch_half),
+        };
+        let pipeline = self
+            .inner
+            .ns_split
+            .get_or_init(|| {
+                super::pipeline(
+                    device,
+                    "ns_split_sum",
+                    &crate::shaders::source("ns_split_sum.wgsl"),
+                    &[],
+                )
+            })
+            .clone();
+        for (p, at, n) in sums {
+            let d = p.addend.unwrap_or_default();
+            let len4 = p.count * p.rows * p.cols / 4;
+            let uniform = SplitSum {
+                len4,
+                chunks: n,
+                mat: p.rows * p.cols,
+                cols: p.cols,
+                c_base: p.result.base,
+                c_mat: p.result.mat,
+                d_base: d.base,
+                d_mat: d.mat,
+                use_d: p.addend.is_some() as u32,
+                half,
+                alpha: p.alpha,
+                beta: p.beta,
+                diag: p.diag,
+                base4: at / 4,
+                ..Default::default()
+            };
+            out.push(Dispatch::with_uniform(
+                device,
+                "ns split-K sum",
+                &pipeline,
+                bytemuck::bytes_of(&uniform),
+                &[&scratch, ops.addend, ops.result, result_half],
+                super::elementwise_grid(len4 as u64, self.inner.max_workgroups),
+            ));
+        }
+        out
+    }
+
+    /// One dispatch of the product kernel over `products` (any `k`).
+    fn ns_dispatch(
+        &self,
+        device: &wgpu::Device,
+        symmetric: bool,
+        products: &[NsProduct],
+        ops: &NsOperands<'_>,
     ) -> Dispatch {
         let variant = self.ns_variant();
         if variant.half() {

@@ -301,7 +301,8 @@ fn time_variant(
                 halves: None,
             },
         ),
-    ];
+    ]
+    .concat();
     let run = || {
         let start = std::time::Instant::now();
         let mut encoder = device.create_command_encoder(&Default::default());

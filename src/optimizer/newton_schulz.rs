@@ -145,7 +145,7 @@ pub fn record(
                 grams.push(symmetric(mp, np, count, x, sq));
             }
         }
-        dispatches.push(products(true, &grams, ops(cur, cur, cur, &ws.gram)));
+        dispatches.extend(products(true, &grams, ops(cur, cur, cur, &ws.gram)));
         if it == 0 {
             // optax's AOL / Schatten-4: rescale X and the A just computed (see `options`).
             super::options::precondition(r, wave, dispatches);
@@ -153,12 +153,12 @@ pub fn record(
         if polys.is_empty() {
             continue;
         }
-        dispatches.push(products(
+        dispatches.extend(products(
             true,
             &polys,
             ops(&ws.gram, &ws.gram, &ws.gram, &ws.poly),
         ));
-        dispatches.push(products(false, &applies, ops(&ws.poly, cur, cur, other)));
+        dispatches.extend(products(false, &applies, ops(&ws.poly, cur, cur, other)));
         std::mem::swap(&mut cur, &mut other);
     }
 
@@ -200,24 +200,24 @@ pub fn record(
         }
         let a_now = a_cur;
         if !firsts.is_empty() {
-            dispatches.push(products(true, &firsts, ops(a_now, a_now, a_now, q_cur)));
+            dispatches.extend(products(true, &firsts, ops(a_now, a_now, a_now, q_cur)));
         }
         // This iteration's P: in product for the first iteration, else in poly.
         let p_buffer = if it == 0 { q_cur } else { &ws.poly };
         if !polys.is_empty() {
-            dispatches.push(products(true, &polys, ops(a_now, a_now, a_now, &ws.poly)));
+            dispatches.extend(products(true, &polys, ops(a_now, a_now, a_now, &ws.poly)));
         }
         if !squares.is_empty() {
-            dispatches.push(products(
+            dispatches.extend(products(
                 true,
                 &squares,
                 ops(p_buffer, p_buffer, p_buffer, square),
             ));
-            dispatches.push(products(true, &nexts, ops(a_now, square, a_now, a_next)));
+            dispatches.extend(products(true, &nexts, ops(a_now, square, a_now, a_next)));
             std::mem::swap(&mut a_cur, &mut a_next);
         }
         if !prods.is_empty() {
-            dispatches.push(products(true, &prods, ops(&ws.poly, q_cur, q_cur, q_next)));
+            dispatches.extend(products(true, &prods, ops(&ws.poly, q_cur, q_cur, q_next)));
             std::mem::swap(&mut q_cur, &mut q_next);
         }
     }
@@ -246,7 +246,7 @@ pub fn record(
             })
             .collect();
         if !applies.is_empty() {
-            dispatches.push(products(false, &applies, ops(q, &ws.x0, &ws.x0, &ws.x1)));
+            dispatches.extend(products(false, &applies, ops(q, &ws.x0, &ws.x0, &ws.x1)));
         }
     }
     outputs

@@ -158,7 +158,7 @@ pub(super) fn spectral(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
         );
     }
     let ops = ws.operands(&ws.x0, &ws.x0, &ws.x0, &ws.gram);
-    out.push(r.kernels.ns_products(r.device, true, &grams, ops));
+    out.extend(r.kernels.ns_products(r.device, true, &grams, ops));
     out.push(r.kernels.spectral_norm(
         r.device,
         &table,

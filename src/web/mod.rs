@@ -491,6 +491,8 @@ impl MuonOptimizer {
 
     /// A parameter's moving average (`useEma`), once the GPU has finished the steps submitted before.
     #[wasm_bindgen(js_name = readAverage, unchecked_return_type = "Float32Array")]
+    // The shared borrow is held across the await on purpose, as in `read_parameter`.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn read_average(&self, name: String) -> Result<JsValue, JsError> {
         let values = self.built()?.read_average(&name).await.map_err(js_error)?;
         Ok(Float32Array::from(values.as_slice()).into())
