@@ -67,7 +67,7 @@ fi
 # (the `mpi` crate generates its bindings with bindgen).
 command -v mpirun >/dev/null || packages+=(openmpi-bin)
 command -v mpicc >/dev/null || packages+=(libopenmpi-dev)
-compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || packages+=(libclang-dev)
+dpkg -s libclang-dev >/dev/null 2>&1 || packages+=(libclang-dev) # its headers too, not only libclang.so
 if [ ${#packages[@]} -gt 0 ]; then
   echo "== installing ${packages[*]}"
   as_root apt-get update -qq
