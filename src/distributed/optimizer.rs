@@ -99,6 +99,28 @@ impl DistributedBuilder {
     pub fn build(self) -> Result<DistributedOptimizer> {
         let comm = self.comm;
         let reg = self.inner.into_registry();
+        // Options that need every gradient or every parameter on one rank: each rank here holds
+        // only its share of the Muon matrices, so they would silently differ from one process.
+        let options = &reg.settings.options;
+        let unsupported = if matches!(
+            options.clip,
+            Some(crate::keras_options::Clip::GlobalNorm(_))
+        ) {
+            Some("global_clipnorm")
+        } else if options.ema.is_some() {
+            Some("use_ema")
+        } else {
+            None
+        };
+        if let Some(key) = unsupported {
+            return Err(Error::InvalidHyperparameter {
+                key: key.into(),
+                value: "set".into(),
+                reason: "not supported by the distributed optimizer yet (each rank holds only its \
+                         share of the Muon matrices)"
+                    .into(),
+            });
+        }
         let specs: Vec<ParamSpec> = reg.params.iter().map(|(s, _)| s.clone()).collect();
         let host = reg.params.iter().filter_map(|(_, src)| match src {
             Source::Host(v) => Some(v.as_slice()),

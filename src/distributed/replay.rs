@@ -18,6 +18,16 @@ pub async fn run_case(
     ctx: &GpuContext,
     comm: Rc<Comm>,
 ) -> Result<Option<Vec<Tensor>>> {
+    if case.overrides.non_finite == Some(crate::optimizer::NonFinitePolicy::SkipStep) {
+        // Each rank sees only its share of the gradients, so the ranks could disagree on a skip.
+        return Err(Error::InvalidHyperparameter {
+            key: "non_finite".into(),
+            value: "skip_step".into(),
+            reason: "not supported under mpirun yet (each rank sees only its share of the \
+                     gradients)"
+                .into(),
+        });
+    }
     let mut builder = DistributedBuilder::new(ctx, case.settings()?, comm)?;
     for (name, shape, values) in &case.params {
         builder.add(name, shape, Source::Host(values), case.route(name))?;
