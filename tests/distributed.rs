@@ -416,3 +416,30 @@ fn data_parallel_worker() {
     assert!(single[STEPS - 1] < single[0]);
     println!("data-parallel worker: losses match, worst relative difference {worst:.2e}");
 }
+
+#[test]
+fn options_the_distributed_optimizer_cannot_share_are_refused_by_name() {
+    let case = scratch("refused.case.safetensors");
+    write_case(&case);
+    let out_path = scratch("refused.out.safetensors");
+    let backend = &backends()[0];
+    for (flag, value, key) in [
+        ("--use-ema", "true", "use_ema"),
+        ("--global-clipnorm", "1", "global_clipnorm"),
+        ("--non-finite", "skip_step", "non_finite"),
+    ] {
+        let (case, out) = (case.to_str().unwrap(), out_path.to_str().unwrap());
+        let run = mpirun(
+            2,
+            backend,
+            60,
+            &[BIN, "replay", case, "-o", out, flag, value],
+        );
+        assert!(!run.status.success(), "{flag} {value} ran");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains(&format!("`{key}`")) && stderr.contains("not supported"),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}
