@@ -593,8 +593,8 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
         epaint_default_fonts::HACK_REGULAR,
     )
     .map_err(|_| io_error("the embedded font does not parse".into()))?;
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(&args.plot, (1000, 620)).into_drawing_area();
+    let draw = |path: &std::path::Path| -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (1000, 620)).into_drawing_area();
         root.fill(&WHITE)?;
         let (title, body) = root.split_vertically(48);
         title.draw(&Text::new(
@@ -673,7 +673,8 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
         root.present()?;
         Ok(())
     };
-    draw().map_err(io_error)
+    // Drawn into a temporary file next to the plot, renamed over it when whole.
+    muon_wgpu::atomic_file::replace_with(&args.plot, |temp| draw(temp).map_err(io_error))
 }
 
 fn main() -> ExitCode {
