@@ -193,12 +193,18 @@ fn ranks_with_different_settings_fail_together_with_a_clear_error() {
     let out = mpirun(2, backend, 60, &["sh", "-c", &script]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for rank in 0..2 {
-        let expected = format!(
+    // Every rank reaches the error, but mpirun ends the job when the first rank exits, which
+    // may be before the other has printed: at least one rank's message must be there.
+    let expected = |rank: usize| {
+        format!(
             "MPI rank {rank} of 2: ranks disagree on the settings (preset, hyperparameters, routing): rank 1 differs from rank 0"
-        );
-        assert!(stderr.contains(&expected), "missing `{expected}`");
-    }
+        )
+    };
+    assert!(
+        (0..2).any(|rank| stderr.contains(&expected(rank))),
+        "missing `{}`",
+        expected(0)
+    );
 }
 
 #[test]
