@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Independent float64 numpy re-implementation of the four presets, driven ONLY
-by each case file's metadata plus the preset rules written in FORMULAS.md.
+by each case file's metadata plus the preset rules written in docs/src/formulas.md.
 
 It recomputes every <case>.expected.safetensors from <case>.case.safetensors and
 reports the largest difference. It does not import torch, jax, optax, keras or
-muon-optimizer, so agreement means (1) FORMULAS.md describes what the libraries
+muon-optimizer, so agreement means (1) docs/src/formulas.md describes what the libraries
 computed and (2) the metadata written by generate.py is enough to reproduce it.
 
 Run:  python3 tests/golden/check_reference.py      (exit status 1 on mismatch)
@@ -22,7 +22,7 @@ from safetensors import safe_open
 HERE = Path(__file__).resolve().parent
 DEFAULT_COEFFS = [(3.4445, -4.775, 2.0315)]
 
-# Library defaults, in replay.md's vocabulary (see FORMULAS.md).
+# Library defaults, in replay.md's vocabulary (see docs/src/formulas.md).
 PRESET_DEFAULTS = {
     "torch": dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, ns_steps=5,
                   eps=1e-7, adjust_lr="original", rms_scale=0.2, adam_lr=1e-3,

@@ -9,7 +9,7 @@ For every case this writes, next to this script:
                                           state/<name>/exp_avg,
                                           state/<name>/exp_avg_sq (AdamW params)
 
-in the format of shared/spec/replay.md. All tensors are float32, little endian,
+in the format of docs/src/replay.md. All tensors are float32, little endian,
 C order. Everything runs on CPU in float32; the Newton-Schulz iteration of
 torch.optim.Muon and of muon-optimizer (which cast to bfloat16) is forced to
 float32 (see `torch_ns_in_float32`). The script is deterministic (fixed numpy
@@ -541,7 +541,7 @@ def keller_cases():
     meta = dict(lr=0.03, weight_decay=0.05, adam_lr=0.01, adam_weight_decay=0.02)
     out.append((c, meta, lambda p, g, mg=mg, ag=ag, **kw: run_keller(p, g, KELLER_MUON, mg, ag, **kw)))
     # 2. conv weights whose flattened (out, in*kh*kw) aspect ratio and whose
-    #    (kh, kw) ratio give different shape scales (see FORMULAS.md).
+    #    (kh, kw) ratio give different shape scales (see docs/src/formulas.md).
     shapes = {"stem.conv.weight": (12, 1, 2, 2),   # flattened (12, 4); kh/kw = 1
               "layer1.conv.weight": (5, 2, 3, 1),  # flattened (5, 6);  kh/kw = 3
               "blocks.0.mlp.fc2.weight": (12, 5),

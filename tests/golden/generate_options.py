@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden replay cases for optax's remaining `scale_by_muon` options and for the Keras 3.12
 Muon (the release the seed document describes), from the REAL libraries, in the format of
-shared/spec/replay.md. It complements generate.py (same file layout and canonical headers);
+docs/src/replay.md. It complements generate.py (same file layout and canonical headers);
 each library runs in its own environment because Keras 3.12 and 3.15 cannot share one:
 
     python3 -m venv /tmp/optax && /tmp/optax/bin/pip install optax==0.2.8 jax==0.10.2 \
