@@ -1,4 +1,4 @@
-"""numpy (OpenBLAS) single-precision matrix product throughput, the README's CPU yardstick.
+"""numpy (OpenBLAS) single-precision matrix product throughput, the CPU yardstick of docs/src/performance.md.
 
 Usage: python3 numpy_sgemm.py [n] [repeats]  ->  one line with the best and median GFLOP/s of
 an n x n by n x n float32 product (2 n^3 flops), after one untimed product.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The figures of the README's performance section, on this machine's Vulkan adapter:
+# The figures of docs/src/performance.md, on this machine's Vulkan adapter:
 # numpy sgemm (before and after), `muon-wgpu bench` and burn's Muon on the same shape sets.
 #
 #   scripts/peers/run.sh [--no-burn] [--f16] [MODEL...]     (default models: nano conv)
