@@ -8,7 +8,7 @@ use crate::nn::text::{self, Corpus, TextBatches, TokenBatch};
 use crate::nn::Metrics;
 use crate::{GpuContext, Result, Route};
 
-use super::race::{losses, race_settings, Pair, Rates};
+use super::race::{config_rates, losses, race_settings, Pair, Rates};
 
 /// What the race trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,12 +49,7 @@ impl Default for GptRaceConfig {
     }
 }
 
-impl GptRaceConfig {
-    /// The three learning rates.
-    pub fn rates(&self) -> Rates {
-        Rates::new(self.muon_lr, self.aux_lr, self.adamw_lr)
-    }
-}
+config_rates!(GptRaceConfig);
 
 /// Both trainers, the corpus and the shared batches.
 pub struct GptRace {
@@ -189,8 +184,7 @@ impl GptRace {
     /// Changes the learning rates from the next step on (see [`Rates::apply`]).
     pub fn set_rates(&mut self, rates: Rates) -> Result<()> {
         rates.apply(self.muon.optimizer_mut(), self.adamw.optimizer_mut())?;
-        let c = &mut self.config;
-        (c.muon_lr, c.aux_lr, c.adamw_lr) = (rates.muon, rates.aux, rates.adamw);
+        self.config.set_rates(rates);
         Ok(())
     }
 }

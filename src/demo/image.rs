@@ -15,7 +15,7 @@
 use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Targets, Trainer};
 use crate::{Error, GpuContext, Result};
 
-use super::race::{losses, race_trainers, Pair, Rates};
+use super::race::{config_rates, losses, race_trainers, Pair, Rates};
 
 /// What the image fit trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,12 +49,7 @@ impl Default for ImageConfig {
     }
 }
 
-impl ImageConfig {
-    /// The three learning rates.
-    pub fn rates(&self) -> Rates {
-        Rates::new(self.muon_lr, self.aux_lr, self.adamw_lr)
-    }
-}
+config_rates!(ImageConfig);
 
 /// The Fourier features of every pixel of a `width × height` image, row-major, and their count per pixel.
 pub fn pixel_features(width: usize, height: usize, frequencies: usize) -> (Vec<f32>, usize) {

@@ -41,12 +41,28 @@ impl Default for RaceConfig {
     }
 }
 
-impl RaceConfig {
-    /// The three learning rates.
-    pub fn rates(&self) -> Rates {
-        Rates::new(self.muon_lr, self.aux_lr, self.adamw_lr)
-    }
+/// `rates()` and `set_rates()` of a config with the fields `muon_lr`, `aux_lr` and `adamw_lr`
+/// (the three run configs keep them flat, as `examples/web_parity.rs` fills them).
+macro_rules! config_rates {
+    ($config:ty) => {
+        impl $config {
+            /// The three learning rates.
+            pub fn rates(&self) -> $crate::demo::race::Rates {
+                $crate::demo::race::Rates::new(self.muon_lr, self.aux_lr, self.adamw_lr)
+            }
+
+            /// Replaces the three learning rates (unchecked: [`Rates::apply`] checks them).
+            ///
+            /// [`Rates::apply`]: $crate::demo::race::Rates::apply
+            pub fn set_rates(&mut self, rates: $crate::demo::race::Rates) {
+                (self.muon_lr, self.aux_lr, self.adamw_lr) = (rates.muon, rates.aux, rates.adamw);
+            }
+        }
+    };
 }
+pub(super) use config_rates;
+
+config_rates!(RaceConfig);
 
 /// The three learning rates of a race, as the page's sliders set them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -232,8 +248,7 @@ impl Race {
     /// Changes the learning rates from the next step on (see [`Rates::apply`]).
     pub fn set_rates(&mut self, rates: Rates) -> Result<()> {
         rates.apply(self.muon.optimizer_mut(), self.adamw.optimizer_mut())?;
-        let c = &mut self.config;
-        (c.muon_lr, c.aux_lr, c.adamw_lr) = (rates.muon, rates.aux, rates.adamw);
+        self.config.set_rates(rates);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::context::context;
-use super::convert::{js_error, metrics, pair};
+use super::convert::{js_error, pair};
 use super::fields::Fields;
 use super::race::race_class;
 use crate::demo::gpt;
@@ -25,7 +25,7 @@ const GPT_OPTIONS: &[&str] = &[
 
 race_class!(
     /// Both GPTs from the same initialization, trained on the same batches of Shakespeare.
-    GptRace(gpt::GptRace)
+    GptRace(gpt::GptRace), evaluate
 );
 
 #[wasm_bindgen]
@@ -37,29 +37,21 @@ impl GptRace {
         let f = Fields::new(&options, "GptRace.create's options", GPT_OPTIONS)?;
         let d = gpt::GptRaceConfig::default();
         let rates = f.rates(d.rates())?;
-        let config = gpt::GptRaceConfig {
+        let mut config = gpt::GptRaceConfig {
             context: f.count("context")?.unwrap_or(d.context),
             width: f.count("width")?.unwrap_or(d.width),
             heads: f.count("heads")?.unwrap_or(d.heads),
             layers: f.count("layers")?.unwrap_or(d.layers),
             batch: f.count("batch")?.unwrap_or(d.batch),
             seed: f.seed(d.seed)?,
-            muon_lr: rates.muon,
-            aux_lr: rates.aux,
-            adamw_lr: rates.adamw,
             eval_sequences: f.count("evalSequences")?.unwrap_or(d.eval_sequences),
+            ..d
         };
+        config.set_rates(rates);
         let ctx = context().await?;
         Ok(Self {
             run: gpt::GptRace::new(&ctx, config).map_err(js_error)?,
         })
-    }
-
-    /// `{muon, adamw}`: validation loss (nats per character) and next-character accuracy.
-    #[wasm_bindgen(unchecked_return_type = "Pair<Metrics>")]
-    pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
-        let m = self.run.evaluate().await.map_err(js_error)?;
-        Ok(pair(metrics(m.muon), metrics(m.adamw)))
     }
 
     /// `{muon, adamw}`: `count` characters written by each model after a newline.

@@ -7,7 +7,7 @@ use js_sys::Float32Array;
 use wasm_bindgen::prelude::*;
 
 use super::context::context;
-use super::convert::{js_error, metrics, pair};
+use super::convert::{js_error, pair};
 use super::fields::Fields;
 use crate::demo::{image, race};
 
@@ -62,6 +62,22 @@ macro_rules! race_class {
             }
         }
     };
+    ($(#[$doc:meta])* $name:ident($run:ty), evaluate) => {
+        race_class!($(#[$doc])* $name($run));
+
+        #[wasm_bindgen]
+        impl $name {
+            /// `{muon, adamw}`: loss and accuracy of each run on held-out data (the 360 test
+            /// digits; for the GPT, the validation loss in nats per character and the
+            /// next-character accuracy).
+            #[wasm_bindgen(unchecked_return_type = "Pair<Metrics>")]
+            pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
+                use $crate::web::convert::{js_error, metrics, pair};
+                let m = self.run.evaluate().await.map_err(js_error)?;
+                Ok(pair(metrics(m.muon), metrics(m.adamw)))
+            }
+        }
+    };
 }
 pub(super) use race_class;
 
@@ -70,7 +86,7 @@ const RACE_OPTIONS: &[&str] = &["hidden", "batch", "seed", "muonLr", "auxLr", "a
 race_class!(
     /// The demo's first mode: the digits MLP trained with Muon + AdamW and with AdamW alone,
     /// from the same initialization on the same minibatches, both on the GPU.
-    DigitsRace(race::Race)
+    DigitsRace(race::Race), evaluate
 );
 
 #[wasm_bindgen]
@@ -82,25 +98,17 @@ impl DigitsRace {
         let f = Fields::new(&options, "DigitsRace.create's options", RACE_OPTIONS)?;
         let d = race::RaceConfig::default();
         let rates = f.rates(d.rates())?;
-        let config = race::RaceConfig {
+        let mut config = race::RaceConfig {
             hidden: f.widths("hidden")?.unwrap_or(d.hidden),
             batch: f.count("batch")?.unwrap_or(d.batch),
             seed: f.seed(d.seed)?,
-            muon_lr: rates.muon,
-            aux_lr: rates.aux,
-            adamw_lr: rates.adamw,
+            ..d
         };
+        config.set_rates(rates);
         let ctx = context().await?;
         Ok(Self {
             run: race::Race::new(&ctx, config).map_err(js_error)?,
         })
-    }
-
-    /// `{muon, adamw}`: loss and accuracy of each run on the 360 test digits.
-    #[wasm_bindgen(unchecked_return_type = "Pair<Metrics>")]
-    pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
-        let m = self.run.evaluate().await.map_err(js_error)?;
-        Ok(pair(metrics(m.muon), metrics(m.adamw)))
     }
 
     /// Trainable parameters of the MLP.
@@ -150,15 +158,14 @@ impl ImageRace {
         let f = Fields::new(&options, "ImageRace.create's options", &known)?;
         let d = image::ImageConfig::default();
         let rates = f.rates(d.rates())?;
-        let config = image::ImageConfig {
+        let mut config = image::ImageConfig {
             hidden: f.widths("hidden")?.unwrap_or(d.hidden),
             frequencies: f.count("frequencies")?.unwrap_or(d.frequencies).min(16),
             batch: f.count("batch")?.unwrap_or(d.batch),
             seed: f.seed(d.seed)?,
-            muon_lr: rates.muon,
-            aux_lr: rates.aux,
-            adamw_lr: rates.adamw,
+            ..d
         };
+        config.set_rates(rates);
         let ctx = context().await?;
         let run = image::ImageFit::new(&ctx, rgb, width as usize, height as usize, &config)
             .map_err(js_error)?;
