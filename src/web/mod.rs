@@ -4,7 +4,7 @@
 //! - [`MuonOptimizer`]: the crate's optimizer on `Float32Array` parameters and gradients;
 //! - [`DigitsRace`], [`ImageRace`] and [`GptRace`]: the three modes of the demo page in `web/`,
 //!   Muon + AdamW against AdamW alone on the crate's GPU MLP and GPT ([`crate::demo`], plain Rust
-//!   shared with `examples/web_parity.rs`), one class shape for all three ([`race`]);
+//!   shared with `examples/web_parity.rs`), one class shape for all three (`race_class!`);
 //! - [`adapterInfo`]: what WebGPU adapter the page runs on.
 //!
 //! Every error is a JS exception carrying the crate's message. Nothing here blocks: readbacks
@@ -22,10 +22,10 @@
 //! opt.step();
 //! const w = await opt.readParameter("hidden.weight");     // Float32Array
 //! ```
-
 //!
-//! The files: [`context`] (the page's device), [`convert`] (errors and JS values), [`fields`]
-//! (options objects), [`types`] (TypeScript declarations), [`optimizer`] and the race classes.
+//! The files: `context` (the page's device), `convert` (errors and JS values), `fields`
+//! (options objects), `types` (TypeScript declarations), `optimizer`, and `race` and `gpt` (the
+//! race classes).
 
 mod context;
 mod convert;
