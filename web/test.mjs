@@ -59,6 +59,22 @@ function fell(losses) {
   return [last < first, `${first.toFixed(4)} → ${last.toFixed(4)}`];
 }
 
+// The browser's per-step losses of both runs against a native run's (a JSON file of
+// `cargo run --example web_parity`): the same length, each within TOLERANCE relative.
+function checkParity(label, losses, nativeFile) {
+  const native = JSON.parse(readFileSync(nativeFile, "utf8"));
+  for (const run of ["muon", "adamw"]) {
+    const [b, n] = [losses[run], native.loss[run]];
+    let worst = b.length === n.length ? 0 : Infinity;
+    for (let i = 0; i < Math.min(b.length, n.length); i++) worst = Math.max(worst, Math.abs(b[i] - n[i]) / Math.abs(n[i]));
+    check(
+      `${label}: browser ${run} losses equal the native run's (${native.adapter}) within ${TOLERANCE} relative`,
+      worst <= TOLERANCE,
+      `${b.length} vs ${n.length} steps, worst ${worst.toExponential(2)}`,
+    );
+  }
+}
+
 async function launch(webgpu) {
   const profile = mkdtempSync(join(tmpdir(), "muon-wgpu-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -145,19 +161,7 @@ async function testDigits(context, base) {
       `Muon+AdamW ${(100 * demo.accuracy.muon).toFixed(1)}%, AdamW ${(100 * demo.accuracy.adamw).toFixed(1)}%`,
   );
 
-  if (env.WEB_TEST_NATIVE) {
-    const native = JSON.parse(readFileSync(env.WEB_TEST_NATIVE, "utf8"));
-    for (const run of ["muon", "adamw"]) {
-      const [b, n] = [demo.losses[run], native.loss[run]];
-      let worst = b.length === n.length ? 0 : Infinity;
-      for (let i = 0; i < Math.min(b.length, n.length); i++) worst = Math.max(worst, Math.abs(b[i] - n[i]) / Math.abs(n[i]));
-      check(
-        `parity: browser ${run} losses equal the native run's (${native.adapter}) within ${TOLERANCE} relative`,
-        worst <= TOLERANCE,
-        `${b.length} vs ${n.length} steps, worst ${worst.toExponential(2)}`,
-      );
-    }
-  }
+  if (env.WEB_TEST_NATIVE) checkParity("parity", demo.losses, env.WEB_TEST_NATIVE);
   await page.close();
 }
 
@@ -355,19 +359,7 @@ async function testGpt(context, base) {
     `     ${GPT_STEPS} GPT steps in ${seconds.toFixed(1)} s (page load and samples included), ` +
       `${demo.tokensPerSecond?.toFixed(0)} training tokens/s (both runs) at the end`,
   );
-  if (env.WEB_TEST_GPT_NATIVE) {
-    const native = JSON.parse(readFileSync(env.WEB_TEST_GPT_NATIVE, "utf8"));
-    for (const run of ["muon", "adamw"]) {
-      const [b, n] = [demo.losses[run], native.loss[run]];
-      let worst = b.length === n.length ? 0 : Infinity;
-      for (let i = 0; i < Math.min(b.length, n.length); i++) worst = Math.max(worst, Math.abs(b[i] - n[i]) / Math.abs(n[i]));
-      check(
-        `gpt parity: browser ${run} losses equal the native run's (${native.adapter}) within ${TOLERANCE} relative`,
-        worst <= TOLERANCE,
-        `${b.length} vs ${n.length} steps, worst ${worst.toExponential(2)}`,
-      );
-    }
-  }
+  if (env.WEB_TEST_GPT_NATIVE) checkParity("gpt parity", demo.losses, env.WEB_TEST_GPT_NATIVE);
   await page.close();
 }
 

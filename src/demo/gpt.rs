@@ -6,9 +6,9 @@
 use crate::nn::gpt::{self, GptParam, GptSpec, GptTrainer, GptTrainerOptions, TokenBatchRef};
 use crate::nn::text::{self, Corpus, TextBatches, TokenBatch};
 use crate::nn::Metrics;
-use crate::{Error, GpuContext, Group, Result, Route};
+use crate::{GpuContext, Result, Route};
 
-use super::race::{race_settings, Pair};
+use super::race::{config_rates, losses, race_settings, Pair, Rates};
 
 /// What the race trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +48,8 @@ impl Default for GptRaceConfig {
         }
     }
 }
+
+config_rates!(GptRaceConfig);
 
 /// Both trainers, the corpus and the shared batches.
 pub struct GptRace {
@@ -145,10 +147,9 @@ impl GptRace {
 
     /// The training loss (before its update) of every step since the last call, oldest first.
     pub async fn read_losses(&mut self) -> Result<Pair<Vec<f64>>> {
-        let loss = |m: Vec<Metrics>| m.into_iter().map(|m| m.loss).collect();
         Ok(Pair {
-            muon: loss(self.muon.read_metrics().await?),
-            adamw: loss(self.adamw.read_metrics().await?),
+            muon: losses(self.muon.read_metrics().await?),
+            adamw: losses(self.adamw.read_metrics().await?),
         })
     }
 
@@ -180,30 +181,10 @@ impl GptRace {
         })
     }
 
-    /// Changes the learning rates from the next step on.
-    pub fn set_rates(&mut self, muon_lr: f64, aux_lr: f64, adamw_lr: f64) -> Result<()> {
-        for (key, v) in [
-            ("muon_lr", muon_lr),
-            ("aux_lr", aux_lr),
-            ("adamw_lr", adamw_lr),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::InvalidHyperparameter {
-                    key: key.into(),
-                    value: v.to_string(),
-                    reason: "must be a finite number >= 0".into(),
-                });
-            }
-        }
-        let opt = self.muon.optimizer_mut();
-        opt.set_lr(Group::Muon(0), muon_lr)?;
-        opt.set_lr(Group::AdamW(0), aux_lr)?;
-        self.adamw
-            .optimizer_mut()
-            .set_lr(Group::AdamW(0), adamw_lr)?;
-        self.config.muon_lr = muon_lr;
-        self.config.aux_lr = aux_lr;
-        self.config.adamw_lr = adamw_lr;
+    /// Changes the learning rates from the next step on (see [`Rates::apply`]).
+    pub fn set_rates(&mut self, rates: Rates) -> Result<()> {
+        rates.apply(self.muon.optimizer_mut(), self.adamw.optimizer_mut())?;
+        self.config.set_rates(rates);
         Ok(())
     }
 }

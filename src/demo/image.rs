@@ -13,9 +13,9 @@
 //! No browser code here either, so that it can run natively too.
 
 use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Targets, Trainer};
-use crate::{Error, GpuContext, Group, Result};
+use crate::{Error, GpuContext, Result};
 
-use super::race::{race_trainers, Pair};
+use super::race::{config_rates, losses, race_trainers, Pair, Rates};
 
 /// What the image fit trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +48,8 @@ impl Default for ImageConfig {
         }
     }
 }
+
+config_rates!(ImageConfig);
 
 /// The Fourier features of every pixel of a `width × height` image, row-major, and their count per pixel.
 pub fn pixel_features(width: usize, height: usize, frequencies: usize) -> (Vec<f32>, usize) {
@@ -116,8 +118,7 @@ impl ImageFit {
             eval_batch_size: pixels,
             history: 1024,
         };
-        let rates = (config.muon_lr, config.aux_lr, config.adamw_lr);
-        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, rates, options)?;
+        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, config.rates(), options)?;
         Ok(Self {
             width,
             height,
@@ -177,10 +178,9 @@ impl ImageFit {
     /// The training loss (mean squared error per channel, before its update) of every step
     /// since the last call, oldest first.
     pub async fn read_losses(&mut self) -> Result<Pair<Vec<f64>>> {
-        let loss = |m: Vec<nn::Metrics>| m.into_iter().map(|m| m.loss).collect();
         Ok(Pair {
-            muon: loss(self.muon.read_metrics().await?),
-            adamw: loss(self.adamw.read_metrics().await?),
+            muon: losses(self.muon.read_metrics().await?),
+            adamw: losses(self.adamw.read_metrics().await?),
         })
     }
 
@@ -192,12 +192,9 @@ impl ImageFit {
         })
     }
 
-    /// Changes the learning rates from the next step on.
-    pub fn set_rates(&mut self, muon_lr: f64, aux_lr: f64, adamw_lr: f64) -> Result<()> {
-        let opt = self.muon.optimizer_mut();
-        opt.set_lr(Group::Muon(0), muon_lr)?;
-        opt.set_lr(Group::AdamW(0), aux_lr)?;
-        self.adamw.optimizer_mut().set_lr(Group::AdamW(0), adamw_lr)
+    /// Changes the learning rates from the next step on (see [`Rates::apply`]).
+    pub fn set_rates(&mut self, rates: Rates) -> Result<()> {
+        rates.apply(self.muon.optimizer_mut(), self.adamw.optimizer_mut())
     }
 }
 
@@ -249,4 +246,45 @@ pub fn default_image(width: usize, height: usize) -> Vec<f32> {
         }
     }
     rgb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackendChoice;
+
+    /// Muon's and AdamW's rates of the Muon run, the AdamW-only run's rate.
+    fn current(fit: &ImageFit) -> (f64, f64, f64) {
+        let (m, a) = (
+            fit.muon.optimizer().settings(),
+            fit.adamw.optimizer().settings(),
+        );
+        (m.muon[0].lr, m.adam[0].lr, a.adam[0].lr)
+    }
+
+    #[test]
+    fn an_invalid_rate_is_refused_by_name_and_changes_nothing() {
+        let ctx = pollster::block_on(GpuContext::new(BackendChoice::Any)).expect("an adapter");
+        let config = ImageConfig {
+            hidden: vec![8],
+            frequencies: 1,
+            batch: 4,
+            ..Default::default()
+        };
+        let mut fit = ImageFit::new(&ctx, &default_image(4, 4), 4, 4, &config).unwrap();
+        let before = current(&fit);
+        for (rates, key) in [
+            (Rates::new(0.05, f64::NAN, 0.01), "aux_lr"),
+            (Rates::new(-0.1, 0.01, 0.01), "muon_lr"),
+            (Rates::new(0.05, 0.01, f64::INFINITY), "adamw_lr"),
+        ] {
+            match fit.set_rates(rates) {
+                Err(Error::InvalidHyperparameter { key: got, .. }) => assert_eq!(got, key),
+                other => panic!("{rates:?}: expected InvalidHyperparameter {key}, got {other:?}"),
+            }
+            assert_eq!(current(&fit), before, "a refused rate changed none");
+        }
+        fit.set_rates(Rates::new(0.05, 0.02, 0.01)).unwrap();
+        assert_eq!(current(&fit), (0.05, 0.02, 0.01));
+    }
 }

@@ -7,7 +7,7 @@
 //! the same Rust.
 
 use crate::nn::{self, Activation, Batch, Batches, Loss, MlpSpec, Split, Targets, Trainer};
-use crate::{Error, GpuContext, Group, Overrides, Preset, Result, Route, Settings};
+use crate::{Error, GpuContext, Group, Optimizer, Overrides, Preset, Result, Route, Settings};
 
 /// What the race trains and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +41,75 @@ impl Default for RaceConfig {
     }
 }
 
+/// `rates()` and `set_rates()` of a config with the fields `muon_lr`, `aux_lr` and `adamw_lr`
+/// (the three run configs keep them flat, as `examples/web_parity.rs` fills them).
+macro_rules! config_rates {
+    ($config:ty) => {
+        impl $config {
+            /// The three learning rates.
+            pub fn rates(&self) -> $crate::demo::race::Rates {
+                $crate::demo::race::Rates::new(self.muon_lr, self.aux_lr, self.adamw_lr)
+            }
+
+            /// Replaces the three learning rates (unchecked: [`Rates::apply`] checks them).
+            ///
+            /// [`Rates::apply`]: $crate::demo::race::Rates::apply
+            pub fn set_rates(&mut self, rates: $crate::demo::race::Rates) {
+                (self.muon_lr, self.aux_lr, self.adamw_lr) = (rates.muon, rates.aux, rates.adamw);
+            }
+        }
+    };
+}
+pub(super) use config_rates;
+
+config_rates!(RaceConfig);
+
+/// The three learning rates of a race, as the page's sliders set them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// Muon's, on the Muon run's matrices.
+    pub muon: f64,
+    /// AdamW's next to Muon, on the Muon run's other parameters.
+    pub aux: f64,
+    /// The AdamW-only run's.
+    pub adamw: f64,
+}
+
+impl Rates {
+    /// In the order of the page's sliders and of `setLearningRates`.
+    pub fn new(muon: f64, aux: f64, adamw: f64) -> Self {
+        Self { muon, aux, adamw }
+    }
+
+    /// Refuses a rate that is not finite or is below 0, by its name (`muon_lr`, `aux_lr`, `adamw_lr`).
+    pub fn validate(&self) -> Result<()> {
+        for (key, v) in [
+            ("muon_lr", self.muon),
+            ("aux_lr", self.aux),
+            ("adamw_lr", self.adamw),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::InvalidHyperparameter {
+                    key: key.into(),
+                    value: v.to_string(),
+                    reason: "must be a finite number >= 0".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the rates from the next step on: Muon's and AdamW's groups of the Muon run's
+    /// optimizer, the AdamW group of the AdamW-only run's. All three are checked first, so a
+    /// refused rate changes none.
+    pub fn apply(&self, muon: &mut Optimizer, adamw: &mut Optimizer) -> Result<()> {
+        self.validate()?;
+        muon.set_lr(Group::Muon(0), self.muon)?;
+        muon.set_lr(Group::AdamW(0), self.aux)?;
+        adamw.set_lr(Group::AdamW(0), self.adamw)
+    }
+}
+
 /// Settings of one run: PyTorch semantics, no weight decay, so that the runs differ only in the
 /// optimizer of the hidden matrices.
 pub fn race_settings(muon_lr: f64, adam_lr: f64) -> Result<Settings> {
@@ -59,7 +128,7 @@ pub fn race_trainers(
     ctx: &GpuContext,
     spec: MlpSpec,
     params: &[nn::LayerParams],
-    (muon_lr, aux_lr, adamw_lr): (f64, f64, f64),
+    rates: Rates,
     options: nn::TrainerOptions,
 ) -> Result<Pair<Trainer>> {
     Ok(Pair {
@@ -67,7 +136,7 @@ pub fn race_trainers(
             ctx,
             spec.clone(),
             params,
-            race_settings(muon_lr, aux_lr)?,
+            race_settings(rates.muon, rates.aux)?,
             nn::muon_for_hidden,
             options,
         )?,
@@ -75,7 +144,7 @@ pub fn race_trainers(
             ctx,
             spec,
             params,
-            race_settings(muon_lr, adamw_lr)?,
+            race_settings(rates.muon, rates.adamw)?,
             |_: &nn::ParamRole| Route::AdamW(0),
             options,
         )?,
@@ -114,8 +183,7 @@ impl Race {
             history: 1024,
             ..Default::default()
         };
-        let rates = (config.muon_lr, config.aux_lr, config.adamw_lr);
-        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, rates, options)?;
+        let Pair { muon, adamw } = race_trainers(ctx, spec, &params, config.rates(), options)?;
         let batches = Batches::new(data.train.len(), config.batch, config.seed)?;
         Ok(Self {
             config,
@@ -163,10 +231,9 @@ impl Race {
 
     /// The training loss (before its update) of every step since the last call, oldest first.
     pub async fn read_losses(&mut self) -> Result<Pair<Vec<f64>>> {
-        let loss = |m: Vec<nn::Metrics>| m.into_iter().map(|m| m.loss).collect();
         Ok(Pair {
-            muon: loss(self.muon.read_metrics().await?),
-            adamw: loss(self.adamw.read_metrics().await?),
+            muon: losses(self.muon.read_metrics().await?),
+            adamw: losses(self.adamw.read_metrics().await?),
         })
     }
 
@@ -178,30 +245,15 @@ impl Race {
         })
     }
 
-    /// Changes the learning rates from the next step on.
-    pub fn set_rates(&mut self, muon_lr: f64, aux_lr: f64, adamw_lr: f64) -> Result<()> {
-        for (key, v) in [
-            ("muon_lr", muon_lr),
-            ("aux_lr", aux_lr),
-            ("adamw_lr", adamw_lr),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::InvalidHyperparameter {
-                    key: key.into(),
-                    value: v.to_string(),
-                    reason: "must be a finite number >= 0".into(),
-                });
-            }
-        }
-        let opt = self.muon.optimizer_mut();
-        opt.set_lr(Group::Muon(0), muon_lr)?;
-        opt.set_lr(Group::AdamW(0), aux_lr)?;
-        self.adamw
-            .optimizer_mut()
-            .set_lr(Group::AdamW(0), adamw_lr)?;
-        self.config.muon_lr = muon_lr;
-        self.config.aux_lr = aux_lr;
-        self.config.adamw_lr = adamw_lr;
+    /// Changes the learning rates from the next step on (see [`Rates::apply`]).
+    pub fn set_rates(&mut self, rates: Rates) -> Result<()> {
+        rates.apply(self.muon.optimizer_mut(), self.adamw.optimizer_mut())?;
+        self.config.set_rates(rates);
         Ok(())
     }
+}
+
+/// The training loss of each step of a metrics history, oldest first.
+pub fn losses(history: Vec<nn::Metrics>) -> Vec<f64> {
+    history.into_iter().map(|m| m.loss).collect()
 }
