@@ -84,10 +84,19 @@ pub enum Error {
     DimensionNumbersNotMuon { name: String, reason: String },
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// An error every rank of an MPI job reaches together (rank 0 alone reports it).
     #[error("MPI rank {rank} of {world}: {reason}")]
     Distributed {
         rank: usize,
         world: usize,
+        reason: String,
+    },
+    /// An MPI call that failed on this rank alone.
+    #[error("MPI rank {rank} of {world}: {what}: {reason}")]
+    MpiCall {
+        rank: usize,
+        world: usize,
+        what: String,
         reason: String,
     },
     #[error("MPI rank {rank} of {world}: {what} did not complete within {seconds} s (a rank died, hangs or runs something else; MUON_WGPU_MPI_TIMEOUT sets the limit)")]

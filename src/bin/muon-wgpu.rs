@@ -310,7 +310,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One write: under mpirun every rank's line goes to one stream, whole.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("error: {e}\n").as_bytes(),
+            );
             ExitCode::FAILURE
         }
     }

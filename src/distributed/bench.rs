@@ -17,8 +17,7 @@ use crate::nn::Rng;
 use crate::optimizer::Source;
 use crate::{Overrides, Route};
 
-use super::replay::finish;
-use super::{Comm, DistributedBuilder};
+use super::{finish, Comm, DistributedBuilder};
 
 /// Link speeds of the network estimate, in Gbit/s.
 pub const LINKS_GBIT: [f64; 2] = [10.0, 100.0];
@@ -219,5 +218,6 @@ pub fn run_command(opts: &BenchOptions) -> Result<()> {
             print!("{}", r.table());
         }
     });
-    finish(&comm, result)
+    finish(&comm, result);
+    Ok(())
 }

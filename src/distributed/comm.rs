@@ -1,15 +1,15 @@
 //! The MPI collectives the distributed optimizer uses, each with a deadline.
 //!
-//! Every collective is started non-blocking (`MPI_Iallgatherv`, `MPI_Ireduce`, `MPI_Ibcast`,
-//! `MPI_Igatherv`) and completed by an `MPI_Test` loop, so a collective that never completes (a
-//! rank that left, hung, or runs another program) becomes [`Error::CollectiveTimeout`] on every
-//! rank still waiting, instead of a hang. A timed-out collective cannot be cancelled: its buffers
+//! Every collective is started non-blocking (`MPI_Iallgatherv`, `MPI_Igatherv`, `MPI_Ireduce`,
+//! `MPI_Ibcast`, `MPI_Ibarrier`) and completed by an `MPI_Test` loop (one helper,
+//! `collective`), so a collective that never completes (a rank that left, hung, or runs another
+//! program) becomes [`Error::CollectiveTimeout`] on every rank still waiting, instead of a hang. A timed-out collective cannot be cancelled: its buffers
 //! are leaked to MPI, and the caller should end the job ([`Comm::abort`]).
 //!
 //! The raw calls are used rather than rsmpi's scoped requests because a request dropped
 //! unfinished makes rsmpi abort the process, which is exactly the case a timeout must report.
 
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
 use mpi::datatype::Equivalence;
@@ -47,9 +47,10 @@ pub struct Comm {
 impl Comm {
     /// Initializes MPI (once per process). Errors come back as values, not MPI's default abort.
     pub fn init() -> Result<Self> {
-        let universe = mpi::initialize().ok_or_else(|| Error::Distributed {
+        let universe = mpi::initialize().ok_or_else(|| Error::MpiCall {
             rank: 0,
             world: 0,
+            what: "MPI_Init".into(),
             reason: "MPI is already initialized in this process (one Comm per process)".into(),
         })?;
         let world = universe.world();
@@ -95,7 +96,9 @@ impl Comm {
         self.timeout.set(timeout);
     }
 
-    /// An error that every rank reaches together (e.g. disagreeing settings).
+    /// An error that every rank reaches together, from what they all share (e.g. disagreeing
+    /// settings, seen in the table every rank gathered): [`finish`](super::finish)
+    /// prints it once, from rank 0.
     pub fn error(&self, reason: String) -> Error {
         Error::Distributed {
             rank: self.rank,
@@ -109,18 +112,50 @@ impl Comm {
         self.world.abort(code)
     }
 
+    /// Ends this process with `code` after finalizing MPI, as every rank does together (each
+    /// must call it, as `MPI_Finalize` waits for all of them).
+    pub fn exit(&self, code: i32) -> ! {
+        // SAFETY: no request is active on the ways here (a timed-out one leads to `abort`).
+        unsafe { ffi::MPI_Finalize() };
+        std::process::exit(code)
+    }
+
+    /// An MPI call that failed on this rank alone (the others may not know of it).
+    fn failed(&self, what: &str, reason: String) -> Error {
+        Error::MpiCall {
+            rank: self.rank,
+            world: self.size,
+            what: what.into(),
+            reason,
+        }
+    }
+
     fn check(&self, what: &str, code: c_int) -> Result<()> {
         if code == 0 {
             Ok(())
         } else {
-            Err(self.error(format!("{what} failed with MPI error code {code}")))
+            Err(self.failed(what, format!("MPI error code {code}")))
         }
     }
 
-    /// Completes `request` by testing it until it is done or the deadline passes. On a timeout
-    /// `keep` (the buffers MPI may still write) is leaked.
-    fn finish<K>(&self, what: &str, mut request: ffi::MPI_Request, keep: K) -> Result<K> {
-        let start = Instant::now();
+    /// The one way a collective runs here: `start` begins it non-blocking on `MPI_COMM_WORLD`
+    /// (an `MPI_I…` call that fills the request it is given) with pointers into `keep`'s heap
+    /// buffers, which MPI may read and write until the request completes; then the request is
+    /// tested until it is done or the deadline passes. `keep` comes back on completion and is
+    /// leaked on a timeout (MPI may still write into it). Moving `keep` moves no heap buffer, so
+    /// `Vec`s are what it should hold.
+    fn collective<K>(
+        &self,
+        what: &str,
+        mut keep: K,
+        start: impl FnOnce(&mut K, ffi::MPI_Comm, *mut ffi::MPI_Request) -> c_int,
+    ) -> Result<K> {
+        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        let code = start(&mut keep, self.world.as_raw(), request.as_mut_ptr());
+        self.check(what, code)?;
+        // SAFETY: a collective that started has filled its request.
+        let mut request = unsafe { request.assume_init() };
+        let begun = Instant::now();
         loop {
             let mut done: c_int = 0;
             // SAFETY: an active request from this communicator; the status is ignored.
@@ -129,7 +164,7 @@ impl Comm {
             if done != 0 {
                 return Ok(keep);
             }
-            if start.elapsed() > self.timeout.get() {
+            if begun.elapsed() > self.timeout.get() {
                 std::mem::forget(keep);
                 return Err(Error::CollectiveTimeout {
                     rank: self.rank,
@@ -145,6 +180,14 @@ impl Comm {
         }
     }
 
+    /// `MPI_Barrier`, with the deadline: returns once every rank has reached it.
+    pub fn barrier(&self, what: &str) -> Result<()> {
+        // SAFETY: no buffers.
+        self.collective(what, (), |_, comm, request| unsafe {
+            ffi::MPI_Ibarrier(comm, request)
+        })
+    }
+
     /// `MPI_Allgatherv`: rank `r` sends `send` (`counts[r]` elements); every rank receives all of
     /// them, rank 0's first.
     pub fn all_gather_varcount<T: Equivalence + Copy + Default>(
@@ -153,28 +196,7 @@ impl Comm {
         send: Vec<T>,
         counts: &[usize],
     ) -> Result<Vec<T>> {
-        let (counts, displs, total) = self.partition(what, counts, send.len())?;
-        let mut recv = vec![T::default(); total];
-        let dtype = T::equivalent_datatype().as_raw();
-        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: the buffers live until the request completes (or are leaked by `finish`).
-        let code = unsafe {
-            ffi::MPI_Iallgatherv(
-                send.as_ptr() as *const c_void,
-                send.len() as c_int,
-                dtype,
-                recv.as_mut_ptr() as *mut c_void,
-                counts.as_ptr(),
-                displs.as_ptr(),
-                dtype,
-                self.world.as_raw(),
-                request.as_mut_ptr(),
-            )
-        };
-        self.check(what, code)?;
-        let request = unsafe { request.assume_init() };
-        let (_, recv, _, _) = self.finish(what, request, (send, recv, counts, displs))?;
-        Ok(recv)
+        self.gather_to(None, what, send, counts)
     }
 
     /// Every rank's `send` (all the same length) gathered on every rank, rank 0's first.
@@ -194,28 +216,42 @@ impl Comm {
         send: Vec<T>,
         counts: &[usize],
     ) -> Result<Vec<T>> {
+        self.gather_to(Some(0), what, send, counts)
+    }
+
+    /// `MPI_Gatherv` to `root`, or `MPI_Allgatherv` when there is none.
+    fn gather_to<T: Equivalence + Copy + Default>(
+        &self,
+        root: Option<usize>,
+        what: &str,
+        send: Vec<T>,
+        counts: &[usize],
+    ) -> Result<Vec<T>> {
         let (counts, displs, total) = self.partition(what, counts, send.len())?;
-        let mut recv = vec![T::default(); if self.rank == 0 { total } else { 0 }];
+        let receives = root.is_none_or(|r| r == self.rank);
+        let recv = vec![T::default(); if receives { total } else { 0 }];
         let dtype = T::equivalent_datatype().as_raw();
-        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: as in `all_gather_varcount`; the receive arguments matter at the root only.
-        let code = unsafe {
-            ffi::MPI_Igatherv(
-                send.as_ptr() as *const c_void,
-                send.len() as c_int,
-                dtype,
-                recv.as_mut_ptr() as *mut c_void,
-                counts.as_ptr(),
-                displs.as_ptr(),
-                dtype,
-                0,
-                self.world.as_raw(),
-                request.as_mut_ptr(),
-            )
-        };
-        self.check(what, code)?;
-        let request = unsafe { request.assume_init() };
-        let (_, recv, _, _) = self.finish(what, request, (send, recv, counts, displs))?;
+        let keep = (send, recv, counts, displs);
+        // SAFETY: every pointer is into `keep`, which `collective` keeps alive; the receive
+        // arguments of a gather matter at its root only.
+        let (_, recv, _, _) = self.collective(
+            what,
+            keep,
+            |(send, recv, counts, displs), comm, request| unsafe {
+                let (s, n, r) = (
+                    send.as_ptr().cast(),
+                    send.len() as c_int,
+                    recv.as_mut_ptr().cast(),
+                );
+                let (c, d) = (counts.as_ptr(), displs.as_ptr());
+                match root {
+                    None => ffi::MPI_Iallgatherv(s, n, dtype, r, c, d, dtype, comm, request),
+                    Some(root) => {
+                        ffi::MPI_Igatherv(s, n, dtype, r, c, d, dtype, root as c_int, comm, request)
+                    }
+                }
+            },
+        )?;
         Ok(recv)
     }
 
@@ -229,39 +265,16 @@ impl Comm {
     ) -> Result<Vec<T>> {
         let n = data.len() as c_int;
         let dtype = T::equivalent_datatype().as_raw();
-        let mut sum = vec![T::default(); data.len()];
-        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
-        // SAFETY: as in `all_gather_varcount`.
-        let code = unsafe {
-            ffi::MPI_Ireduce(
-                data.as_ptr() as *const c_void,
-                sum.as_mut_ptr() as *mut c_void,
-                n,
-                dtype,
-                ffi::RSMPI_SUM,
-                0,
-                self.world.as_raw(),
-                request.as_mut_ptr(),
-            )
-        };
-        self.check(what, code)?;
-        let request = unsafe { request.assume_init() };
-        let (_, mut sum) = self.finish(what, request, (data, sum))?;
-        let mut request = std::mem::MaybeUninit::<ffi::MPI_Request>::uninit();
+        let sum = vec![T::default(); data.len()];
+        // SAFETY: as in `gather_to`.
+        let (_, sum) = self.collective(what, (data, sum), |(data, sum), comm, request| unsafe {
+            let (d, s) = (data.as_ptr().cast(), sum.as_mut_ptr().cast());
+            ffi::MPI_Ireduce(d, s, n, dtype, ffi::RSMPI_SUM, 0, comm, request)
+        })?;
         // SAFETY: as above.
-        let code = unsafe {
-            ffi::MPI_Ibcast(
-                sum.as_mut_ptr() as *mut c_void,
-                n,
-                dtype,
-                0,
-                self.world.as_raw(),
-                request.as_mut_ptr(),
-            )
-        };
-        self.check(what, code)?;
-        let request = unsafe { request.assume_init() };
-        self.finish(what, request, sum)
+        self.collective(what, sum, |sum, comm, request| unsafe {
+            ffi::MPI_Ibcast(sum.as_mut_ptr().cast(), n, dtype, 0, comm, request)
+        })
     }
 
     /// Counts and displacements as MPI wants them; checks this rank's own count.
@@ -272,14 +285,18 @@ impl Comm {
         mine: usize,
     ) -> Result<(Vec<c_int>, Vec<c_int>, usize)> {
         if counts.len() != self.size || counts[self.rank] != mine {
-            return Err(self.error(format!(
-                "{what}: this rank sends {mine} elements, but the plan says {:?} for {} ranks",
-                counts, self.size
-            )));
+            return Err(self.failed(
+                what,
+                format!(
+                    "this rank sends {mine} elements, but the plan says {counts:?} for {} ranks",
+                    self.size
+                ),
+            ));
         }
         let total: usize = counts.iter().sum();
         if total > c_int::MAX as usize {
-            return Err(self.error(format!("{what}: {total} elements exceed one MPI message")));
+            let reason = format!("{total} elements exceed one MPI message");
+            return Err(self.failed(what, reason));
         }
         let mut displs = Vec::with_capacity(counts.len());
         let mut at = 0;

@@ -29,12 +29,15 @@
 //!
 //! Every collective runs non-blocking with a deadline ([`comm`]): a rank that stops taking part
 //! becomes [`Error::CollectiveTimeout`](crate::Error::CollectiveTimeout) on the ranks waiting for
-//! it. Disagreeing ranks fail at build with [`Error::Distributed`](crate::Error::Distributed) on
-//! every rank. A rank that dies is seen by `mpirun` itself, which ends the job.
+//! it. Disagreeing ranks, and options the ranks cannot share, fail at build with
+//! [`Error::Distributed`](crate::Error::Distributed) on every rank, and a command prints it once,
+//! from rank 0 ([`finish`]). A rank that dies is seen by `mpirun` itself, which ends the job.
 
 pub mod assign;
 pub mod fingerprint;
 
+#[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+mod agreement;
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub mod bench;
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
@@ -45,9 +48,13 @@ pub mod data_parallel;
 mod optimizer;
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub mod replay;
+#[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+mod report;
 
 pub use assign::Assignment;
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub use comm::{launched_by_mpi, Comm};
 #[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
 pub use optimizer::{DistributedBuilder, DistributedOptimizer, Entry, StepTimes};
+#[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+pub use report::{finish, say};

@@ -12,14 +12,15 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::NsVariant;
 use crate::optimizer::layout::{Layout, Limits, ParamSpec};
-use crate::optimizer::{Optimizer, OptimizerBuilder, Source};
+use crate::optimizer::{NonFinitePolicy, Optimizer, OptimizerBuilder, Source};
 use crate::readback::{read_ranges, BufferRange};
 use crate::shape::check_length;
 use crate::tensors::Tensor;
 
+use super::agreement::{agree, rank0_variant, refuse_unshared};
 use super::assign::Assignment;
 use super::comm::Comm;
-use super::fingerprint::{fingerprint, first_difference, Fingerprint};
+use super::fingerprint::fingerprint;
 
 /// Collects parameters like [`OptimizerBuilder`] (same checks, same routing), then builds a
 /// [`DistributedOptimizer`]. Every rank must register the same parameters with the same settings
@@ -28,6 +29,7 @@ pub struct DistributedBuilder {
     inner: OptimizerBuilder,
     comm: Rc<Comm>,
     average_gradients: bool,
+    non_finite: NonFinitePolicy,
     agreed: String,
 }
 
@@ -37,6 +39,7 @@ impl DistributedBuilder {
             inner: OptimizerBuilder::new(ctx, settings)?,
             comm,
             average_gradients: false,
+            non_finite: NonFinitePolicy::default(),
             agreed: String::new(),
         })
     }
@@ -80,6 +83,14 @@ impl DistributedBuilder {
         self
     }
 
+    /// What a step does with a non-finite gradient, as [`OptimizerBuilder::non_finite`]:
+    /// [`NonFinitePolicy::SkipStep`] is refused at build (each rank sees only its share of the
+    /// gradients, so the ranks could disagree on a skip).
+    pub fn non_finite(&mut self, policy: NonFinitePolicy) -> &mut Self {
+        self.non_finite = policy;
+        self
+    }
+
     /// Uses this Newton-Schulz kernel variant (every rank the same); otherwise rank 0 chooses it
     /// as a single process would and the others follow.
     pub fn ns_variant(&mut self, variant: NsVariant) -> &mut Self {
@@ -99,42 +110,23 @@ impl DistributedBuilder {
     pub fn build(self) -> Result<DistributedOptimizer> {
         let comm = self.comm;
         let reg = self.inner.into_registry();
-        // Options that need every gradient or every parameter on one rank: each rank here holds
-        // only its share of the Muon matrices, so they would silently differ from one process.
-        let options = &reg.settings.options;
-        let unsupported = if matches!(
-            options.clip,
-            Some(crate::keras_options::Clip::GlobalNorm(_))
-        ) {
-            Some("global_clipnorm")
-        } else if options.ema.is_some() {
-            Some("use_ema")
-        } else {
-            None
-        };
-        if let Some(key) = unsupported {
-            return Err(Error::InvalidHyperparameter {
-                key: key.into(),
-                value: "set".into(),
-                reason: "not supported by the distributed optimizer yet (each rank holds only its \
-                         share of the Muon matrices)"
-                    .into(),
-            });
-        }
         let specs: Vec<ParamSpec> = reg.params.iter().map(|(s, _)| s.clone()).collect();
         let host = reg.params.iter().filter_map(|(_, src)| match src {
             Source::Host(v) => Some(v.as_slice()),
             Source::Buffers { .. } => None,
         });
         let options = format!(
-            "average_gradients={} gram_form={} ns_variant={:?} {}",
+            "average_gradients={} gram_form={} ns_variant={:?} non_finite={:?} {}",
             self.average_gradients,
             reg.gram_form,
             reg.ns_variant.map(|v| v.name()),
+            self.non_finite,
             self.agreed
         );
         let ours = fingerprint(&reg.settings, &options, &specs, host);
         agree(&comm, &ours)?;
+        // After the agreement, so that every rank refuses the same option together.
+        refuse_unshared(&comm, &reg.settings, self.non_finite)?;
 
         // Rank 0 picks the Newton-Schulz kernel (tuning, as one process would); the rest follow,
         // so every matrix is orthogonalized by the same code whichever rank owns it.
@@ -213,39 +205,6 @@ impl DistributedBuilder {
             times: StepTimes::default(),
         })
     }
-}
-
-/// Every rank's fingerprint against this rank's: an error naming the first part and rank that
-/// differ (every rank sees the same table, so every rank fails together).
-fn agree(comm: &Comm, ours: &Fingerprint) -> Result<()> {
-    let all = comm.all_gather("the settings check", ours.to_vec())?;
-    for (rank, theirs) in all.chunks(ours.len()).enumerate() {
-        let theirs: Fingerprint = theirs
-            .try_into()
-            .expect("chunks of the fingerprint's length");
-        let first: Fingerprint = all[..ours.len()].try_into().expect("rank 0's part");
-        if let Some(part) = first_difference(&first, &theirs) {
-            return Err(comm.error(format!(
-                "ranks disagree on the {part}: rank {rank} differs from rank 0 \
-                 (every rank must register the same parameters with the same settings and data)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Rank 0's kernel variant name, sent to every rank (padded to a fixed width).
-fn rank0_variant(comm: &Comm, mine: String) -> Result<NsVariant> {
-    const WIDTH: usize = 64;
-    let mut bytes = mine.into_bytes();
-    bytes.resize(WIDTH, 0);
-    let all = comm.all_gather("the kernel choice", bytes)?;
-    let name: String = (all[..WIDTH].iter())
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect();
-    name.parse()
-        .map_err(|e: String| comm.error(format!("rank 0's kernel `{name}`: {e}")))
 }
 
 /// Buffers for a Muon matrix another rank owns: the caller's, or new ones holding its data.

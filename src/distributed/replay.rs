@@ -3,13 +3,13 @@
 
 use std::rc::Rc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::optimizer::Source;
 use crate::replay::Case;
 use crate::tensors::Tensor;
 
-use super::{Comm, DistributedBuilder};
+use super::{finish, say, Comm, DistributedBuilder};
 
 /// Replays `case` on every rank of `comm`: every parameter and state tensor after the last step
 /// on rank 0 (`None` on the others). Collective.
@@ -18,17 +18,8 @@ pub async fn run_case(
     ctx: &GpuContext,
     comm: Rc<Comm>,
 ) -> Result<Option<Vec<Tensor>>> {
-    if case.overrides.non_finite == Some(crate::optimizer::NonFinitePolicy::SkipStep) {
-        // Each rank sees only its share of the gradients, so the ranks could disagree on a skip.
-        return Err(Error::InvalidHyperparameter {
-            key: "non_finite".into(),
-            value: "skip_step".into(),
-            reason: "not supported under mpirun yet (each rank sees only its share of the \
-                     gradients)"
-                .into(),
-        });
-    }
     let mut builder = DistributedBuilder::new(ctx, case.settings()?, comm)?;
+    builder.non_finite(case.overrides.non_finite.unwrap_or_default());
     for (name, shape, values) in &case.params {
         builder.add(name, shape, Source::Host(values), case.route(name))?;
     }
@@ -43,9 +34,7 @@ pub async fn run_case(
 }
 
 /// The `replay` command under an MPI launcher: every rank replays, rank 0 writes `output`.
-/// Errors every rank reaches together (disagreeing ranks) return normally on each; any other
-/// error is printed and ends the whole job (`MPI_Abort`), since the other ranks would otherwise
-/// wait for this one.
+/// An error is reported and ends the job ([`finish`]).
 pub fn run_command(
     path: &std::path::Path,
     overrides: &[(String, String)],
@@ -59,7 +48,7 @@ pub fn run_command(
         let tensors = pollster::block_on(run_case(&case, &ctx, comm.clone()))?;
         if let Some(tensors) = tensors {
             crate::tensors::write_file(output, &tensors, case.output_metadata(&ctx))?;
-            eprintln!(
+            say(&format!(
                 "replayed {} steps of {} parameters ({} preset) on {} ranks, rank 0 on {} -> {}",
                 case.steps,
                 case.params.len(),
@@ -67,20 +56,10 @@ pub fn run_command(
                 comm.size(),
                 ctx.describe(),
                 output.display()
-            );
+            ));
         }
         Ok(())
     })();
-    finish(&comm, result)
-}
-
-/// Ends a command: an error that only this rank knows of is printed and aborts the job.
-pub fn finish(comm: &Comm, result: Result<()>) -> Result<()> {
-    match result {
-        Err(e) if !matches!(e, Error::Distributed { .. }) => {
-            eprintln!("error: rank {} of {}: {e}", comm.rank(), comm.size());
-            comm.abort(1)
-        }
-        other => other,
-    }
+    finish(&comm, result);
+    Ok(())
 }
