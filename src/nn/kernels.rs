@@ -1,10 +1,37 @@
 //! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file, in [`crate::shaders`]):
 //! their uniforms and how to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
 //!
-//! Pipelines are compiled once in [`NnKernels::new`]; a [`Dispatch`] is created once per plan
-//! and replayed every step.
+//! Every pipeline of `nn` and `nn::gpt` comes from the crate's shader registry through
+//! [`registered`], once per model; a [`Dispatch`] is created once per plan and replayed every step.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch};
+
+use super::model::Loss;
+
+/// The pipeline of one of the model shaders (`nn_*.wgsl`, `gpt_*.wgsl`), from the crate's shader
+/// registry: the one place the models get their pipelines from.
+pub(crate) fn registered(device: &wgpu::Device, file: &str) -> wgpu::ComputePipeline {
+    crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[])
+}
+
+/// A launch of `pipeline` with `dims` as its uniform and `buffers` at bindings 1, 2, …
+pub(crate) fn launch<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    label: &'static str,
+    pipeline: &wgpu::ComputePipeline,
+    dims: &T,
+    buffers: &[&wgpu::Buffer],
+    workgroups: [u32; 3],
+) -> Dispatch {
+    Dispatch::with_uniform(
+        device,
+        label,
+        pipeline,
+        bytemuck::bytes_of(dims),
+        buffers,
+        workgroups,
+    )
+}
 
 /// Uniform of `nn_bias_activation.wgsl`.
 #[repr(C)]
@@ -58,7 +85,7 @@ pub struct LossOperands<'a> {
     pub row_stats: &'a wgpu::Buffer,
 }
 
-/// The compiled pipelines of the MLP kernels.
+/// The pipelines of the MLP kernels.
 #[derive(Clone, Debug)]
 pub struct NnKernels {
     bias_activation: wgpu::ComputePipeline,
@@ -76,16 +103,15 @@ const LOSS_WORKGROUP: u32 = 64;
 const BIAS_GRAD_COLUMNS: u32 = 16;
 
 impl NnKernels {
-    /// Compiles every pipeline once.
+    /// Every pipeline, from the registry.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
         Self {
-            bias_activation: compile("nn_bias_activation.wgsl"),
-            activation_backward: compile("nn_activation_backward.wgsl"),
-            bias_grad: compile("nn_bias_grad.wgsl"),
-            softmax_cross_entropy: compile("nn_softmax_cross_entropy.wgsl"),
-            mean_squared_error: compile("nn_mean_squared_error.wgsl"),
-            batch_metrics: compile("nn_batch_metrics.wgsl"),
+            bias_activation: registered(device, "nn_bias_activation.wgsl"),
+            activation_backward: registered(device, "nn_activation_backward.wgsl"),
+            bias_grad: registered(device, "nn_bias_grad.wgsl"),
+            softmax_cross_entropy: registered(device, "nn_softmax_cross_entropy.wgsl"),
+            mean_squared_error: registered(device, "nn_mean_squared_error.wgsl"),
+            batch_metrics: registered(device, "nn_batch_metrics.wgsl"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }
@@ -99,13 +125,16 @@ impl NnKernels {
         z: &wgpu::Buffer,
         a: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        let cells = dims.rows as u64 * dims.cols as u64;
+        let grid = elementwise_grid(cells, self.max_workgroups);
+        let pipeline = &self.bias_activation;
+        launch(
             device,
             "nn_bias_activation",
-            &self.bias_activation,
-            bytemuck::bytes_of(&dims),
+            pipeline,
+            &dims,
             &[bias, z, a],
-            elementwise_grid(dims.rows as u64 * dims.cols as u64, self.max_workgroups),
+            grid,
         )
     }
 
@@ -117,13 +146,15 @@ impl NnKernels {
         z: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        let grid = elementwise_grid(dims.len as u64, self.max_workgroups);
+        let pipeline = &self.activation_backward;
+        launch(
             device,
             "nn_activation_backward",
-            &self.activation_backward,
-            bytemuck::bytes_of(&dims),
+            pipeline,
+            &dims,
             &[z, grad],
-            elementwise_grid(dims.len as u64, self.max_workgroups),
+            grid,
         )
     }
 
@@ -135,60 +166,39 @@ impl NnKernels {
         dz: &wgpu::Buffer,
         db: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        let grid = [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1];
+        launch(
             device,
             "nn_bias_grad",
             &self.bias_grad,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[dz, db],
-            [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1],
+            grid,
         )
     }
 
-    /// Softmax cross-entropy with integer labels: gradient and per-row loss and correctness.
-    pub fn softmax_cross_entropy(
+    /// The loss on the last layer's outputs: `∂L/∂outputs` and per-row loss and correctness
+    /// (softmax cross-entropy with integer labels, or mean squared error with argmax agreement).
+    pub fn loss(
         &self,
         device: &wgpu::Device,
+        loss: Loss,
         dims: RowsDims,
         ops: LossOperands<'_>,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_softmax_cross_entropy",
-            &self.softmax_cross_entropy,
-            bytemuck::bytes_of(&dims),
-            &[
-                ops.outputs,
-                ops.targets,
-                ops.batch,
-                ops.doutputs,
-                ops.row_stats,
-            ],
-            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
-        )
-    }
-
-    /// Mean squared error: gradient and per-row loss and argmax agreement.
-    pub fn mean_squared_error(
-        &self,
-        device: &wgpu::Device,
-        dims: RowsDims,
-        ops: LossOperands<'_>,
-    ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_mean_squared_error",
-            &self.mean_squared_error,
-            bytemuck::bytes_of(&dims),
-            &[
-                ops.outputs,
-                ops.targets,
-                ops.batch,
-                ops.doutputs,
-                ops.row_stats,
-            ],
-            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
-        )
+        let (label, pipeline) = match loss {
+            Loss::SoftmaxCrossEntropy => ("nn_softmax_cross_entropy", &self.softmax_cross_entropy),
+            Loss::MeanSquaredError => ("nn_mean_squared_error", &self.mean_squared_error),
+        };
+        let buffers = [
+            ops.outputs,
+            ops.targets,
+            ops.batch,
+            ops.doutputs,
+            ops.row_stats,
+        ];
+        let grid = [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1];
+        launch(device, label, pipeline, &dims, &buffers, grid)
     }
 
     /// Sums a batch's per-row loss and correctness into its history slot.
@@ -200,12 +210,14 @@ impl NnKernels {
         row_stats: &wgpu::Buffer,
         history: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        let pipeline = &self.batch_metrics;
+        let buffers = [batch, row_stats, history];
+        launch(
             device,
             "nn_batch_metrics",
-            &self.batch_metrics,
-            bytemuck::bytes_of(&dims),
-            &[batch, row_stats, history],
+            pipeline,
+            &dims,
+            &buffers,
             [1, 1, 1],
         )
     }

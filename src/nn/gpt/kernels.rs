@@ -2,9 +2,11 @@
 //! how to bind and dispatch them. The products run on the crate's matmul, bias, GELU and the
 //! loss on the MLP's kernels ([`NnKernels`](crate::nn::kernels::NnKernels)).
 //!
-//! Pipelines are compiled once in [`GptKernels::new`]; a [`Dispatch`] is created once per plan.
+//! Pipelines come from the shader registry through [`registered`], once per model; a
+//! [`Dispatch`] is created once per plan.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch};
+use crate::nn::kernels::{launch, registered};
 
 /// Uniform of `gpt_embedding.wgsl` and `gpt_embedding_backward.wgsl`.
 #[repr(C)]
@@ -62,7 +64,7 @@ pub struct AttentionBackward<'a> {
 /// Invocations per workgroup of the per-row kernels (norms, attention).
 const ROW_WORKGROUP: u32 = 64;
 
-/// The compiled pipelines of the GPT kernels.
+/// The pipelines of the GPT kernels.
 #[derive(Clone, Debug)]
 pub struct GptKernels {
     embedding: wgpu::ComputePipeline,
@@ -76,17 +78,17 @@ pub struct GptKernels {
 }
 
 impl GptKernels {
-    /// Compiles every pipeline once.
+    /// Every pipeline, from the registry.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
+        let get = |file| registered(device, file);
         Self {
-            embedding: compile("gpt_embedding.wgsl"),
-            embedding_backward: compile("gpt_embedding_backward.wgsl"),
-            rms_norm: compile("gpt_rms_norm.wgsl"),
-            rms_norm_backward: compile("gpt_rms_norm_backward.wgsl"),
-            attention: compile("gpt_attention.wgsl"),
-            attention_backward_query: compile("gpt_attention_backward_query.wgsl"),
-            attention_backward_key: compile("gpt_attention_backward_key.wgsl"),
+            embedding: get("gpt_embedding.wgsl"),
+            embedding_backward: get("gpt_embedding_backward.wgsl"),
+            rms_norm: get("gpt_rms_norm.wgsl"),
+            rms_norm_backward: get("gpt_rms_norm_backward.wgsl"),
+            attention: get("gpt_attention.wgsl"),
+            attention_backward_query: get("gpt_attention_backward_query.wgsl"),
+            attention_backward_key: get("gpt_attention_backward_key.wgsl"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }
@@ -108,11 +110,11 @@ impl GptKernels {
         wpe: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        launch(
             device,
             "gpt_embedding",
             &self.embedding,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[tokens, wte, wpe, x],
             elementwise_grid(dims.rows as u64 * dims.width as u64, self.max_workgroups),
         )
@@ -129,11 +131,11 @@ impl GptKernels {
         dwpe: &wgpu::Buffer,
     ) -> Dispatch {
         let cells = (dims.vocab as u64 + dims.positions as u64) * dims.width as u64;
-        Dispatch::with_uniform(
+        launch(
             device,
             "gpt_embedding_backward",
             &self.embedding_backward,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[tokens, dx, dwte, dwpe],
             elementwise_grid(cells, self.max_workgroups),
         )
@@ -148,11 +150,11 @@ impl GptKernels {
         y: &wgpu::Buffer,
         rstd: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        launch(
             device,
             "gpt_rms_norm",
             &self.rms_norm,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[x, y, rstd],
             self.row_grid(dims.rows as u64),
         )
@@ -168,11 +170,11 @@ impl GptKernels {
         dy: &wgpu::Buffer,
         dx: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        launch(
             device,
             "gpt_rms_norm_backward",
             &self.rms_norm_backward,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[x, rstd, dy, dx],
             self.row_grid(dims.rows as u64),
         )
@@ -187,11 +189,11 @@ impl GptKernels {
         probs: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        launch(
             device,
             "gpt_attention",
             &self.attention,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[qkv, probs, y],
             self.row_grid(dims.tasks()),
         )
@@ -206,19 +208,19 @@ impl GptKernels {
     ) -> [Dispatch; 2] {
         let grid = self.row_grid(dims.tasks());
         [
-            Dispatch::with_uniform(
+            launch(
                 device,
                 "gpt_attention_backward_query",
                 &self.attention_backward_query,
-                bytemuck::bytes_of(&dims),
+                &dims,
                 &[ops.qkv, ops.probs, ops.dy, ops.dscores, ops.dqkv],
                 grid,
             ),
-            Dispatch::with_uniform(
+            launch(
                 device,
                 "gpt_attention_backward_key",
                 &self.attention_backward_key,
-                bytemuck::bytes_of(&dims),
+                &dims,
                 &[ops.qkv, ops.probs, ops.dy, ops.dscores, ops.dqkv],
                 grid,
             ),

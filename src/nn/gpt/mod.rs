@@ -16,15 +16,19 @@
 //! - [`GptSpec`]: the sizes; [`GptParam`]: each parameter's name, shape and kind; [`init_params`]: nanoGPT's initialization.
 //! - [`reference`]: the f64 CPU reference of every layer, forward and backward.
 //! - [`kernels`]: the new kernels' uniforms and dispatches.
-//! - [`model`]: the parameters on the GPU and the recorded plan of a batch.
-//! - [`trainer`]: a GPT with its optimizer: steps, evaluation, sampling.
+//! - [`model`]: the parameters on the GPU.
+//! - [`plan`]: the recorded plan of a batch (buffers, forward and backward launches).
+//! - [`trainer`]: a GPT with its optimizer: evaluation, sampling (the steps are the shared
+//!   [`ModelTrainer`](crate::nn::trainer::ModelTrainer)'s).
 
 pub mod kernels;
 pub mod model;
+pub mod plan;
 pub mod reference;
 pub mod trainer;
 
-pub use model::{Gpt, GptPlan, TokenBatchRef};
+pub use model::Gpt;
+pub use plan::{GptPlan, TokenBatchRef};
 pub use trainer::{GptTrainer, GptTrainerOptions};
 
 use crate::config::Route;
