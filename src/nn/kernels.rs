@@ -14,23 +14,41 @@ pub(crate) fn registered(device: &wgpu::Device, file: &str) -> wgpu::ComputePipe
     crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[])
 }
 
-/// A launch of `pipeline` with `dims` as its uniform and `buffers` at bindings 1, 2, …
-pub(crate) fn launch<T: bytemuck::Pod>(
-    device: &wgpu::Device,
+/// One model shader's pipeline with the label its launches carry (the file's name without
+/// `.wgsl`).
+#[derive(Clone, Debug)]
+pub(crate) struct Kernel {
     label: &'static str,
-    pipeline: &wgpu::ComputePipeline,
-    dims: &T,
-    buffers: &[&wgpu::Buffer],
-    workgroups: [u32; 3],
-) -> Dispatch {
-    Dispatch::with_uniform(
-        device,
-        label,
-        pipeline,
-        bytemuck::bytes_of(dims),
-        buffers,
-        workgroups,
-    )
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl Kernel {
+    /// The pipeline of `shaders/<label>.wgsl`, from the registry.
+    pub fn new(device: &wgpu::Device, label: &'static str) -> Self {
+        Self {
+            label,
+            pipeline: registered(device, &format!("{label}.wgsl")),
+        }
+    }
+
+    /// A launch with `dims` as its uniform and `buffers` at bindings 1, 2, …
+    pub fn launch<T: bytemuck::Pod>(
+        &self,
+        device: &wgpu::Device,
+        dims: &T,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let uniform = bytemuck::bytes_of(dims);
+        Dispatch::with_uniform(
+            device,
+            self.label,
+            &self.pipeline,
+            uniform,
+            buffers,
+            workgroups,
+        )
+    }
 }
 
 /// Uniform of `nn_bias_activation.wgsl`.
@@ -88,12 +106,12 @@ pub struct LossOperands<'a> {
 /// The pipelines of the MLP kernels.
 #[derive(Clone, Debug)]
 pub struct NnKernels {
-    bias_activation: wgpu::ComputePipeline,
-    activation_backward: wgpu::ComputePipeline,
-    bias_grad: wgpu::ComputePipeline,
-    softmax_cross_entropy: wgpu::ComputePipeline,
-    mean_squared_error: wgpu::ComputePipeline,
-    batch_metrics: wgpu::ComputePipeline,
+    bias_activation: Kernel,
+    activation_backward: Kernel,
+    bias_grad: Kernel,
+    softmax_cross_entropy: Kernel,
+    mean_squared_error: Kernel,
+    batch_metrics: Kernel,
     max_workgroups: u32,
 }
 
@@ -106,12 +124,12 @@ impl NnKernels {
     /// Every pipeline, from the registry.
     pub fn new(device: &wgpu::Device) -> Self {
         Self {
-            bias_activation: registered(device, "nn_bias_activation.wgsl"),
-            activation_backward: registered(device, "nn_activation_backward.wgsl"),
-            bias_grad: registered(device, "nn_bias_grad.wgsl"),
-            softmax_cross_entropy: registered(device, "nn_softmax_cross_entropy.wgsl"),
-            mean_squared_error: registered(device, "nn_mean_squared_error.wgsl"),
-            batch_metrics: registered(device, "nn_batch_metrics.wgsl"),
+            bias_activation: Kernel::new(device, "nn_bias_activation"),
+            activation_backward: Kernel::new(device, "nn_activation_backward"),
+            bias_grad: Kernel::new(device, "nn_bias_grad"),
+            softmax_cross_entropy: Kernel::new(device, "nn_softmax_cross_entropy"),
+            mean_squared_error: Kernel::new(device, "nn_mean_squared_error"),
+            batch_metrics: Kernel::new(device, "nn_batch_metrics"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }
@@ -127,15 +145,8 @@ impl NnKernels {
     ) -> Dispatch {
         let cells = dims.rows as u64 * dims.cols as u64;
         let grid = elementwise_grid(cells, self.max_workgroups);
-        let pipeline = &self.bias_activation;
-        launch(
-            device,
-            "nn_bias_activation",
-            pipeline,
-            &dims,
-            &[bias, z, a],
-            grid,
-        )
+        self.bias_activation
+            .launch(device, &dims, &[bias, z, a], grid)
     }
 
     /// `grad ← grad ⊙ act'(z)`, in place.
@@ -147,15 +158,8 @@ impl NnKernels {
         grad: &wgpu::Buffer,
     ) -> Dispatch {
         let grid = elementwise_grid(dims.len as u64, self.max_workgroups);
-        let pipeline = &self.activation_backward;
-        launch(
-            device,
-            "nn_activation_backward",
-            pipeline,
-            &dims,
-            &[z, grad],
-            grid,
-        )
+        self.activation_backward
+            .launch(device, &dims, &[z, grad], grid)
     }
 
     /// `db[c] = Σ_r dz[r, c]`, written over `db`.
@@ -167,14 +171,7 @@ impl NnKernels {
         db: &wgpu::Buffer,
     ) -> Dispatch {
         let grid = [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1];
-        launch(
-            device,
-            "nn_bias_grad",
-            &self.bias_grad,
-            &dims,
-            &[dz, db],
-            grid,
-        )
+        self.bias_grad.launch(device, &dims, &[dz, db], grid)
     }
 
     /// The loss on the last layer's outputs: `∂L/∂outputs` and per-row loss and correctness
@@ -186,9 +183,9 @@ impl NnKernels {
         dims: RowsDims,
         ops: LossOperands<'_>,
     ) -> Dispatch {
-        let (label, pipeline) = match loss {
-            Loss::SoftmaxCrossEntropy => ("nn_softmax_cross_entropy", &self.softmax_cross_entropy),
-            Loss::MeanSquaredError => ("nn_mean_squared_error", &self.mean_squared_error),
+        let kernel = match loss {
+            Loss::SoftmaxCrossEntropy => &self.softmax_cross_entropy,
+            Loss::MeanSquaredError => &self.mean_squared_error,
         };
         let buffers = [
             ops.outputs,
@@ -198,7 +195,7 @@ impl NnKernels {
             ops.row_stats,
         ];
         let grid = [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1];
-        launch(device, label, pipeline, &dims, &buffers, grid)
+        kernel.launch(device, &dims, &buffers, grid)
     }
 
     /// Sums a batch's per-row loss and correctness into its history slot.
@@ -210,15 +207,8 @@ impl NnKernels {
         row_stats: &wgpu::Buffer,
         history: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = &self.batch_metrics;
         let buffers = [batch, row_stats, history];
-        launch(
-            device,
-            "nn_batch_metrics",
-            pipeline,
-            &dims,
-            &buffers,
-            [1, 1, 1],
-        )
+        self.batch_metrics
+            .launch(device, &dims, &buffers, [1, 1, 1])
     }
 }

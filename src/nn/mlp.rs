@@ -16,16 +16,15 @@
 use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::Kernels;
 use crate::optimizer::{OptimizerBuilder, Source};
 use crate::readback::BufferRange;
 
 use super::batch::{check_batch, Batch, Targets};
-use super::kernels::{LossOperands, NnKernels};
+use super::kernels::LossOperands;
 use super::model::{LayerParams, Loss, MlpSpec, ParamKind, ParamRole};
 use super::plan::{
-    check_sizes, read_values, storage, storage_init, BatchPlan, Inputs, Model, PlanBuffers,
-    PlanSizes, Recorder, Staged,
+    check_sizes, read_values, storage, storage_init, BatchPlan, Inputs, Model, ModelGpu,
+    PlanBuffers, PlanSizes, Recorder, Staged,
 };
 
 /// One layer's parameters and gradients, each in a buffer of its own (the matmul binds whole buffers).
@@ -41,11 +40,9 @@ pub struct LayerBuffers {
 /// An MLP's parameters on the GPU, with the kernels that run it.
 #[derive(Clone, Debug)]
 pub struct Mlp {
-    ctx: GpuContext,
+    gpu: ModelGpu,
     spec: MlpSpec,
     layers: Vec<LayerBuffers>,
-    matmul: Kernels,
-    nn: NnKernels,
 }
 
 fn length_error(role: &ParamRole, shape: Vec<usize>, expected: usize, got: usize) -> Error {
@@ -74,11 +71,9 @@ impl Mlp {
             })
             .collect();
         Ok(Self {
-            ctx: ctx.clone(),
+            gpu: ModelGpu::new(ctx),
             spec,
             layers,
-            matmul: Kernels::new(device),
-            nn: NnKernels::new(device),
         })
     }
 
@@ -87,7 +82,7 @@ impl Mlp {
     }
 
     pub fn context(&self) -> &GpuContext {
-        &self.ctx
+        &self.gpu.ctx
     }
 
     /// Layer `l`'s buffers.
@@ -132,10 +127,12 @@ impl Mlp {
     pub fn write_params(&self, params: &[LayerParams]) -> Result<()> {
         check_params(&self.spec, params)?;
         for (b, p) in self.layers.iter().zip(params) {
-            self.ctx
+            self.gpu
+                .ctx
                 .queue
                 .write_buffer(&b.weight, 0, bytemuck::cast_slice(&p.weight));
-            self.ctx
+            self.gpu
+                .ctx
                 .queue
                 .write_buffer(&b.bias, 0, bytemuck::cast_slice(&p.bias));
         }
@@ -216,7 +213,7 @@ impl Model for Mlp {
         Mlp::new(ctx, spec, params)
     }
     fn context(&self) -> &GpuContext {
-        &self.ctx
+        &self.gpu.ctx
     }
     fn spec(&self) -> &MlpSpec {
         &self.spec
@@ -372,8 +369,8 @@ fn check_activations(ctx: &GpuContext, spec: &MlpSpec, capacity: usize) -> Resul
 
 fn new_plan(mlp: &Mlp, sizes: PlanSizes) -> Result<Plan> {
     check_sizes(sizes.capacity, sizes.history)?;
-    let (spec, device) = (&mlp.spec, &mlp.ctx.device);
-    check_activations(&mlp.ctx, spec, sizes.capacity)?;
+    let (spec, device) = (&mlp.spec, &mlp.gpu.ctx.device);
+    check_activations(&mlp.gpu.ctx, spec, sizes.capacity)?;
     let rows = sizes.capacity as u64;
     let input = storage(device, "mlp input", rows * spec.inputs() as u64);
     let targets = match spec.loss {
@@ -382,7 +379,7 @@ fn new_plan(mlp: &Mlp, sizes: PlanSizes) -> Result<Plan> {
     };
     let buffers = PlanBuffers::new(device, "mlp", sizes.history);
     let acts = Activations::new(device, spec, rows);
-    let mut rec = Recorder::new(device, &mlp.matmul, &mlp.nn);
+    let mut rec = mlp.gpu.recorder();
     let r = sizes.capacity as u32;
     forward(&mut rec, mlp, &input, &acts, r);
     let outputs = &acts.post[spec.layers() - 1];
@@ -405,7 +402,7 @@ fn new_plan(mlp: &Mlp, sizes: PlanSizes) -> Result<Plan> {
         outputs: outputs.clone(),
     };
     Ok(BatchPlan::new(
-        &mlp.ctx,
+        &mlp.gpu.ctx,
         "mlp batch",
         inputs,
         sizes,

@@ -61,6 +61,34 @@ pub(crate) fn check_sizes(capacity: usize, history: usize) -> Result<()> {
     Ok(())
 }
 
+/// The GPU context and the kernels a model records its launches with.
+#[derive(Clone, Debug)]
+pub(crate) struct ModelGpu {
+    pub ctx: GpuContext,
+    pub matmul: Kernels,
+    pub nn: NnKernels,
+}
+
+impl ModelGpu {
+    pub fn new(ctx: &GpuContext) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            matmul: Kernels::new(&ctx.device),
+            nn: NnKernels::new(&ctx.device),
+        }
+    }
+
+    /// A recorder of launches on these kernels.
+    pub fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            device: &self.ctx.device,
+            matmul: &self.matmul,
+            nn: &self.nn,
+            ops: Vec::new(),
+        }
+    }
+}
+
 /// The launches of a model, recorded in the order they run.
 pub(crate) struct Recorder<'a> {
     pub device: &'a wgpu::Device,
@@ -69,18 +97,41 @@ pub(crate) struct Recorder<'a> {
     pub ops: Vec<Dispatch>,
 }
 
-impl<'a> Recorder<'a> {
-    pub fn new(device: &'a wgpu::Device, matmul: &'a Kernels, nn: &'a NnKernels) -> Self {
-        Self {
-            device,
-            matmul,
-            nn,
-            ops: Vec::new(),
-        }
-    }
-
+impl Recorder<'_> {
     pub fn push(&mut self, op: Dispatch) {
         self.ops.push(op);
+    }
+
+    /// `result = op(left)·op(right) (+ addend)`, `m × n` with inner size `k`, each operand
+    /// contiguous.
+    fn product(
+        &mut self,
+        transpose: Transpose,
+        [left, right, result]: [&wgpu::Buffer; 3],
+        addend: Option<&wgpu::Buffer>,
+        (m, n, k): (u32, u32, u32),
+    ) {
+        let dims = MatmulDims {
+            m,
+            n,
+            k,
+            use_d: addend.is_some() as u32,
+            l_stride: m * k,
+            r_stride: k * n,
+            d_stride: m * n,
+            c_stride: m * n,
+            alpha: 1.0,
+            beta: 1.0,
+            ..Default::default()
+        };
+        let ops = MatmulOperands {
+            left,
+            right,
+            addend: addend.unwrap_or(left),
+            result,
+        };
+        let op = self.matmul.matmul(self.device, dims, 1, transpose, ops);
+        self.push(op);
     }
 
     /// `out = x·Wᵀ (+ addend)` for `x` (rows × in), `W` (out × in).
@@ -93,29 +144,12 @@ impl<'a> Recorder<'a> {
         rows: u32,
         (fan_in, fan_out): (u32, u32),
     ) {
-        let dims = MatmulDims {
-            m: rows,
-            n: fan_out,
-            k: fan_in,
-            use_d: addend.is_some() as u32,
-            l_stride: rows * fan_in,
-            r_stride: fan_out * fan_in,
-            d_stride: rows * fan_out,
-            c_stride: rows * fan_out,
-            alpha: 1.0,
-            beta: 1.0,
-            ..Default::default()
-        };
-        let ops = MatmulOperands {
-            left: x,
-            right: w,
-            addend: addend.unwrap_or(x),
-            result: out,
-        };
-        let op = self
-            .matmul
-            .matmul(self.device, dims, 1, Transpose::RIGHT, ops);
-        self.push(op);
+        self.product(
+            Transpose::RIGHT,
+            [x, w, out],
+            addend,
+            (rows, fan_out, fan_in),
+        );
     }
 
     /// `dW = dyᵀ·x`, written over `dw`.
@@ -127,26 +161,7 @@ impl<'a> Recorder<'a> {
         rows: u32,
         (fan_in, fan_out): (u32, u32),
     ) {
-        let dims = MatmulDims {
-            m: fan_out,
-            n: fan_in,
-            k: rows,
-            l_stride: rows * fan_out,
-            r_stride: rows * fan_in,
-            c_stride: fan_out * fan_in,
-            alpha: 1.0,
-            ..Default::default()
-        };
-        let ops = MatmulOperands {
-            left: dy,
-            right: x,
-            addend: dy,
-            result: dw,
-        };
-        let op = self
-            .matmul
-            .matmul(self.device, dims, 1, Transpose::LEFT, ops);
-        self.push(op);
+        self.product(Transpose::LEFT, [dy, x, dw], None, (fan_out, fan_in, rows));
     }
 
     /// `dx = dy·W`, written over `dx`.
@@ -158,26 +173,7 @@ impl<'a> Recorder<'a> {
         rows: u32,
         (fan_in, fan_out): (u32, u32),
     ) {
-        let dims = MatmulDims {
-            m: rows,
-            n: fan_in,
-            k: fan_out,
-            l_stride: rows * fan_out,
-            r_stride: fan_out * fan_in,
-            c_stride: rows * fan_in,
-            alpha: 1.0,
-            ..Default::default()
-        };
-        let ops = MatmulOperands {
-            left: dy,
-            right: w,
-            addend: dy,
-            result: dx,
-        };
-        let op = self
-            .matmul
-            .matmul(self.device, dims, 1, Transpose::NONE, ops);
-        self.push(op);
+        self.product(Transpose::NONE, [dy, w, dx], None, (rows, fan_in, fan_out));
     }
 }
 

@@ -226,11 +226,7 @@ pub fn init_params(spec: &GptSpec, seed: u64) -> Vec<Vec<f32>> {
 /// Muon (group 0) for the attention and MLP matrices; AdamW (group 0) for the embeddings, the
 /// head and the biases: the split of KellerJordan's `MuonWithAuxAdam` and modded-nanogpt.
 pub fn muon_for_blocks(param: &GptParam) -> Route {
-    if param.is_block_matrix() {
-        Route::Muon(0)
-    } else {
-        Route::AdamW(0)
-    }
+    super::model::muon_if(param.is_block_matrix())
 }
 
 /// AdamW (group 0) for every parameter: the baseline.

@@ -4,9 +4,7 @@
 use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::Kernels;
-use crate::nn::kernels::NnKernels;
-use crate::nn::plan::{read_values, storage, storage_init};
+use crate::nn::plan::{read_values, storage, storage_init, ModelGpu};
 use crate::optimizer::{OptimizerBuilder, Source};
 
 use super::kernels::GptKernels;
@@ -22,11 +20,9 @@ pub struct ParamBuffers {
 /// A GPT's parameters on the GPU, with the kernels that run it.
 #[derive(Clone, Debug)]
 pub struct Gpt {
-    pub(super) ctx: GpuContext,
+    pub(super) gpu: ModelGpu,
     pub(super) spec: GptSpec,
     pub(super) params: Vec<ParamBuffers>,
-    pub(super) matmul: Kernels,
-    pub(super) nn: NnKernels,
     pub(super) gpt: GptKernels,
 }
 
@@ -45,11 +41,9 @@ impl Gpt {
             })
             .collect();
         Ok(Self {
-            ctx: ctx.clone(),
+            gpu: ModelGpu::new(ctx),
             spec,
             params,
-            matmul: Kernels::new(device),
-            nn: NnKernels::new(device),
             gpt: GptKernels::new(device),
         })
     }
@@ -59,7 +53,7 @@ impl Gpt {
     }
 
     pub fn context(&self) -> &GpuContext {
-        &self.ctx
+        &self.gpu.ctx
     }
 
     /// A parameter's buffers.
@@ -93,7 +87,8 @@ impl Gpt {
     pub fn write_params(&self, params: &[Vec<f32>]) -> Result<()> {
         check_params(&self.spec, params)?;
         for (b, p) in self.params.iter().zip(params) {
-            self.ctx
+            self.gpu
+                .ctx
                 .queue
                 .write_buffer(&b.value, 0, bytemuck::cast_slice(p));
         }

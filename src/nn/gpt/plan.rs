@@ -24,6 +24,7 @@
 use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::nn::batch::{bad_batch, whole_rows};
 use crate::nn::kernels::LossOperands;
 use crate::nn::model::{Activation, Loss};
 use crate::nn::plan::{
@@ -48,27 +49,9 @@ impl TokenBatchRef<'_> {
     /// targets inside the vocabulary. Returns its sequences.
     fn check(&self, spec: &GptSpec, capacity: usize) -> Result<usize> {
         let t = spec.context;
-        let bad = |tensor: &str, reason: String| Error::InvalidTensor {
-            path: "<batch>".into(),
-            tensor: tensor.into(),
-            reason,
-        };
-        if self.inputs.is_empty() || !self.inputs.len().is_multiple_of(t) {
-            return Err(bad(
-                "inputs",
-                format!(
-                    "{} tokens are not a positive whole number of sequences of {t}",
-                    self.inputs.len()
-                ),
-            ));
-        }
-        let sequences = self.inputs.len() / t;
-        if sequences > capacity {
-            return Err(bad(
-                "inputs",
-                format!("{sequences} sequences, but the plan holds at most {capacity}"),
-            ));
-        }
+        let bad = bad_batch;
+        let (len, row) = (self.inputs.len(), t.to_string());
+        let sequences = whole_rows(len, t, capacity, ["tokens", "sequences", &row])?;
         if self.targets.len() != self.inputs.len() {
             return Err(bad(
                 "targets",
@@ -305,8 +288,8 @@ impl Gradients {
 pub(super) fn new_plan(gpt: &Gpt, sizes: PlanSizes) -> Result<GptPlan> {
     check_sizes(sizes.capacity, sizes.history)?;
     let s = Shapes::new(&gpt.spec, sizes.capacity);
-    check_activations(&gpt.ctx, &s, sizes.capacity)?;
-    let device = &gpt.ctx.device;
+    check_activations(&gpt.gpu.ctx, &s, sizes.capacity)?;
+    let device = &gpt.gpu.ctx.device;
     let inputs = TokenInputs {
         spec: gpt.spec,
         tokens: storage(device, "gpt tokens", s.n(1)),
@@ -315,7 +298,7 @@ pub(super) fn new_plan(gpt: &Gpt, sizes: PlanSizes) -> Result<GptPlan> {
     };
     let buffers = PlanBuffers::new(device, "gpt", sizes.history);
     let acts = Activations::new(device, &s, gpt.spec.layers);
-    let mut rec = Recorder::new(device, &gpt.matmul, &gpt.nn);
+    let mut rec = gpt.gpu.recorder();
     forward(&mut rec, gpt, &s, &inputs, &acts);
     let loss_ops = LossOperands {
         outputs: &inputs.logits,
@@ -332,7 +315,7 @@ pub(super) fn new_plan(gpt: &Gpt, sizes: PlanSizes) -> Result<GptPlan> {
         backward(&mut rec, gpt, &s, &inputs, &acts, &grads);
     }
     Ok(BatchPlan::new(
-        &gpt.ctx,
+        &gpt.gpu.ctx,
         "gpt batch",
         inputs,
         sizes,
@@ -472,7 +455,7 @@ impl Model for Gpt {
         Gpt::new(ctx, spec, params)
     }
     fn context(&self) -> &GpuContext {
-        &self.ctx
+        &self.gpu.ctx
     }
     fn spec(&self) -> &GptSpec {
         &self.spec
