@@ -2,7 +2,7 @@
 //! their uniforms and how to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
 //!
 //! Every pipeline of `nn` and `nn::gpt` comes from the crate's shader registry through
-//! [`registered`], once per model; a [`Dispatch`] is created once per plan and replayed every step.
+//! `registered`, once per model; a [`Dispatch`] is created once per plan and replayed every step.
 
 use crate::kernels::{elementwise_grid, Dispatch};
 

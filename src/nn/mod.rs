@@ -10,7 +10,7 @@
 //! - [`trainer`]: a model with its optimizer ([`ModelTrainer`]); steps, metrics, evaluation,
 //!   prediction for the MLP.
 //! - [`data`]: the UCI optical digits (embedded), two spirals, minibatches.
-//! - [`reference`]: the f64 CPU reference of the forward and backward passes, for the tests.
+//! - [`reference`](mod@reference): the f64 CPU reference of the forward and backward passes, for the tests.
 //! - [`gpt`]: a character-level GPT (decoder-only transformer) on the same kernels and optimizer.
 //! - [`text`]: the embedded Shakespeare corpus, its vocabulary, split and batches, for the GPT.
 //!

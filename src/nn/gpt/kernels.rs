@@ -3,7 +3,7 @@
 //! loss on the MLP's kernels ([`NnKernels`](crate::nn::kernels::NnKernels)).
 //!
 //! Pipelines come from the shader registry through
-//! [`registered`](crate::nn::kernels::registered), once per model; a
+//! `nn::kernels::registered`, once per model; a
 //! [`Dispatch`] is created once per plan.
 
 use crate::kernels::{elementwise_grid, Dispatch};

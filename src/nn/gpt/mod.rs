@@ -14,7 +14,7 @@
 //! ```
 //!
 //! - [`GptSpec`]: the sizes; [`GptParam`]: each parameter's name, shape and kind; [`init_params`]: nanoGPT's initialization.
-//! - [`reference`]: the f64 CPU reference of every layer, forward and backward.
+//! - [`reference`](mod@reference): the f64 CPU reference of every layer, forward and backward.
 //! - [`kernels`]: the new kernels' uniforms and dispatches.
 //! - [`model`]: the parameters on the GPU.
 //! - [`plan`]: the recorded plan of a batch (buffers, forward and backward launches).
