@@ -56,7 +56,7 @@ fn length_error(role: &ParamRole, shape: Vec<usize>, expected: usize, got: usize
 }
 
 impl Mlp {
-    /// Uploads `params` (one per layer, as [`init_params`](super::init_params) makes them) and compiles the kernels.
+    /// Uploads `params` (one per layer, as [`init_params`](super::init_params) makes them) and gets the kernels from the shader registry.
     pub fn new(ctx: &GpuContext, spec: MlpSpec, params: &[LayerParams]) -> Result<Self> {
         spec.validate()?;
         check_params(&spec, params)?;

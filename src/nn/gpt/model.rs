@@ -28,7 +28,7 @@ pub struct Gpt {
 
 impl Gpt {
     /// Uploads `params` (one vector per [`GptSpec::params`] entry, as
-    /// [`init_params`](super::init_params) makes them) and compiles the kernels.
+    /// [`init_params`](super::init_params) makes them) and gets the kernels from the shader registry.
     pub fn new(ctx: &GpuContext, spec: GptSpec, params: &[Vec<f32>]) -> Result<Self> {
         spec.validate()?;
         check_params(&spec, params)?;
