@@ -51,30 +51,50 @@ impl Metrics {
     }
 }
 
-/// Checks a batch against a spec and a capacity; returns its rows.
-pub(super) fn check_batch(spec: &MlpSpec, capacity: usize, batch: &Batch<'_>) -> Result<usize> {
-    let (features, classes) = (spec.inputs(), spec.outputs());
-    let bad = |tensor: &str, reason: String| Error::InvalidTensor {
+/// An error in a batch's `tensor`.
+pub(crate) fn bad_batch(tensor: &str, reason: String) -> Error {
+    Error::InvalidTensor {
         path: "<batch>".into(),
         tensor: tensor.into(),
         reason,
-    };
-    if batch.inputs.is_empty() || !batch.inputs.len().is_multiple_of(features) {
-        return Err(bad(
+    }
+}
+
+/// The rows of `len` input values, rows of `per` values each, at most `capacity` of them.
+/// `[values, rows, row]` name the values, the rows and what a row holds in the messages.
+pub(crate) fn whole_rows(
+    len: usize,
+    per: usize,
+    capacity: usize,
+    [values, rows, row]: [&str; 3],
+) -> Result<usize> {
+    if len == 0 || !len.is_multiple_of(per) {
+        return Err(bad_batch(
             "inputs",
-            format!(
-                "{} values are not a positive whole number of rows of {features} features",
-                batch.inputs.len()
-            ),
+            format!("{len} {values} are not a positive whole number of {rows} of {row}"),
         ));
     }
-    let rows = batch.inputs.len() / features;
-    if rows > capacity {
-        return Err(bad(
+    let count = len / per;
+    if count > capacity {
+        return Err(bad_batch(
             "inputs",
-            format!("{rows} rows, but the plan holds at most {capacity}"),
+            format!("{count} {rows}, but the plan holds at most {capacity}"),
         ));
     }
+    Ok(count)
+}
+
+/// Checks a batch against a spec and a capacity; returns its rows.
+pub(super) fn check_batch(spec: &MlpSpec, capacity: usize, batch: &Batch<'_>) -> Result<usize> {
+    let (features, classes) = (spec.inputs(), spec.outputs());
+    let bad = bad_batch;
+    let row = format!("{features} features");
+    let rows = whole_rows(
+        batch.inputs.len(),
+        features,
+        capacity,
+        ["values", "rows", &row],
+    )?;
     match batch.targets {
         Targets::Labels(labels) => {
             if labels.len() != rows {

@@ -1,10 +1,55 @@
 //! The MLP's own WGSL kernels (`shaders/nn_*.wgsl`, one kernel per file, in [`crate::shaders`]):
 //! their uniforms and how to bind and dispatch them. The matrix products reuse the crate's [`matmul`](crate::kernels::Kernels::matmul).
 //!
-//! Pipelines are compiled once in [`NnKernels::new`]; a [`Dispatch`] is created once per plan
-//! and replayed every step.
+//! Every pipeline of `nn` and `nn::gpt` comes from the crate's shader registry through
+//! `registered`, once per model; a [`Dispatch`] is created once per plan and replayed every step.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch};
+
+use super::model::Loss;
+
+/// The pipeline of one of the model shaders (`nn_*.wgsl`, `gpt_*.wgsl`), from the crate's shader
+/// registry: the one place the models get their pipelines from.
+pub(crate) fn registered(device: &wgpu::Device, file: &str) -> wgpu::ComputePipeline {
+    crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[])
+}
+
+/// One model shader's pipeline with the label its launches carry (the file's name without
+/// `.wgsl`).
+#[derive(Clone, Debug)]
+pub(crate) struct Kernel {
+    label: &'static str,
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl Kernel {
+    /// The pipeline of `shaders/<label>.wgsl`, from the registry.
+    pub fn new(device: &wgpu::Device, label: &'static str) -> Self {
+        Self {
+            label,
+            pipeline: registered(device, &format!("{label}.wgsl")),
+        }
+    }
+
+    /// A launch with `dims` as its uniform and `buffers` at bindings 1, 2, …
+    pub fn launch<T: bytemuck::Pod>(
+        &self,
+        device: &wgpu::Device,
+        dims: &T,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let uniform = bytemuck::bytes_of(dims);
+        Dispatch::with_uniform(
+            device,
+            self.label,
+            &self.pipeline,
+            uniform,
+            buffers,
+            workgroups,
+        )
+    }
+}
 
 /// Uniform of `nn_bias_activation.wgsl`.
 #[repr(C)]
@@ -58,15 +103,15 @@ pub struct LossOperands<'a> {
     pub row_stats: &'a wgpu::Buffer,
 }
 
-/// The compiled pipelines of the MLP kernels.
+/// The pipelines of the MLP kernels.
 #[derive(Clone, Debug)]
 pub struct NnKernels {
-    bias_activation: wgpu::ComputePipeline,
-    activation_backward: wgpu::ComputePipeline,
-    bias_grad: wgpu::ComputePipeline,
-    softmax_cross_entropy: wgpu::ComputePipeline,
-    mean_squared_error: wgpu::ComputePipeline,
-    batch_metrics: wgpu::ComputePipeline,
+    bias_activation: Kernel,
+    activation_backward: Kernel,
+    bias_grad: Kernel,
+    softmax_cross_entropy: Kernel,
+    mean_squared_error: Kernel,
+    batch_metrics: Kernel,
     max_workgroups: u32,
 }
 
@@ -76,16 +121,15 @@ const LOSS_WORKGROUP: u32 = 64;
 const BIAS_GRAD_COLUMNS: u32 = 16;
 
 impl NnKernels {
-    /// Compiles every pipeline once.
+    /// Every pipeline, from the registry.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
         Self {
-            bias_activation: compile("nn_bias_activation.wgsl"),
-            activation_backward: compile("nn_activation_backward.wgsl"),
-            bias_grad: compile("nn_bias_grad.wgsl"),
-            softmax_cross_entropy: compile("nn_softmax_cross_entropy.wgsl"),
-            mean_squared_error: compile("nn_mean_squared_error.wgsl"),
-            batch_metrics: compile("nn_batch_metrics.wgsl"),
+            bias_activation: Kernel::new(device, "nn_bias_activation"),
+            activation_backward: Kernel::new(device, "nn_activation_backward"),
+            bias_grad: Kernel::new(device, "nn_bias_grad"),
+            softmax_cross_entropy: Kernel::new(device, "nn_softmax_cross_entropy"),
+            mean_squared_error: Kernel::new(device, "nn_mean_squared_error"),
+            batch_metrics: Kernel::new(device, "nn_batch_metrics"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }
@@ -99,14 +143,10 @@ impl NnKernels {
         z: &wgpu::Buffer,
         a: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_bias_activation",
-            &self.bias_activation,
-            bytemuck::bytes_of(&dims),
-            &[bias, z, a],
-            elementwise_grid(dims.rows as u64 * dims.cols as u64, self.max_workgroups),
-        )
+        let cells = dims.rows as u64 * dims.cols as u64;
+        let grid = elementwise_grid(cells, self.max_workgroups);
+        self.bias_activation
+            .launch(device, &dims, &[bias, z, a], grid)
     }
 
     /// `grad ← grad ⊙ act'(z)`, in place.
@@ -117,14 +157,9 @@ impl NnKernels {
         z: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_activation_backward",
-            &self.activation_backward,
-            bytemuck::bytes_of(&dims),
-            &[z, grad],
-            elementwise_grid(dims.len as u64, self.max_workgroups),
-        )
+        let grid = elementwise_grid(dims.len as u64, self.max_workgroups);
+        self.activation_backward
+            .launch(device, &dims, &[z, grad], grid)
     }
 
     /// `db[c] = Σ_r dz[r, c]`, written over `db`.
@@ -135,60 +170,32 @@ impl NnKernels {
         dz: &wgpu::Buffer,
         db: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_bias_grad",
-            &self.bias_grad,
-            bytemuck::bytes_of(&dims),
-            &[dz, db],
-            [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1],
-        )
+        let grid = [dims.cols.div_ceil(BIAS_GRAD_COLUMNS), 1, 1];
+        self.bias_grad.launch(device, &dims, &[dz, db], grid)
     }
 
-    /// Softmax cross-entropy with integer labels: gradient and per-row loss and correctness.
-    pub fn softmax_cross_entropy(
+    /// The loss on the last layer's outputs: `∂L/∂outputs` and per-row loss and correctness
+    /// (softmax cross-entropy with integer labels, or mean squared error with argmax agreement).
+    pub fn loss(
         &self,
         device: &wgpu::Device,
+        loss: Loss,
         dims: RowsDims,
         ops: LossOperands<'_>,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_softmax_cross_entropy",
-            &self.softmax_cross_entropy,
-            bytemuck::bytes_of(&dims),
-            &[
-                ops.outputs,
-                ops.targets,
-                ops.batch,
-                ops.doutputs,
-                ops.row_stats,
-            ],
-            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
-        )
-    }
-
-    /// Mean squared error: gradient and per-row loss and argmax agreement.
-    pub fn mean_squared_error(
-        &self,
-        device: &wgpu::Device,
-        dims: RowsDims,
-        ops: LossOperands<'_>,
-    ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_mean_squared_error",
-            &self.mean_squared_error,
-            bytemuck::bytes_of(&dims),
-            &[
-                ops.outputs,
-                ops.targets,
-                ops.batch,
-                ops.doutputs,
-                ops.row_stats,
-            ],
-            [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1],
-        )
+        let kernel = match loss {
+            Loss::SoftmaxCrossEntropy => &self.softmax_cross_entropy,
+            Loss::MeanSquaredError => &self.mean_squared_error,
+        };
+        let buffers = [
+            ops.outputs,
+            ops.targets,
+            ops.batch,
+            ops.doutputs,
+            ops.row_stats,
+        ];
+        let grid = [dims.rows.div_ceil(LOSS_WORKGROUP), 1, 1];
+        kernel.launch(device, &dims, &buffers, grid)
     }
 
     /// Sums a batch's per-row loss and correctness into its history slot.
@@ -200,13 +207,8 @@ impl NnKernels {
         row_stats: &wgpu::Buffer,
         history: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "nn_batch_metrics",
-            &self.batch_metrics,
-            bytemuck::bytes_of(&dims),
-            &[batch, row_stats, history],
-            [1, 1, 1],
-        )
+        let buffers = [batch, row_stats, history];
+        self.batch_metrics
+            .launch(device, &dims, &buffers, [1, 1, 1])
     }
 }

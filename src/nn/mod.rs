@@ -5,9 +5,12 @@
 //! - [`model`]: what a network is ([`MlpSpec`], [`Activation`], [`Loss`]), its initialization and
 //!   the routing of its parameters ([`muon_for_hidden`], [`adamw_only`]).
 //! - [`mlp`]: the parameters on the GPU and the recorded plans that run a batch.
-//! - [`trainer`]: an MLP with its optimizer; steps, metrics, evaluation, prediction.
+//! - [`plan`]: what the MLP and the GPT share: storage buffers, the launch recorder, the
+//!   recorded plan of a batch, and the [`Model`] trait.
+//! - [`trainer`]: a model with its optimizer ([`ModelTrainer`]); steps, metrics, evaluation,
+//!   prediction for the MLP.
 //! - [`data`]: the UCI optical digits (embedded), two spirals, minibatches.
-//! - [`reference`]: the f64 CPU reference of the forward and backward passes, for the tests.
+//! - [`reference`](mod@reference): the f64 CPU reference of the forward and backward passes, for the tests.
 //! - [`gpt`]: a character-level GPT (decoder-only transformer) on the same kernels and optimizer.
 //! - [`text`]: the embedded Shakespeare corpus, its vocabulary, split and batches, for the GPT.
 //!
@@ -43,15 +46,17 @@ pub mod gpt;
 pub mod kernels;
 pub mod mlp;
 pub mod model;
+pub mod plan;
 pub mod reference;
 pub mod text;
 pub mod trainer;
 
 pub use batch::{Batch, Metrics, Targets};
 pub use data::{Batches, Dataset, Rng, Split};
-pub use mlp::{LayerBuffers, Mlp, Plan};
+pub use mlp::{LayerBuffers, Mlp, MlpInputs, Plan};
 pub use model::{
     adamw_only, init_params, muon_for_hidden, Activation, LayerParams, Loss, MlpSpec, ParamKind,
     ParamRole,
 };
-pub use trainer::{Trainer, TrainerOptions};
+pub use plan::{BatchPlan, Model};
+pub use trainer::{ModelTrainer, Trainer, TrainerOptions};

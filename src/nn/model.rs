@@ -259,7 +259,12 @@ impl ParamRole {
 /// Muon (group 0) for the hidden weight matrices; AdamW (group 0) for the first layer, the last
 /// layer and every bias: the split KellerJordan's `MuonWithAuxAdam` and Moonlight recommend.
 pub fn muon_for_hidden(role: &ParamRole) -> Route {
-    if role.is_hidden_matrix() {
+    muon_if(role.is_hidden_matrix())
+}
+
+/// Muon (group 0) where `muon`, else AdamW (group 0).
+pub(crate) fn muon_if(muon: bool) -> Route {
+    if muon {
         Route::Muon(0)
     } else {
         Route::AdamW(0)

@@ -2,9 +2,12 @@
 //! how to bind and dispatch them. The products run on the crate's matmul, bias, GELU and the
 //! loss on the MLP's kernels ([`NnKernels`](crate::nn::kernels::NnKernels)).
 //!
-//! Pipelines are compiled once in [`GptKernels::new`]; a [`Dispatch`] is created once per plan.
+//! Pipelines come from the shader registry through
+//! `nn::kernels::registered`, once per model; a
+//! [`Dispatch`] is created once per plan.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch};
+use crate::nn::kernels::Kernel;
 
 /// Uniform of `gpt_embedding.wgsl` and `gpt_embedding_backward.wgsl`.
 #[repr(C)]
@@ -62,31 +65,31 @@ pub struct AttentionBackward<'a> {
 /// Invocations per workgroup of the per-row kernels (norms, attention).
 const ROW_WORKGROUP: u32 = 64;
 
-/// The compiled pipelines of the GPT kernels.
+/// The pipelines of the GPT kernels.
 #[derive(Clone, Debug)]
 pub struct GptKernels {
-    embedding: wgpu::ComputePipeline,
-    embedding_backward: wgpu::ComputePipeline,
-    rms_norm: wgpu::ComputePipeline,
-    rms_norm_backward: wgpu::ComputePipeline,
-    attention: wgpu::ComputePipeline,
-    attention_backward_query: wgpu::ComputePipeline,
-    attention_backward_key: wgpu::ComputePipeline,
+    embedding: Kernel,
+    embedding_backward: Kernel,
+    rms_norm: Kernel,
+    rms_norm_backward: Kernel,
+    attention: Kernel,
+    attention_backward_query: Kernel,
+    attention_backward_key: Kernel,
     max_workgroups: u32,
 }
 
 impl GptKernels {
-    /// Compiles every pipeline once.
+    /// Every pipeline, from the registry.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
+        let get = |label| Kernel::new(device, label);
         Self {
-            embedding: compile("gpt_embedding.wgsl"),
-            embedding_backward: compile("gpt_embedding_backward.wgsl"),
-            rms_norm: compile("gpt_rms_norm.wgsl"),
-            rms_norm_backward: compile("gpt_rms_norm_backward.wgsl"),
-            attention: compile("gpt_attention.wgsl"),
-            attention_backward_query: compile("gpt_attention_backward_query.wgsl"),
-            attention_backward_key: compile("gpt_attention_backward_key.wgsl"),
+            embedding: get("gpt_embedding"),
+            embedding_backward: get("gpt_embedding_backward"),
+            rms_norm: get("gpt_rms_norm"),
+            rms_norm_backward: get("gpt_rms_norm_backward"),
+            attention: get("gpt_attention"),
+            attention_backward_query: get("gpt_attention_backward_query"),
+            attention_backward_key: get("gpt_attention_backward_key"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }
@@ -108,14 +111,9 @@ impl GptKernels {
         wpe: &wgpu::Buffer,
         x: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "gpt_embedding",
-            &self.embedding,
-            bytemuck::bytes_of(&dims),
-            &[tokens, wte, wpe, x],
-            elementwise_grid(dims.rows as u64 * dims.width as u64, self.max_workgroups),
-        )
+        let grid = elementwise_grid(dims.rows as u64 * dims.width as u64, self.max_workgroups);
+        self.embedding
+            .launch(device, &dims, &[tokens, wte, wpe, x], grid)
     }
 
     /// `dwte`, `dwpe` from `dx`, written over both.
@@ -129,14 +127,9 @@ impl GptKernels {
         dwpe: &wgpu::Buffer,
     ) -> Dispatch {
         let cells = (dims.vocab as u64 + dims.positions as u64) * dims.width as u64;
-        Dispatch::with_uniform(
-            device,
-            "gpt_embedding_backward",
-            &self.embedding_backward,
-            bytemuck::bytes_of(&dims),
-            &[tokens, dx, dwte, dwpe],
-            elementwise_grid(cells, self.max_workgroups),
-        )
+        let grid = elementwise_grid(cells, self.max_workgroups);
+        self.embedding_backward
+            .launch(device, &dims, &[tokens, dx, dwte, dwpe], grid)
     }
 
     /// `y = rms(x)`, keeping `rstd`.
@@ -148,11 +141,9 @@ impl GptKernels {
         y: &wgpu::Buffer,
         rstd: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        self.rms_norm.launch(
             device,
-            "gpt_rms_norm",
-            &self.rms_norm,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[x, y, rstd],
             self.row_grid(dims.rows as u64),
         )
@@ -168,11 +159,9 @@ impl GptKernels {
         dy: &wgpu::Buffer,
         dx: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
+        self.rms_norm_backward.launch(
             device,
-            "gpt_rms_norm_backward",
-            &self.rms_norm_backward,
-            bytemuck::bytes_of(&dims),
+            &dims,
             &[x, rstd, dy, dx],
             self.row_grid(dims.rows as u64),
         )
@@ -187,14 +176,8 @@ impl GptKernels {
         probs: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) -> Dispatch {
-        Dispatch::with_uniform(
-            device,
-            "gpt_attention",
-            &self.attention,
-            bytemuck::bytes_of(&dims),
-            &[qkv, probs, y],
-            self.row_grid(dims.tasks()),
-        )
+        self.attention
+            .launch(device, &dims, &[qkv, probs, y], self.row_grid(dims.tasks()))
     }
 
     /// The attention's backward: the query pass (`ds`, `dq`) then the key pass (`dk`, `dv`).
@@ -205,23 +188,12 @@ impl GptKernels {
         ops: AttentionBackward<'_>,
     ) -> [Dispatch; 2] {
         let grid = self.row_grid(dims.tasks());
+        let buffers = [ops.qkv, ops.probs, ops.dy, ops.dscores, ops.dqkv];
         [
-            Dispatch::with_uniform(
-                device,
-                "gpt_attention_backward_query",
-                &self.attention_backward_query,
-                bytemuck::bytes_of(&dims),
-                &[ops.qkv, ops.probs, ops.dy, ops.dscores, ops.dqkv],
-                grid,
-            ),
-            Dispatch::with_uniform(
-                device,
-                "gpt_attention_backward_key",
-                &self.attention_backward_key,
-                bytemuck::bytes_of(&dims),
-                &[ops.qkv, ops.probs, ops.dy, ops.dscores, ops.dqkv],
-                grid,
-            ),
+            self.attention_backward_query
+                .launch(device, &dims, &buffers, grid),
+            self.attention_backward_key
+                .launch(device, &dims, &buffers, grid),
         ]
     }
 }

@@ -14,17 +14,21 @@
 //! ```
 //!
 //! - [`GptSpec`]: the sizes; [`GptParam`]: each parameter's name, shape and kind; [`init_params`]: nanoGPT's initialization.
-//! - [`reference`]: the f64 CPU reference of every layer, forward and backward.
+//! - [`reference`](mod@reference): the f64 CPU reference of every layer, forward and backward.
 //! - [`kernels`]: the new kernels' uniforms and dispatches.
-//! - [`model`]: the parameters on the GPU and the recorded plan of a batch.
-//! - [`trainer`]: a GPT with its optimizer: steps, evaluation, sampling.
+//! - [`model`]: the parameters on the GPU.
+//! - [`plan`]: the recorded plan of a batch (buffers, forward and backward launches).
+//! - [`trainer`]: a GPT with its optimizer: evaluation, sampling (the steps are the shared
+//!   [`ModelTrainer`](crate::nn::trainer::ModelTrainer)'s).
 
 pub mod kernels;
 pub mod model;
+pub mod plan;
 pub mod reference;
 pub mod trainer;
 
-pub use model::{Gpt, GptPlan, TokenBatchRef};
+pub use model::Gpt;
+pub use plan::{GptPlan, TokenBatchRef};
 pub use trainer::{GptTrainer, GptTrainerOptions};
 
 use crate::config::Route;
@@ -222,11 +226,7 @@ pub fn init_params(spec: &GptSpec, seed: u64) -> Vec<Vec<f32>> {
 /// Muon (group 0) for the attention and MLP matrices; AdamW (group 0) for the embeddings, the
 /// head and the biases: the split of KellerJordan's `MuonWithAuxAdam` and modded-nanogpt.
 pub fn muon_for_blocks(param: &GptParam) -> Route {
-    if param.is_block_matrix() {
-        Route::Muon(0)
-    } else {
-        Route::AdamW(0)
-    }
+    super::model::muon_if(param.is_block_matrix())
 }
 
 /// AdamW (group 0) for every parameter: the baseline.
