@@ -4,7 +4,7 @@
 //! Pipelines are compiled once in [`NnKernels::new`]; a [`Dispatch`] is created once per plan
 //! and replayed every step.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch, Kernels};
 
 /// Uniform of `nn_bias_activation.wgsl`.
 #[repr(C)]
@@ -78,7 +78,8 @@ const BIAS_GRAD_COLUMNS: u32 = 16;
 impl NnKernels {
     /// Compiles every pipeline once.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
+        let registry = Kernels::new(device);
+        let compile = |file: &str| registry.pipeline(device, file, &[]);
         Self {
             bias_activation: compile("nn_bias_activation.wgsl"),
             activation_backward: compile("nn_activation_backward.wgsl"),

@@ -4,7 +4,7 @@
 //!
 //! Pipelines are compiled once in [`GptKernels::new`]; a [`Dispatch`] is created once per plan.
 
-use crate::kernels::{elementwise_grid, pipeline, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch, Kernels};
 
 /// Uniform of `gpt_embedding.wgsl` and `gpt_embedding_backward.wgsl`.
 #[repr(C)]
@@ -78,7 +78,8 @@ pub struct GptKernels {
 impl GptKernels {
     /// Compiles every pipeline once.
     pub fn new(device: &wgpu::Device) -> Self {
-        let compile = |file: &str| pipeline(device, file, &crate::shaders::source(file), &[]);
+        let registry = Kernels::new(device);
+        let compile = |file: &str| registry.pipeline(device, file, &[]);
         Self {
             embedding: compile("gpt_embedding.wgsl"),
             embedding_backward: compile("gpt_embedding_backward.wgsl"),
