@@ -1,5 +1,6 @@
 //! The Keras base optimizer's options on the GPU ([`crate::keras_options`] has the formulas): the
-//! launches recorded once around the core step, and the buffers they own.
+//! buffers they own, and their launches, which [`Recorder::record`](super::Recorder) places
+//! around the core step.
 //!
 //! ```text
 //! update step:      [unscale | accumulate(apply)] → [sum_squares → clip_factors] → clip

@@ -18,7 +18,8 @@
 //! [`OptimizerBuilder`] collects parameters (the registry), then [`OptimizerBuilder::build`]
 //! runs three stages once, each feeding the next: [`layout`] (pure: batches of same-shape
 //! matrices, waves, padded places, AdamW arenas), [`buffers`] (allocation and upload) and the
-//! recording of every kernel launch ([`muon`], [`newton_schulz`], [`adamw`]). A step
+//! recording of every kernel launch, in one list ([`Recorder::record`]: the non-finite scan,
+//! Keras's gradient transforms, per wave [`muon`]'s stages, [`adamw`], Keras's EMA). A step
 //! ([`Optimizer::step`]) writes the step scalars and replays the launches in one compute pass,
 //! one submit.
 
