@@ -28,7 +28,7 @@ pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use nd::NdDims;
-pub use non_finite::{GradRange, SelectOperands};
+pub use non_finite::{GradPass, GradRange, SelectOperands};
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
 pub use precondition::{PrecDims, SpecDims};

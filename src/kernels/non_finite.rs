@@ -25,6 +25,15 @@ struct SelectDims {
     _pad: u32,
 }
 
+/// The passes of the policy over a gradient buffer's ranges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradPass {
+    /// `control[0] ← 1` if any value is NaN or ±Inf.
+    Scan,
+    /// Flagged: the values ← 0 (so that `0·NaN` reaches no state).
+    Zero,
+}
+
 /// The step-scalar buffers `non_finite_select.wgsl` reads and writes.
 pub struct SelectOperands<'a> {
     /// `[flag, applied since the last read, skipped in all, overflow]`.
@@ -38,40 +47,21 @@ pub struct SelectOperands<'a> {
 }
 
 impl Kernels {
-    /// `control[0] ← 1` if any value of `ranges` of `grad` is NaN or ±Inf.
-    pub fn non_finite_scan(
+    /// One of the per-buffer passes over `ranges` of `grad`: [`GradPass::Scan`] or
+    /// [`GradPass::Zero`].
+    pub fn non_finite_pass(
         &self,
         device: &wgpu::Device,
+        pass: GradPass,
         ranges: &[GradRange],
         grad: &wgpu::Buffer,
         control: &wgpu::Buffer,
     ) -> Dispatch {
-        self.over_ranges(
-            device,
-            "non-finite scan",
-            "non_finite_scan.wgsl",
-            ranges,
-            grad,
-            control,
-        )
-    }
-
-    /// Flagged: `ranges` of `grad` ← 0 (so that `0·NaN` reaches no state).
-    pub fn non_finite_zero(
-        &self,
-        device: &wgpu::Device,
-        ranges: &[GradRange],
-        grad: &wgpu::Buffer,
-        control: &wgpu::Buffer,
-    ) -> Dispatch {
-        self.over_ranges(
-            device,
-            "non-finite zero",
-            "non_finite_zero.wgsl",
-            ranges,
-            grad,
-            control,
-        )
+        let (label, shader) = match pass {
+            GradPass::Scan => ("non-finite scan", "non_finite_scan.wgsl"),
+            GradPass::Zero => ("non-finite zero", "non_finite_zero.wgsl"),
+        };
+        self.over_ranges(device, label, shader, ranges, grad, control)
     }
 
     fn over_ranges(

@@ -57,6 +57,23 @@ fn symmetric(m: u32, k: u32, count: u32, left: Strided, result: Strided) -> NsPr
     }
 }
 
+/// `C = S·X` (`m × n`, `S` the `m × m` square scratch), epilogue to be set.
+fn apply(m: u32, n: u32, count: u32, square: Strided, x: Strided) -> NsProduct {
+    NsProduct {
+        rows: m,
+        cols: n,
+        k: m,
+        count,
+        left: square,
+        right: x,
+        addend: None,
+        result: x,
+        alpha: 1.0,
+        beta: 0.0,
+        diag: 0.0,
+    }
+}
+
 /// A batch's views in the workspace: `X` (`m × n`, padded) and its square scratch (`m × m`).
 struct View {
     m: u32,
@@ -177,17 +194,9 @@ fn usual_iterations(
             });
             // X' = B·X + a·X
             applies.push(NsProduct {
-                rows: m,
-                cols: n,
-                k: m,
-                count,
-                left: sq,
-                right: x,
                 addend: Some(x),
-                result: x,
-                alpha: 1.0,
                 beta: a as f32,
-                diag: 0.0,
+                ..apply(m, n, count, sq, x)
             });
             let result = if it % 2 == 0 {
                 Orthogonalized::InX1
@@ -288,19 +297,7 @@ fn gram_apply(
             .map(|&unit| {
                 let View { m, n, count, x, sq } = view(r, unit);
                 outputs.insert(unit, Orthogonalized::InX1);
-                NsProduct {
-                    rows: m,
-                    cols: n,
-                    k: m,
-                    count,
-                    left: sq,
-                    right: x,
-                    addend: None,
-                    result: x,
-                    alpha: 1.0,
-                    beta: 0.0,
-                    diag: 0.0,
-                }
+                apply(m, n, count, sq, x)
             })
             .collect();
         if !applies.is_empty() {

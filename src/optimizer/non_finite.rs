@@ -22,7 +22,7 @@
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::kernels::{Dispatch, GradRange, SelectOperands};
+use crate::kernels::{Dispatch, GradPass, GradRange, SelectOperands};
 use crate::readback::{read_ranges, BufferRange};
 
 use super::buffers::StepBuffers;
@@ -147,7 +147,7 @@ pub(super) fn record(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
     }
     let control = &skip.control;
     for (grad, ranges) in &by_buffer {
-        out.push(kernels.non_finite_scan(device, ranges, grad, control));
+        out.push(kernels.non_finite_pass(device, GradPass::Scan, ranges, grad, control));
     }
     let steps = &r.buffers.steps;
     let ops = SelectOperands {
@@ -159,7 +159,7 @@ pub(super) fn record(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
     };
     out.push(kernels.non_finite_select(device, WINDOW, ops));
     for (grad, ranges) in &by_buffer {
-        out.push(kernels.non_finite_zero(device, ranges, grad, control));
+        out.push(kernels.non_finite_pass(device, GradPass::Zero, ranges, grad, control));
     }
 }
 
