@@ -1,3 +1,4 @@
+#import workgroup_reduce
 // optax's adaptive scale: <U, O> = sum of U * O over a whole parameter (all its slices, which
 // lie one after another in the workspace; the padding is zero in O). One workgroup per parameter.
 
@@ -12,8 +13,6 @@ struct InnerDims {
 @group(0) @binding(1) var<storage, read> u: array<f32>;
 @group(0) @binding(2) var<storage, read> o: array<f32>;
 @group(0) @binding(3) var<storage, read_write> inner: array<f32>;
-
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(
@@ -30,15 +29,8 @@ fn main(
     for (var e = lid; e < dims.len; e += 256u) {
         sum = fma(u[base + e], o[base + e], sum);
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    for (var width = 128u; width > 0u; width >>= 1u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, sum);
     if lid == 0u {
-        inner[dims.out + k] = partial[0];
+        inner[dims.out + k] = total;
     }
 }

@@ -1,3 +1,4 @@
+#import workgroup_reduce
 // Sums the per-row loss and correctness of one batch into one history entry, on one workgroup:
 //   history[slot] = (sum of loss_r, sum of correct_r, valid, 0)   over rows r < valid
 // The host reads the history back every few steps, so no step waits on a readback.
@@ -15,9 +16,6 @@ struct MetricsDims {
 @group(0) @binding(2) var<storage, read> row_stats: array<f32>;
 @group(0) @binding(3) var<storage, read_write> history: array<vec4<f32>>;
 
-var<workgroup> loss_part: array<f32, 256>;
-var<workgroup> correct_part: array<f32, 256>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
     let valid = batch[0];
@@ -27,17 +25,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         loss += row_stats[2u * r];
         correct += row_stats[2u * r + 1u];
     }
-    loss_part[lid] = loss;
-    correct_part[lid] = correct;
-    workgroupBarrier();
-    for (var width = 128u; width > 0u; width >>= 1u) {
-        if lid < width {
-            loss_part[lid] += loss_part[lid + width];
-            correct_part[lid] += correct_part[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let loss_sum = workgroup_sum(lid, loss);
+    let correct_sum = workgroup_sum(lid, correct);
     if lid == 0u {
-        history[batch[1] % dims.capacity] = vec4<f32>(loss_part[0], correct_part[0], f32(valid), 0.0);
+        history[batch[1] % dims.capacity] = vec4<f32>(loss_sum, correct_sum, f32(valid), 0.0);
     }
 }

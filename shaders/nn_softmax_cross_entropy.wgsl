@@ -1,41 +1,22 @@
+#import nn_loss_rows
 // Softmax cross-entropy on logits (rows x cols) with integer labels, one invocation per row:
 //   loss_r = logsumexp(z_r) - z_r[label_r]
 //   dz_r   = (softmax(z_r) - onehot(label_r)) / valid     (the gradient of the mean over valid rows)
 //   correct_r = (first argmax of z_r == label_r)
-// Rows at or past `valid` (padding of a short batch) get zero loss and zero gradient.
+// Rows at or past `valid` (padding of a short batch) get zero loss and zero gradient
+// (nn_loss_rows.wgsl).
 
-struct LossDims {
-    rows: u32,
-    cols: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: LossDims;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-// [valid rows, history slot]
-@group(0) @binding(3) var<storage, read> batch: array<u32>;
-@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
-// [loss, correct] per row
-@group(0) @binding(5) var<storage, read_write> row_stats: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.x;
-    if r >= dims.rows {
+    if !sample_row(r) {
         return;
     }
     let base = r * dims.cols;
     let valid = batch[0];
-    if r >= valid {
-        for (var c = 0u; c < dims.cols; c++) {
-            dlogits[base + c] = 0.0;
-        }
-        row_stats[2u * r] = 0.0;
-        row_stats[2u * r + 1u] = 0.0;
-        return;
-    }
     let label = labels[r];
     var best = 0u;
     var top = logits[base];
@@ -53,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let scale = 1.0 / f32(valid);
     for (var c = 0u; c < dims.cols; c++) {
         let p = exp(logits[base + c] - top) / sum;
-        dlogits[base + c] = (p - select(0.0, 1.0, c == label)) * scale;
+        dinputs[base + c] = (p - select(0.0, 1.0, c == label)) * scale;
     }
     var picked = 0.0;
     if label < dims.cols {

@@ -1,3 +1,5 @@
+#import locate_matrix
+#import workgroup_reduce
 // optax's AOL and Schatten-4 preconditioning, fused into the first Newton-Schulz iteration:
 // after A = X X^T, with no eps on X,
 //   aol:       s_i = 1 / sqrt(max(sum_j |A_ij|, 1e-8));  X <- diag(s) X;  A <- diag(s) A diag(s)
@@ -20,42 +22,18 @@ struct PrecDims {
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> scales: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var width = 128u; width > 0u; width >>= 1u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size(256)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    var matrix = wid.x + wid.y * groups.x;
-    var b = 0u;
-    let count = arrayLength(&batches);
-    loop {
-        if b >= count || matrix < batches[b].count {
-            break;
-        }
-        matrix -= batches[b].count;
-        b += 1u;
-    }
-    if b >= count {
+    let at = locate_matrix(wid.x + wid.y * groups.x);
+    if at.x >= arrayLength(&batches) {
         return;
     }
-    let d = batches[b];
+    let d = batches[at.x];
+    let matrix = at.y;
     let xb = d.x_base + matrix * d.m * d.n;
     let ab = d.a_base + matrix * d.m * d.m;
     if d.mode == 2u {

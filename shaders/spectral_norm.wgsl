@@ -1,3 +1,4 @@
+#import locate_matrix
 // optax's spectral preconditioning: X <- X / (sigma_max(X) + eps), sigma_max^2 the largest
 // eigenvalue of A = X X^T, by power iteration on A from the previous step's vector (warm start;
 // a fixed pseudo-random one the first time). It stops when the Rayleigh quotient changes by at
@@ -55,20 +56,12 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    var matrix = wid.x + wid.y * groups.x;
-    var b = 0u;
-    let count = arrayLength(&batches);
-    loop {
-        if b >= count || matrix < batches[b].count {
-            break;
-        }
-        matrix -= batches[b].count;
-        b += 1u;
-    }
-    if b >= count {
+    let at = locate_matrix(wid.x + wid.y * groups.x);
+    if at.x >= arrayLength(&batches) {
         return;
     }
-    let d = batches[b];
+    let d = batches[at.x];
+    let matrix = at.y;
     let m = d.m;
     let xb = d.x_base + matrix * m * d.n;
     let ab = d.a_base + matrix * m * m;

@@ -47,6 +47,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../shaders/nn_bias_grad.wgsl"),
     ),
     (
+        "nn_loss_rows.wgsl",
+        include_str!("../shaders/nn_loss_rows.wgsl"),
+    ),
+    (
         "nn_mean_squared_error.wgsl",
         include_str!("../shaders/nn_mean_squared_error.wgsl"),
     ),
@@ -142,6 +146,14 @@ pub const FILES: &[(&str, &str)] = &[
     ),
     ("grad_clip.wgsl", include_str!("../shaders/grad_clip.wgsl")),
     ("ema.wgsl", include_str!("../shaders/ema.wgsl")),
+    (
+        "locate_matrix.wgsl",
+        include_str!("../shaders/locate_matrix.wgsl"),
+    ),
+    (
+        "workgroup_reduce.wgsl",
+        include_str!("../shaders/workgroup_reduce.wgsl"),
+    ),
     (
         "gpt_attention.wgsl",
         include_str!("../shaders/gpt_attention.wgsl"),

@@ -28,7 +28,7 @@ impl Kernels {
         Dispatch::with_uniform(
             device,
             "adamw",
-            &Self::cached(&self.inner.adamw, device, "adamw", "adamw.wgsl", &[]),
+            &self.pipeline(device, "adamw.wgsl", &[]),
             bytemuck::bytes_of(&dims),
             &[ops.steps, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
             strided_grid(dims.len as u64, self.inner.max_workgroups),
@@ -53,13 +53,7 @@ impl Kernels {
         Dispatch::with_uniform(
             device,
             "adamw_packed",
-            &Self::cached(
-                &self.inner.options.adamw_packed,
-                device,
-                "adamw_packed",
-                "adamw_packed.wgsl",
-                &[],
-            ),
+            &self.pipeline(device, "adamw_packed.wgsl", &[]),
             bytemuck::bytes_of(&uniform),
             &[ops.steps, ops.grad, ops.param, ops.exp_avg, ops.exp_avg_sq],
             strided_grid(dims.len.div_ceil(2) as u64, self.inner.max_workgroups),

@@ -24,13 +24,7 @@ impl Kernels {
         o: &wgpu::Buffer,
         inner: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.options.inner,
-            device,
-            "inner_product",
-            "inner_product.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "inner_product.wgsl", &[]);
         Dispatch::with_uniform(
             device,
             "inner_product",

@@ -2,9 +2,7 @@
 //! (`segment.wgsl` is their uniform): `grad_unscale`, `grad_accumulate`, `grad_sum_squares`,
 //! `clip_factors` (one launch for all tensors), `grad_clip` and `ema`.
 
-use std::sync::OnceLock;
-
-use super::{pipeline, strided_grid, Dispatch};
+use super::{strided_grid, Dispatch, Kernels};
 
 /// Workgroups (and partial sums) per tensor of `grad_sum_squares.wgsl`.
 pub const NORM_PARTIALS: u32 = 64;
@@ -34,76 +32,59 @@ pub struct EmaStep {
     pub _pad: [u32; 2],
 }
 
-/// The options' pipelines, each compiled on first use (per optimizer).
-#[derive(Default)]
-pub struct OptionKernels {
-    unscale: OnceLock<wgpu::ComputePipeline>,
-    accumulate: OnceLock<wgpu::ComputePipeline>,
-    sum_squares: OnceLock<wgpu::ComputePipeline>,
-    factors: OnceLock<wgpu::ComputePipeline>,
-    clip: OnceLock<wgpu::ComputePipeline>,
-    ema: OnceLock<wgpu::ComputePipeline>,
-}
-
-impl OptionKernels {
-    fn get(
-        slot: &OnceLock<wgpu::ComputePipeline>,
+impl Kernels {
+    /// An elementwise launch over `seg` (its `len` elements).
+    fn over_segment(
+        &self,
         device: &wgpu::Device,
-        file: &str,
-    ) -> wgpu::ComputePipeline {
-        slot.get_or_init(|| pipeline(device, file, &crate::shaders::source(file), &[]))
-            .clone()
-    }
-
-    fn elementwise(
-        device: &wgpu::Device,
-        label: &'static str,
-        pipeline: &wgpu::ComputePipeline,
+        shader: &'static str,
         seg: Segment,
         buffers: &[&wgpu::Buffer],
     ) -> Dispatch {
-        let max = device.limits().max_compute_workgroups_per_dimension;
+        let label = shader.trim_end_matches(".wgsl");
         Dispatch::with_uniform(
             device,
             label,
-            pipeline,
+            &self.pipeline(device, shader, &[]),
             bytemuck::bytes_of(&seg),
             buffers,
-            strided_grid(seg.len as u64, max),
+            strided_grid(seg.len as u64, self.max_workgroups()),
         )
     }
 
     /// `g ← g / loss_scale` over `seg` of `grad`.
-    pub fn unscale(&self, device: &wgpu::Device, seg: Segment, grad: &wgpu::Buffer) -> Dispatch {
-        let p = Self::get(&self.unscale, device, "grad_unscale.wgsl");
-        Self::elementwise(device, "grad_unscale", &p, seg, &[grad])
+    pub fn grad_unscale(
+        &self,
+        device: &wgpu::Device,
+        seg: Segment,
+        grad: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.over_segment(device, "grad_unscale.wgsl", seg, &[grad])
     }
 
     /// `acc ← g/a + acc` (`seg.mode` 0) or `g ← (g/a + acc)/b; acc ← 0` (mode 1).
-    pub fn accumulate(
+    pub fn grad_accumulate(
         &self,
         device: &wgpu::Device,
         seg: Segment,
         grad: &wgpu::Buffer,
         acc: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = Self::get(&self.accumulate, device, "grad_accumulate.wgsl");
-        Self::elementwise(device, "grad_accumulate", &p, seg, &[grad, acc])
+        self.over_segment(device, "grad_accumulate.wgsl", seg, &[grad, acc])
     }
 
     /// [`NORM_PARTIALS`] partial sums of `g²` into `partials[slot·NORM_PARTIALS ..]`.
-    pub fn sum_squares(
+    pub fn grad_sum_squares(
         &self,
         device: &wgpu::Device,
         seg: Segment,
         grad: &wgpu::Buffer,
         partials: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = Self::get(&self.sum_squares, device, "grad_sum_squares.wgsl");
         Dispatch::with_uniform(
             device,
             "grad_sum_squares",
-            &p,
+            &self.pipeline(device, "grad_sum_squares.wgsl", &[]),
             bytemuck::bytes_of(&seg),
             &[grad, partials],
             [NORM_PARTIALS, 1, 1],
@@ -111,7 +92,7 @@ impl OptionKernels {
     }
 
     /// Every tensor's clipping factor (`global` for `global_clipnorm`) for clip norm `c`.
-    pub fn factors(
+    pub fn clip_factors(
         &self,
         device: &wgpu::Device,
         tensors: u32,
@@ -120,7 +101,6 @@ impl OptionKernels {
         partials: &wgpu::Buffer,
         factors: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = Self::get(&self.factors, device, "clip_factors.wgsl");
         let seg = Segment {
             len: tensors,
             mode: global as u32,
@@ -131,7 +111,7 @@ impl OptionKernels {
         Dispatch::with_uniform(
             device,
             "clip_factors",
-            &p,
+            &self.pipeline(device, "clip_factors.wgsl", &[]),
             bytemuck::bytes_of(&seg),
             &[partials, factors],
             [1, 1, 1],
@@ -139,15 +119,14 @@ impl OptionKernels {
     }
 
     /// `g ← clamp(g, −a, a)` (`seg.mode` 0) or `g ← g·factors[slot]` (mode 1).
-    pub fn clip(
+    pub fn grad_clip(
         &self,
         device: &wgpu::Device,
         seg: Segment,
         factors: &wgpu::Buffer,
         grad: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = Self::get(&self.clip, device, "grad_clip.wgsl");
-        Self::elementwise(device, "grad_clip", &p, seg, &[factors, grad])
+        self.over_segment(device, "grad_clip.wgsl", seg, &[factors, grad])
     }
 
     /// `avg ← f·avg + (1−f)·W`, then `W ← avg` if the step says so.
@@ -159,7 +138,6 @@ impl OptionKernels {
         param: &wgpu::Buffer,
         average: &wgpu::Buffer,
     ) -> Dispatch {
-        let p = Self::get(&self.ema, device, "ema.wgsl");
-        Self::elementwise(device, "ema", &p, seg, &[step, param, average])
+        self.over_segment(device, "ema.wgsl", seg, &[step, param, average])
     }
 }

@@ -70,14 +70,13 @@ impl Kernels {
         transpose: Transpose,
         ops: MatmulOperands<'_>,
     ) -> Dispatch {
-        let slot = &self.inner.matmul[2 * transpose.left as usize + transpose.right as usize];
         let constants = [
             ("TRANSPOSE_L", transpose.left as u32 as f64),
             ("TRANSPOSE_R", transpose.right as u32 as f64),
             ("WG", (TILE / 4) as f64),
             ("BK", DEPTH as f64),
         ];
-        let pipeline = Self::cached(slot, device, "matmul", "matmul.wgsl", &constants);
+        let pipeline = self.pipeline(device, "matmul.wgsl", &constants);
         Dispatch::with_uniform(
             device,
             "matmul",

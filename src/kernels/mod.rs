@@ -12,8 +12,10 @@ mod matmul;
 mod momentum;
 mod muon_update;
 mod nd;
+mod non_finite;
 mod normalize;
 pub mod ns;
+mod ns_lanes;
 mod precondition;
 mod step_scalars;
 pub mod tune;
@@ -26,13 +28,15 @@ pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
 pub use nd::NdDims;
+pub use non_finite::{GradPass, GradRange, SelectOperands};
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
 pub use precondition::{PrecDims, SpecDims};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
@@ -43,8 +47,10 @@ pub const ELEMENTWISE_WORKGROUP: u32 = 256;
 /// driver's cost per workgroup (tens of microseconds on lavapipe) stays small.
 pub const ELEMENTWISE_GROUPS: u32 = 1024;
 
-/// The pipelines of the crate, each compiled on first use, and the Newton-Schulz variant chosen
-/// for the device. Cheap to clone (shared).
+/// The shader registry's pipelines on one device, each compiled on first use, and the
+/// Newton-Schulz variant chosen for the device. Cheap to clone (shared): every pipeline of the
+/// crate is created by [`Kernels::pipeline`] (or, for a generated source,
+/// [`Kernels::generated_pipeline`]), once per `(shader, override constants)`.
 #[derive(Clone, Debug)]
 pub struct Kernels {
     inner: Arc<Compiled>,
@@ -53,22 +59,17 @@ pub struct Kernels {
 #[derive(Debug)]
 struct Compiled {
     variant: NsVariant,
-    /// Elementwise kernels: indexed by `vec4` (the 4 × 4 block forms).
-    momentum: [OnceLock<wgpu::ComputePipeline>; 2],
-    normalize: [OnceLock<wgpu::ComputePipeline>; 2],
-    /// Indexed by `2·transpose_left + transpose_right`.
-    matmul: [OnceLock<wgpu::ComputePipeline>; 4],
-    muon_update: [OnceLock<wgpu::ComputePipeline>; 2],
-    adamw: OnceLock<wgpu::ComputePipeline>,
-    pack: OnceLock<wgpu::ComputePipeline>,
-    clear: OnceLock<wgpu::ComputePipeline>,
-    /// Indexed by `symmetric`.
-    ns: [OnceLock<wgpu::ComputePipeline>; 2],
-    /// The split-K sum of the long products (`ns_split_sum.wgsl`).
-    ns_split: OnceLock<wgpu::ComputePipeline>,
-    /// The kernels of optax's options (`crate::muon_options`).
-    options: nd::OptionSlots,
     max_workgroups: u32,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+}
+
+/// A pipeline's identity in the registry: the shader (a file of `shaders/`, or the name of a
+/// source generated from one) and its override constants (as f64 bits). Every kernel's entry
+/// point is `main`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    shader: String,
+    constants: Vec<(&'static str, u64)>,
 }
 
 /// One recorded kernel launch: replayed every step, never rebuilt.
@@ -102,8 +103,9 @@ impl Dispatch {
 }
 
 /// Creates the pipeline of the `main` entry point of one WGSL source with these override
-/// constants (a CPU driver compiles it at its first dispatch: see [`warm_up`]).
-pub(crate) fn pipeline(
+/// constants (a CPU driver compiles it at its first dispatch: see [`warm_up`]). Only the
+/// registry ([`Kernels::pipeline`]) calls it.
+fn compile(
     device: &wgpu::Device,
     label: &str,
     source: &str,
@@ -177,30 +179,59 @@ impl Kernels {
         Self {
             inner: Arc::new(Compiled {
                 variant,
-                momentum: Default::default(),
-                normalize: Default::default(),
-                matmul: Default::default(),
-                muon_update: Default::default(),
-                adamw: OnceLock::new(),
-                pack: OnceLock::new(),
-                clear: OnceLock::new(),
-                ns: Default::default(),
-                ns_split: OnceLock::new(),
-                options: Default::default(),
                 max_workgroups: device.limits().max_compute_workgroups_per_dimension,
+                pipelines: Mutex::default(),
             }),
         }
     }
 
-    fn cached(
-        slot: &OnceLock<wgpu::ComputePipeline>,
+    /// The pipeline of registered shader `shader` (a file of `shaders/`, imports resolved, see
+    /// [`crate::shaders`]) with these override constants: compiled the first time it is asked
+    /// for, the same pipeline after.
+    ///
+    /// # Panics
+    /// If `shader` is not registered (the crate's own constants, checked by `tests/shaders.rs`).
+    pub fn pipeline(
+        &self,
         device: &wgpu::Device,
-        label: &str,
-        file: &str,
-        constants: &[(&str, f64)],
+        shader: &str,
+        constants: &[(&'static str, f64)],
     ) -> wgpu::ComputePipeline {
-        slot.get_or_init(|| pipeline(device, label, &crate::shaders::source(file), constants))
+        self.generated_pipeline(device, shader, constants, || crate::shaders::source(shader))
+    }
+
+    /// Like [`Kernels::pipeline`] for a source generated from a registered shader: `name`
+    /// identifies the generated text (e.g. `ns_lanes.wgsl 64 broadcast`), `source` makes it
+    /// the first time.
+    pub fn generated_pipeline(
+        &self,
+        device: &wgpu::Device,
+        name: &str,
+        constants: &[(&'static str, f64)],
+        source: impl FnOnce() -> String,
+    ) -> wgpu::ComputePipeline {
+        let key = PipelineKey {
+            shader: name.to_string(),
+            constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        };
+        // Held while compiling: a second caller of the same pipeline waits for it.
+        let mut pipelines = self
+            .inner
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pipelines
+            .entry(key)
+            .or_insert_with(|| {
+                let label = name.split_once('.').map_or(name, |(stem, _)| stem);
+                compile(device, label, &source(), constants)
+            })
             .clone()
+    }
+
+    /// Most workgroups per grid dimension on this device.
+    pub(crate) fn max_workgroups(&self) -> u32 {
+        self.inner.max_workgroups
     }
 }
 

@@ -95,7 +95,6 @@ impl Kernels {
         } else {
             "momentum.wgsl"
         };
-        let slot = &self.inner.momentum[vec4 as usize];
         Dispatch::with_uniform(
             device,
             if vec4 {
@@ -103,7 +102,7 @@ impl Kernels {
             } else {
                 "momentum"
             },
-            &Self::cached(slot, device, "momentum", file, &[]),
+            &self.pipeline(device, file, &[]),
             bytemuck::bytes_of(&dims),
             &[steps, grad, momentum, x],
             dims.grid(self.inner.max_workgroups, vec4),

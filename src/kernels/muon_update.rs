@@ -21,7 +21,6 @@ impl Kernels {
         } else {
             "muon_update.wgsl"
         };
-        let slot = &self.inner.muon_update[vec4 as usize];
         Dispatch::with_uniform(
             device,
             if vec4 {
@@ -29,7 +28,7 @@ impl Kernels {
             } else {
                 "muon_update"
             },
-            &Self::cached(slot, device, "muon_update", file, &[]),
+            &self.pipeline(device, file, &[]),
             bytemuck::bytes_of(&dims),
             &[steps, ortho, param],
             dims.grid(self.inner.max_workgroups, vec4),

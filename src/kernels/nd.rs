@@ -2,21 +2,8 @@
 //! momentum dtype, the elements mapped to matrices by optax's dimension numbers (see
 //! [`MatrixMap`]); used by the batches whose options the 2-D kernels do not cover.
 
-use std::sync::OnceLock;
-
 use super::{strided_grid, Dispatch, Kernels};
 use crate::muon_options::{MatrixMap, MAX_RANK};
-
-/// The pipelines of the option kernels, compiled on first use.
-#[derive(Debug, Default)]
-pub(super) struct OptionSlots {
-    pub momentum: OnceLock<wgpu::ComputePipeline>,
-    pub update: OnceLock<wgpu::ComputePipeline>,
-    pub inner: OnceLock<wgpu::ComputePipeline>,
-    pub precondition: OnceLock<wgpu::ComputePipeline>,
-    pub spectral: OnceLock<wgpu::ComputePipeline>,
-    pub adamw_packed: OnceLock<wgpu::ComputePipeline>,
-}
 
 /// `nd_view.wgsl`'s `NdDims`: a run of same-shape parameters and their matrices' places.
 #[repr(C)]
@@ -77,13 +64,7 @@ impl Kernels {
         x: &wgpu::Buffer,
         u: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.options.momentum,
-            device,
-            "momentum_nd",
-            "momentum_nd.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "momentum_nd.wgsl", &[]);
         let pairs = dims.len.div_ceil(2) as u64 * dims.count as u64;
         Dispatch::with_uniform(
             device,
@@ -105,13 +86,7 @@ impl Kernels {
         param: &wgpu::Buffer,
         inner: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.options.update,
-            device,
-            "muon_update_nd",
-            "muon_update_nd.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "muon_update_nd.wgsl", &[]);
         let total = dims.len as u64 * dims.count as u64;
         Dispatch::with_uniform(
             device,

@@ -56,8 +56,7 @@ impl Kernels {
         } else {
             "normalize.wgsl"
         };
-        let slot = &self.inner.normalize[vec4 as usize];
-        let pipeline = Self::cached(slot, device, "normalize", file, &[]);
+        let pipeline = self.pipeline(device, file, &[]);
         Dispatch::with_table(
             device,
             "normalize",

@@ -13,6 +13,7 @@
 //! Every dimension is padded to the variant's tile by the planner, so the kernels never check
 //! bounds.
 
+pub use super::ns_lanes::lanes_source;
 use super::{Dispatch, Kernels};
 
 /// Iterations of its k loop one product invocation may run (see [`NsVariant::max_k`]): well
@@ -434,18 +435,7 @@ impl Kernels {
             (true, Some([_, _, result])) => (1, result),
             _ => (0, &scratch_half),
         };
-        let pipeline = self
-            .inner
-            .ns_split
-            .get_or_init(|| {
-                super::pipeline(
-                    device,
-                    "ns_split_sum",
-                    &crate::shaders::source("ns_split_sum.wgsl"),
-                    &[],
-                )
-            })
-            .clone();
+        let pipeline = self.pipeline(device, "ns_split_sum.wgsl", &[]);
         for (p, at, n) in sums {
             let d = p.addend.unwrap_or_default();
             let len4 = p.count * p.rows * p.cols / 4;
@@ -525,262 +515,26 @@ impl Kernels {
         )
     }
 
+    /// The product pipeline of this variant (`SYMMETRIC` and the tile are override constants;
+    /// the lanes kernels' unrolled body is generated for their tile).
     fn ns_pipeline(&self, device: &wgpu::Device, symmetric: bool) -> wgpu::ComputePipeline {
-        let slot = &self.inner.ns[symmetric as usize];
-        slot.get_or_init(|| ns_pipeline(device, self.ns_variant(), symmetric))
-            .clone()
-    }
-}
-
-/// Compiles one product pipeline of a variant.
-pub fn ns_pipeline(
-    device: &wgpu::Device,
-    variant: NsVariant,
-    symmetric: bool,
-) -> wgpu::ComputePipeline {
-    let sym = if symmetric { 1.0 } else { 0.0 };
-    match variant {
-        NsVariant::Lanes {
-            rows,
-            broadcast,
-            half,
-        } => {
-            let source = lanes_source(rows, broadcast, half);
-            super::pipeline(
+        let sym = if symmetric { 1.0 } else { 0.0 };
+        match self.ns_variant() {
+            NsVariant::Lanes {
+                rows,
+                broadcast,
+                half,
+            } => self.generated_pipeline(
                 device,
-                "ns_lanes",
-                &source,
+                &format!("ns_lanes.wgsl rows={rows} broadcast={broadcast} half={half}"),
                 &[("SYMMETRIC", sym), ("TILE", rows as f64)],
-            )
-        }
-        NsVariant::Tiled { wg, bk } => super::pipeline(
-            device,
-            "ns_tiled",
-            &crate::shaders::source("ns_tiled.wgsl"),
-            &[("SYMMETRIC", sym), ("WG", wg as f64), ("BK", bk as f64)],
-        ),
-    }
-}
-
-/// `ns_lanes.wgsl` with its generated regions unrolled for a `rows × rows` tile: each of the 8
-/// invocations owns `rows` rows and `rows / 8` columns of C, as `rows / 32` vec4 chunks at
-/// columns `4·(chunks·lane + q)`. `half`: L and R are read from their f16 mirrors (two values
-/// per `u32`, eight k per load; needs `rows` a multiple of 64) and every store also writes C's
-/// mirror; the arithmetic stays f32.
-pub fn lanes_source(rows: u32, broadcast: bool, half: bool) -> String {
-    assert!(rows.is_multiple_of(32), "lanes tiles are multiples of 32");
-    assert!(
-        !half || rows.is_multiple_of(64),
-        "f16 lanes tiles are multiples of 64"
-    );
-    let chunks = (rows / 32) as usize;
-    let rows = rows as usize;
-    // k per loop step, and elements per load of L or R.
-    let (step, unit) = if half { (8, 8) } else { (4, 4) };
-    let mut bindings = String::new();
-    let mut put = String::new();
-    let mut setup = String::new();
-    let mut body = String::new();
-    let mut epilogue = String::new();
-    let line = |s: &mut String, indent: usize, text: &str| {
-        s.push_str(&" ".repeat(indent));
-        s.push_str(text);
-        s.push('\n');
-    };
-    let operand = if half { "vec4<u32>" } else { "vec4<f32>" };
-    line(
-        &mut bindings,
-        0,
-        &format!("@group(0) @binding(1) var<storage, read> left: array<{operand}>;"),
-    );
-    line(
-        &mut bindings,
-        0,
-        &format!("@group(0) @binding(2) var<storage, read> right: array<{operand}>;"),
-    );
-    line(&mut put, 4, "result[at] = v;");
-    if half {
-        line(
-            &mut bindings,
-            0,
-            "@group(0) @binding(5) var<storage, read_write> result_half: array<vec2<u32>>;",
-        );
-        line(
-            &mut put,
-            4,
-            "result_half[at] = vec2(pack2x16float(v.xy), pack2x16float(v.zw));",
-        );
-    }
-    line(&mut setup, 4, &format!("let steps = p.k / {step}u;"));
-    line(&mut setup, 4, &format!("let r_step = p.r_row / {unit}u;"));
-    for i in 0..rows {
-        for q in 0..chunks {
-            line(&mut setup, 4, &format!("var c{i}_{q} = vec4<f32>();"));
+                || lanes_source(rows, broadcast, half),
+            ),
+            NsVariant::Tiled { wg, bk } => self.pipeline(
+                device,
+                "ns_tiled.wgsl",
+                &[("SYMMETRIC", sym), ("WG", wg as f64), ("BK", bk as f64)],
+            ),
         }
     }
-    // The first column of chunk q of this invocation.
-    let column = |q: usize| format!("col0 + {}u * lane + {}u", 4 * chunks, 4 * q);
-    // Row i is loaded by lane i % 8 as its row-load i / 8 (broadcast), or by every lane.
-    let loads = if broadcast { rows.div_ceil(8) } else { rows };
-    for r in 0..loads {
-        let row = if broadcast {
-            format!("row0 + {}u + lane", 8 * r)
-        } else {
-            format!("row0 + {r}u")
-        };
-        line(
-            &mut setup,
-            4,
-            &format!("let pa{r} = (lbase + ({row}) * p.l_row) / {unit}u;"),
-        );
-    }
-    for q in 0..chunks {
-        for c in 0..4 {
-            line(
-                &mut setup,
-                4,
-                &format!(
-                    "let pb{q}_{c} = (rbase + ({} + {c}u) * p.r_row) / {unit}u;",
-                    column(q)
-                ),
-            );
-        }
-    }
-    // Non-symmetric R rows: one load covers `unit / 4` chunks.
-    let groups = chunks * 4 / unit;
-    for g in 0..groups {
-        line(
-            &mut setup,
-            4,
-            &format!("let pn{g} = (rbase + {}) / {unit}u;", column(g * unit / 4)),
-        );
-    }
-    const LANE: [&str; 4] = ["x", "y", "z", "w"];
-    // `name_0`, `name_1`: the eight f32 of a packed vec4<u32> load.
-    let unpack = |s: &mut String, indent: usize, name: &str, load: &str| {
-        line(s, indent, &format!("let {name} = {load};"));
-        line(
-            s,
-            indent,
-            &format!("let {name}_0 = vec4(unpack2x16float({name}.x), unpack2x16float({name}.y));"),
-        );
-        line(
-            s,
-            indent,
-            &format!("let {name}_1 = vec4(unpack2x16float({name}.z), unpack2x16float({name}.w));"),
-        );
-    };
-    for r in 0..loads {
-        if half {
-            unpack(&mut body, 8, &format!("a{r}"), &format!("left[pa{r} + k]"));
-        } else {
-            line(&mut body, 8, &format!("let a{r}_0 = left[pa{r} + k];"));
-        }
-    }
-    for q in 0..chunks {
-        for kk in 0..step {
-            line(&mut body, 8, &format!("var b{q}_{kk}: vec4<f32>;"));
-        }
-    }
-    line(&mut body, 8, "if SYMMETRIC {");
-    for q in 0..chunks {
-        for c in 0..4 {
-            let load = format!("right[pb{q}_{c} + k]");
-            if half {
-                unpack(&mut body, 12, &format!("r{q}_{c}"), &load);
-            } else {
-                line(&mut body, 12, &format!("let r{q}_{c}_0 = {load};"));
-            }
-        }
-        for kk in 0..step {
-            let (h, comp) = (kk / 4, LANE[kk % 4]);
-            line(
-                &mut body,
-                12,
-                &format!(
-                    "b{q}_{kk} = vec4(r{q}_0_{h}.{comp}, r{q}_1_{h}.{comp}, r{q}_2_{h}.{comp}, r{q}_3_{h}.{comp});"
-                ),
-            );
-        }
-    }
-    line(&mut body, 8, "} else {");
-    for kk in 0..step {
-        for g in 0..groups {
-            let load = format!("right[pn{g} + ({step}u * k + {kk}u) * r_step]");
-            if half {
-                unpack(&mut body, 12, &format!("s{g}_{kk}"), &load);
-                line(&mut body, 12, &format!("b{}_{kk} = s{g}_{kk}_0;", 2 * g));
-                line(
-                    &mut body,
-                    12,
-                    &format!("b{}_{kk} = s{g}_{kk}_1;", 2 * g + 1),
-                );
-            } else {
-                line(&mut body, 12, &format!("b{g}_{kk} = {load};"));
-            }
-        }
-    }
-    line(&mut body, 8, "}");
-    // Row by row: the k of the step, then each accumulator's fmas back to back.
-    for i in 0..rows {
-        line(&mut body, 8, "{");
-        for kk in 0..step {
-            let (h, comp) = (kk / 4, LANE[kk % 4]);
-            let value = if broadcast {
-                format!("subgroupBroadcast(a{}_{h}.{comp}, {}u)", i / 8, i % 8)
-            } else {
-                format!("a{i}_{h}.{comp}")
-            };
-            line(&mut body, 12, &format!("let v{kk} = vec4({value});"));
-        }
-        for q in 0..chunks {
-            let mut chain = format!("c{i}_{q}");
-            for kk in 0..step {
-                chain = format!("fma(v{kk}, b{q}_{kk}, {chain})");
-            }
-            line(&mut body, 12, &format!("c{i}_{q} = {chain};"));
-        }
-        line(&mut body, 8, "}");
-    }
-    for i in (0..rows).step_by(4) {
-        for q in 0..chunks {
-            line(
-                &mut epilogue,
-                4,
-                &format!(
-                    "store4(p, cbase, dbase, row0 + {i}u, {}, c{i}_{q}, c{}_{q}, c{}_{q}, c{}_{q}, tile.mirror);",
-                    column(q),
-                    i + 1,
-                    i + 2,
-                    i + 3
-                ),
-            );
-        }
-    }
-    let mut source = replace_region(
-        &crate::shaders::source("ns_lanes.wgsl"),
-        "bindings",
-        &bindings,
-    );
-    source = replace_region(&source, "put", &put);
-    source = replace_region(&source, "setup", &setup);
-    source = replace_region(&source, "body", &body);
-    source = replace_region(&source, "epilogue", &epilogue);
-    source
-}
-
-/// Replaces the lines between `// generate <name>` and the next `// end` with `text`.
-fn replace_region(source: &str, name: &str, text: &str) -> String {
-    let marker = format!("// generate {name}\n");
-    let start = source
-        .find(&marker)
-        .unwrap_or_else(|| panic!("ns_lanes.wgsl lacks region {name}"))
-        + marker.len();
-    let end = start
-        + source[start..]
-            .find("// end\n")
-            .unwrap_or_else(|| panic!("ns_lanes.wgsl region {name} is not closed"));
-    // Keep the indentation of the `// end` line.
-    let end = source[..end].rfind('\n').map_or(end, |i| i + 1);
-    format!("{}{}{}", &source[..start], text, &source[end..])
 }

@@ -47,13 +47,7 @@ impl Kernels {
         a: &wgpu::Buffer,
         scales: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.options.precondition,
-            device,
-            "precondition",
-            "precondition.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "precondition.wgsl", &[]);
         let total = batches.iter().map(|b| b.count).sum();
         Dispatch::with_table(
             device,
@@ -75,13 +69,7 @@ impl Kernels {
         a: &wgpu::Buffer,
         vectors: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.options.spectral,
-            device,
-            "spectral_norm",
-            "spectral_norm.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "spectral_norm.wgsl", &[]);
         let total = batches.iter().map(|b| b.count).sum();
         Dispatch::with_table(
             device,

@@ -14,7 +14,7 @@ struct RangeDims {
 impl Kernels {
     /// Zeros the first `4·len4` values of `values`.
     pub fn clear(&self, device: &wgpu::Device, len4: u32, values: &wgpu::Buffer) -> Dispatch {
-        let pipeline = Self::cached(&self.inner.clear, device, "clear", "clear.wgsl", &[]);
+        let pipeline = self.pipeline(device, "clear.wgsl", &[]);
         self.over_range(device, "clear", &pipeline, len4, &[values])
     }
 
@@ -27,13 +27,7 @@ impl Kernels {
         values: &wgpu::Buffer,
         halves: &wgpu::Buffer,
     ) -> Dispatch {
-        let pipeline = Self::cached(
-            &self.inner.pack,
-            device,
-            "pack_halves",
-            "pack_halves.wgsl",
-            &[],
-        );
+        let pipeline = self.pipeline(device, "pack_halves.wgsl", &[]);
         self.over_range(device, "pack_halves", &pipeline, len4, &[values, halves])
     }
 

@@ -4,14 +4,18 @@
 //! Every pipeline of `nn` and `nn::gpt` comes from the crate's shader registry through
 //! `registered`, once per model; a [`Dispatch`] is created once per plan and replayed every step.
 
-use crate::kernels::{elementwise_grid, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch, Kernels};
 
 use super::model::Loss;
 
 /// The pipeline of one of the model shaders (`nn_*.wgsl`, `gpt_*.wgsl`), from the crate's shader
 /// registry: the one place the models get their pipelines from.
-pub(crate) fn registered(device: &wgpu::Device, file: &str) -> wgpu::ComputePipeline {
-    crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[])
+pub(crate) fn registered(
+    registry: &Kernels,
+    device: &wgpu::Device,
+    file: &str,
+) -> wgpu::ComputePipeline {
+    registry.pipeline(device, file, &[])
 }
 
 /// One model shader's pipeline with the label its launches carry (the file's name without
@@ -24,10 +28,10 @@ pub(crate) struct Kernel {
 
 impl Kernel {
     /// The pipeline of `shaders/<label>.wgsl`, from the registry.
-    pub fn new(device: &wgpu::Device, label: &'static str) -> Self {
+    pub fn new(registry: &Kernels, device: &wgpu::Device, label: &'static str) -> Self {
         Self {
             label,
-            pipeline: registered(device, &format!("{label}.wgsl")),
+            pipeline: registered(registry, device, &format!("{label}.wgsl")),
         }
     }
 
@@ -122,14 +126,14 @@ const BIAS_GRAD_COLUMNS: u32 = 16;
 
 impl NnKernels {
     /// Every pipeline, from the registry.
-    pub fn new(device: &wgpu::Device) -> Self {
+    pub fn new(registry: &Kernels, device: &wgpu::Device) -> Self {
         Self {
-            bias_activation: Kernel::new(device, "nn_bias_activation"),
-            activation_backward: Kernel::new(device, "nn_activation_backward"),
-            bias_grad: Kernel::new(device, "nn_bias_grad"),
-            softmax_cross_entropy: Kernel::new(device, "nn_softmax_cross_entropy"),
-            mean_squared_error: Kernel::new(device, "nn_mean_squared_error"),
-            batch_metrics: Kernel::new(device, "nn_batch_metrics"),
+            bias_activation: Kernel::new(registry, device, "nn_bias_activation"),
+            activation_backward: Kernel::new(registry, device, "nn_activation_backward"),
+            bias_grad: Kernel::new(registry, device, "nn_bias_grad"),
+            softmax_cross_entropy: Kernel::new(registry, device, "nn_softmax_cross_entropy"),
+            mean_squared_error: Kernel::new(registry, device, "nn_mean_squared_error"),
+            batch_metrics: Kernel::new(registry, device, "nn_batch_metrics"),
             max_workgroups: device.limits().max_compute_workgroups_per_dimension,
         }
     }

@@ -71,10 +71,11 @@ pub(crate) struct ModelGpu {
 
 impl ModelGpu {
     pub fn new(ctx: &GpuContext) -> Self {
+        let matmul = Kernels::new(&ctx.device);
         Self {
             ctx: ctx.clone(),
-            matmul: Kernels::new(&ctx.device),
-            nn: NnKernels::new(&ctx.device),
+            nn: NnKernels::new(&matmul, &ctx.device),
+            matmul,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::shape::{check_length, element_count};
 use super::buffers::{Buffers, Source};
 use super::layout::{Layout, Limits, ParamSpec};
 use super::non_finite::{self, NonFinitePolicy};
-use super::{Optimizer, Recorder, StepStats};
+use super::{Launches, Optimizer, Recorder, StepStats};
 
 /// Collects parameters, then builds an [`Optimizer`].
 pub struct OptimizerBuilder {
@@ -226,36 +226,27 @@ impl OptimizerBuilder {
             variant.half(),
             &self.settings,
         );
+        // The options' own buffers: the Keras base optimizer's, the skip_step policy's.
+        let extras =
+            super::keras_options::Extras::allocate(device, &self.settings.options, &buffers.params);
+        let skip = (self.non_finite == NonFinitePolicy::SkipStep)
+            .then(|| Box::new(non_finite::SkipStep::allocate(device, &buffers.steps)));
         // 3. Recording: every launch of a step, replayed as is.
-        let dispatches = Recorder {
+        let Launches {
+            update: dispatches,
+            accumulate_only,
+        } = Recorder {
             device,
             kernels: &kernels,
             settings: &self.settings,
             layout: &layout,
             buffers: &buffers,
+            keras: &extras,
+            skip: skip.as_deref(),
         }
         .record();
-        // The Keras base optimizer's options around them (crate::keras_options), when set.
-        let (extras, dispatches) = super::keras_options::Extras::record(
-            device,
-            &self.settings.options,
-            &buffers.params,
-            dispatches,
-        );
-        // The skip_step policy's launches run first in every step.
-        let (skip, dispatches) = match self.non_finite {
-            NonFinitePolicy::Propagate => (None, dispatches),
-            NonFinitePolicy::SkipStep => {
-                let muon = buffers.steps.muon.size();
-                let adam = buffers.steps.adam.size();
-                let (skip, mut first) =
-                    non_finite::record(device, &buffers.params, &buffers.steps, muon, adam);
-                first.extend(dispatches);
-                (Some(Box::new(skip)), first)
-            }
-        };
         // 4. Compile every kernel now, so that no step pays for it (kernels::warm_up).
-        let all = dispatches.iter().chain(&extras.accumulate_only);
+        let all = dispatches.iter().chain(&accumulate_only);
         let compiles = crate::kernels::warm_up(device, &self.ctx.queue, all);
 
         let stats = StepStats {
@@ -278,6 +269,7 @@ impl OptimizerBuilder {
             batches: layout.batches,
             steps: buffers.steps,
             dispatches,
+            accumulate_only,
             step: 0,
             stats,
             tune_report,

@@ -1,5 +1,6 @@
 //! The Keras base optimizer's options on the GPU ([`crate::keras_options`] has the formulas): the
-//! launches recorded once around the core step, and the buffers they own.
+//! buffers they own, and their launches, which [`Recorder::record`](super::Recorder) places
+//! around the core step.
 //!
 //! ```text
 //! update step:      [unscale | accumulate(apply)] → [sum_squares → clip_factors] → clip
@@ -13,15 +14,20 @@
 use wgpu::util::DeviceExt;
 
 use crate::keras_options::{Clip, StepOptions};
-use crate::kernels::keras_options::{EmaStep, OptionKernels, Segment, NORM_PARTIALS};
+use crate::kernels::keras_options::{EmaStep, Segment, NORM_PARTIALS};
 use crate::kernels::Dispatch;
 
 use super::buffers::{storage_buffer, ParamInfo};
+use super::Recorder;
 
-/// The options' launches and buffers, and the count of calls to `step`.
+/// The options' buffers, and the count of calls to `step`.
 pub(super) struct Extras {
-    /// The launches of a step that only accumulates (gradient accumulation between updates).
-    pub accumulate_only: Vec<Dispatch>,
+    /// Per parameter (registration order): its gradient accumulator, when accumulating.
+    accumulators: Vec<wgpu::Buffer>,
+    /// Per parameter, [`NORM_PARTIALS`] partial sums of `g²` (`clipnorm`, `global_clipnorm`).
+    partials: Option<wgpu::Buffer>,
+    /// Per parameter, its clipping factor (any clip).
+    factors: Option<wgpu::Buffer>,
     /// Per parameter (registration order): its EMA, when `use_ema`.
     pub averages: Vec<wgpu::Buffer>,
     ema_step: Option<wgpu::Buffer>,
@@ -40,115 +46,46 @@ fn segment(range: &crate::readback::BufferRange) -> Segment {
 }
 
 impl Extras {
-    /// Records the options' launches around `core` (the Muon and AdamW launches): returns the
-    /// extras and the launches of an update step.
-    pub fn record(
-        device: &wgpu::Device,
-        options: &StepOptions,
-        params: &[ParamInfo],
-        core: Vec<Dispatch>,
-    ) -> (Self, Vec<Dispatch>) {
-        let kernels = OptionKernels::default();
-        let mut bytes = 0;
-        let mut before = Vec::new();
-        let mut accumulate_only = Vec::new();
-        let loss_scale = options.loss_scale_factor.unwrap_or(1.0) as f32;
-
-        if let Some(steps) = options.accumulation_steps {
-            for p in params {
-                let acc = storage_buffer(device, "gradient accumulator", p.grad.len as u64 * 4);
-                bytes += acc.size();
-                let seg = Segment {
-                    a: loss_scale,
-                    b: steps as f32,
-                    ..segment(&p.grad)
-                };
-                let add = Segment { mode: 0, ..seg };
-                accumulate_only.push(kernels.accumulate(device, add, &p.grad.buffer, &acc));
-                let apply = Segment { mode: 1, ..seg };
-                before.push(kernels.accumulate(device, apply, &p.grad.buffer, &acc));
-            }
-        } else if options.loss_scale_factor.is_some() {
-            for p in params {
-                let seg = Segment {
-                    a: loss_scale,
-                    ..segment(&p.grad)
-                };
-                before.push(kernels.unscale(device, seg, &p.grad.buffer));
-            }
-        }
-
-        if let Some(clip) = options.clip {
-            let tensors = params.len().max(1) as u64;
-            let factors = storage_buffer(device, "clip factors", tensors * 4);
-            let mut mode = 1;
-            let mut value = 0.0;
-            match clip {
-                Clip::Norm(c) | Clip::GlobalNorm(c) => {
-                    let partials = storage_buffer(
-                        device,
-                        "gradient norm partials",
-                        tensors * NORM_PARTIALS as u64 * 4,
-                    );
-                    bytes += partials.size();
-                    for (slot, p) in params.iter().enumerate() {
-                        let seg = Segment {
-                            slot: slot as u32,
-                            ..segment(&p.grad)
-                        };
-                        before.push(kernels.sum_squares(device, seg, &p.grad.buffer, &partials));
-                    }
-                    let global = matches!(clip, Clip::GlobalNorm(_));
-                    let n = params.len() as u32;
-                    before.push(kernels.factors(device, n, c, global, &partials, &factors));
-                }
-                Clip::Value(c) => {
-                    mode = 0;
-                    value = c as f32;
-                }
-            }
-            bytes += factors.size();
-            for (slot, p) in params.iter().enumerate() {
-                let seg = Segment {
-                    slot: slot as u32,
-                    mode,
-                    a: value,
-                    ..segment(&p.grad)
-                };
-                before.push(kernels.clip(device, seg, &factors, &p.grad.buffer));
-            }
-        }
-
-        let mut averages = Vec::new();
-        let mut after = Vec::new();
+    /// The buffers `options` need for `params`.
+    pub fn allocate(device: &wgpu::Device, options: &StepOptions, params: &[ParamInfo]) -> Self {
+        let per_param = |label, on: bool, len: fn(&ParamInfo) -> usize| -> Vec<wgpu::Buffer> {
+            (params.iter().filter(|_| on))
+                .map(|p| storage_buffer(device, label, len(p) as u64 * 4))
+                .collect()
+        };
+        let accumulate = options.accumulation_steps.is_some();
+        let accumulators = per_param("gradient accumulator", accumulate, |p| p.grad.len);
+        let averages = per_param("ema", options.ema.is_some(), |p| p.value.len);
+        let tensors = params.len().max(1) as u64;
+        let norm = matches!(options.clip, Some(Clip::Norm(_) | Clip::GlobalNorm(_)));
+        let partials = norm.then(|| {
+            let bytes = tensors * NORM_PARTIALS as u64 * 4;
+            storage_buffer(device, "gradient norm partials", bytes)
+        });
+        let factors =
+            (options.clip.is_some()).then(|| storage_buffer(device, "clip factors", tensors * 4));
         let ema_step = options.ema.map(|_| {
-            let step = device.create_buffer(&wgpu::BufferDescriptor {
+            device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("ema step"),
                 size: std::mem::size_of::<EmaStep>() as u64,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
-            });
-            for p in params {
-                let avg = storage_buffer(device, "ema", p.value.len as u64 * 4);
-                bytes += avg.size();
-                after.push(kernels.ema(device, segment(&p.value), &step, &p.value.buffer, &avg));
-                averages.push(avg);
-            }
-            step
+            })
         });
-        accumulate_only.extend(after.iter().cloned());
-
-        let mut update = before;
-        update.extend(core);
-        update.extend(after);
-        let extras = Self {
-            accumulate_only,
+        let bytes = (accumulators.iter().chain(&averages))
+            .chain(&partials)
+            .chain(&factors)
+            .map(|b| b.size())
+            .sum();
+        Self {
+            accumulators,
+            partials,
+            factors,
             averages,
             ema_step,
             calls: 0,
             bytes,
-        };
-        (extras, update)
+        }
     }
 
     /// Copies call `k`'s EMA factor into its buffer, in `encoder`'s order.
@@ -174,5 +111,99 @@ impl Extras {
             usage: wgpu::BufferUsages::COPY_SRC,
         });
         encoder.copy_buffer_to_buffer(&staging, 0, buffer, 0, staging.size());
+    }
+}
+
+/// The gradient transforms before an update step, per tensor: `g ← (g/scale + acc)/S`
+/// (accumulation, which also unscales) or `g ← g/scale` (`loss_scale_factor`), then the clip
+/// (`clipnorm`, `global_clipnorm`: `sum_squares` per tensor, `clip_factors` once, then `g ← g·f`;
+/// `clipvalue`: `g ← clamp(g, −c, c)`).
+pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
+    let (device, kernels, extras) = (r.device, r.kernels, r.keras);
+    let options = &r.settings.options;
+    let params = &r.buffers.params;
+    let loss_scale = options.loss_scale_factor.unwrap_or(1.0) as f32;
+    if let Some(steps) = options.accumulation_steps {
+        for (p, acc) in params.iter().zip(&extras.accumulators) {
+            let seg = Segment {
+                mode: 1,
+                a: loss_scale,
+                b: steps as f32,
+                ..segment(&p.grad)
+            };
+            out.push(kernels.grad_accumulate(device, seg, &p.grad.buffer, acc));
+        }
+    } else if options.loss_scale_factor.is_some() {
+        for p in params {
+            let seg = Segment {
+                a: loss_scale,
+                ..segment(&p.grad)
+            };
+            out.push(kernels.grad_unscale(device, seg, &p.grad.buffer));
+        }
+    }
+    let (Some(clip), Some(factors)) = (options.clip, &extras.factors) else {
+        return;
+    };
+    let (mode, value) = match clip {
+        Clip::Value(c) => (0, c as f32),
+        Clip::Norm(c) | Clip::GlobalNorm(c) => {
+            let partials = extras
+                .partials
+                .as_ref()
+                .expect("norm clipping has partials");
+            for (slot, p) in params.iter().enumerate() {
+                let seg = Segment {
+                    slot: slot as u32,
+                    ..segment(&p.grad)
+                };
+                out.push(kernels.grad_sum_squares(device, seg, &p.grad.buffer, partials));
+            }
+            let global = matches!(clip, Clip::GlobalNorm(_));
+            let n = params.len() as u32;
+            out.push(kernels.clip_factors(device, n, c, global, partials, factors));
+            (1, 0.0)
+        }
+    };
+    for (slot, p) in params.iter().enumerate() {
+        let seg = Segment {
+            slot: slot as u32,
+            mode,
+            a: value,
+            ..segment(&p.grad)
+        };
+        out.push(kernels.grad_clip(device, seg, factors, &p.grad.buffer));
+    }
+}
+
+/// A call between the updates of gradient accumulation: `acc ← g/scale + acc` per tensor.
+pub(super) fn accumulate(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
+    let Some(steps) = r.settings.options.accumulation_steps else {
+        return;
+    };
+    let loss_scale = r.settings.options.loss_scale_factor.unwrap_or(1.0) as f32;
+    for (p, acc) in r.buffers.params.iter().zip(&r.keras.accumulators) {
+        let seg = Segment {
+            mode: 0,
+            a: loss_scale,
+            b: steps as f32,
+            ..segment(&p.grad)
+        };
+        out.push(
+            r.kernels
+                .grad_accumulate(r.device, seg, &p.grad.buffer, acc),
+        );
+    }
+}
+
+/// `use_ema`, after every call: `avg ← f·avg + (1−f)·W` per parameter, then `W ← avg` when the
+/// host's EMA step says so.
+pub(super) fn ema(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
+    let Some(step) = &r.keras.ema_step else {
+        return;
+    };
+    for (p, avg) in r.buffers.params.iter().zip(&r.keras.averages) {
+        let seg = segment(&p.value);
+        out.push(r.kernels.ema(r.device, seg, step, &p.value.buffer, avg));
     }
 }

@@ -18,7 +18,8 @@
 //! [`OptimizerBuilder`] collects parameters (the registry), then [`OptimizerBuilder::build`]
 //! runs three stages once, each feeding the next: [`layout`] (pure: batches of same-shape
 //! matrices, waves, padded places, AdamW arenas), [`buffers`] (allocation and upload) and the
-//! recording of every kernel launch ([`muon`], [`newton_schulz`], [`adamw`]). A step
+//! recording of every kernel launch, in one list ([`Recorder::record`]: the non-finite scan,
+//! Keras's gradient transforms, per wave [`muon`]'s stages, [`adamw`], Keras's EMA). A step
 //! ([`Optimizer::step`]) writes the step scalars and replays the launches in one compute pass,
 //! one submit.
 
@@ -51,25 +52,55 @@ pub use non_finite::{NonFinitePolicy, WINDOW as SKIP_STEP_WINDOW};
 use buffers::StepBuffers;
 use layout::Layout;
 
-/// Everything [`muon`], [`newton_schulz`] and [`adamw`] record from: the outputs of the
-/// layout and allocation stages.
+/// Everything the launches of a step are recorded from: the outputs of the layout and
+/// allocation stages, and the options' buffers.
 struct Recorder<'a> {
     device: &'a wgpu::Device,
     kernels: &'a crate::kernels::Kernels,
     settings: &'a Settings,
     layout: &'a Layout,
     buffers: &'a buffers::Buffers,
+    /// The Keras base optimizer's options' buffers.
+    keras: &'a keras_options::Extras,
+    /// The skip_step policy's buffers; `None` under `propagate`.
+    skip: Option<&'a non_finite::SkipStep>,
+}
+
+/// The recorded launches a call to `step` replays.
+struct Launches {
+    /// An update step.
+    update: Vec<Dispatch>,
+    /// A call between the updates of gradient accumulation.
+    accumulate_only: Vec<Dispatch>,
 }
 
 impl Recorder<'_> {
-    /// Every kernel launch of a step, in order: Muon wave by wave, then AdamW.
-    fn record(&self) -> Vec<Dispatch> {
-        let mut dispatches = Vec::new();
+    /// Every kernel launch of a step, in the order they run. The one dispatch list: each
+    /// option records its own launches ([`non_finite`], [`keras_options`], [`options`] from
+    /// within Muon's stages), none elsewhere.
+    fn record(&self) -> Launches {
+        let mut update = Vec::new();
+        // skip_step: scan the gradients, choose the step scalars, zero a skipped step's gradients.
+        non_finite::record(self, &mut update);
+        // Keras: accumulate or unscale, then clip the gradients.
+        keras_options::transforms(self, &mut update);
         for wave in &self.layout.waves {
-            muon::record_wave(self, wave, &mut dispatches);
+            muon::clear(self, wave, &mut update);
+            let runs = muon::momentum(self, wave, &mut update);
+            muon::precondition(self, wave, &mut update);
+            let orthogonalized = muon::newton_schulz(self, wave, &mut update);
+            muon::update(self, &runs, &orthogonalized, &mut update);
         }
-        adamw::record(self, &mut dispatches);
-        dispatches
+        adamw::record(self, &mut update);
+        keras_options::ema(self, &mut update);
+
+        let mut accumulate_only = Vec::new();
+        keras_options::accumulate(self, &mut accumulate_only);
+        keras_options::ema(self, &mut accumulate_only);
+        Launches {
+            update,
+            accumulate_only,
+        }
     }
 }
 
@@ -145,7 +176,10 @@ pub struct Optimizer {
     /// The layout's Muon batches: their groups and shape scales, for the step scalars.
     batches: Vec<layout::MuonBatch>,
     steps: StepBuffers,
+    /// The launches of an update step ([`Recorder::record`]).
     dispatches: Vec<Dispatch>,
+    /// The launches of a call between the updates of gradient accumulation.
+    accumulate_only: Vec<Dispatch>,
     step: u64,
     stats: StepStats,
     tune_report: Option<TuneReport>,
@@ -154,7 +188,7 @@ pub struct Optimizer {
     /// Per parameter, whether the host wrote its gradient: see [`Optimizer::step`].
     fresh: Vec<std::sync::atomic::AtomicU8>,
     allow_stale: bool,
-    /// The Keras base optimizer's options: their launches, buffers and call count.
+    /// The Keras base optimizer's options: their buffers and the call count.
     extras: Box<keras_options::Extras>,
 }
 

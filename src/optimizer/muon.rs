@@ -1,14 +1,16 @@
-//! Muon on one wave of batches, in the order of KellerJordan's `muon_update`:
+//! Muon's four stages on one wave of batches, in the order of KellerJordan's `muon_update`
+//! ([`Recorder::record`](super::Recorder) calls them in this order):
 //!
 //! ```text
 //! momentum        M ← β·M + (1−β)·G;  U = β·M + (1−β)·G (Nesterov)
-//! normalize       X = U / (‖U‖_F + ε)
+//! precondition    X = U / (‖U‖_F + ε)
 //! newton_schulz   X ← a·X + (b·A + c·A²)·X,  A = X·Xᵀ   (ns_steps times)
-//! shape scale     lr_eff = lr·s(rows, cols)
-//! update          W ← W·(1 − lr·wd) − lr_eff·X
+//! update          W ← W·(1 − lr·wd) − lr_eff·X,  lr_eff = lr·s(rows, cols)   (scale, decay)
 //! ```
 //!
-//! One dispatch per batch (momentum, update) or per wave (normalize, each product), recorded once.
+//! One dispatch per batch (momentum, update) or per wave (normalize, each product), recorded
+//! once. optax's options (general shapes, `mu_dtype`, `adaptive`, spectral / AOL / Schatten-4
+//! preconditioning) are recorded by [`options`](super::options), which each stage hands them to.
 
 use std::collections::HashMap;
 
@@ -18,37 +20,24 @@ use crate::muon_options::Preconditioning;
 
 use super::layout::{MuonBatch, Wave};
 use super::newton_schulz::{self, Orthogonalized};
-use super::Recorder;
+use super::{options, Recorder};
 
-/// Records one wave: momentum → normalize → Newton-Schulz → update.
-pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
-    let x0 = &r.buffers.workspace.x0;
-    // Several waves pad their matrices differently in the one workspace: start from zeros.
-    // So does a padded wave: a NaN of an earlier step (0·NaN in the products) must not stay
-    // in the padding, which the momentum kernel never writes.
+/// Zeroes the workspace before a wave where anything of an earlier one could remain: several
+/// waves pad their matrices differently in the one workspace, and in a padded wave a NaN of an
+/// earlier step (0·NaN in the products) must not stay in the padding, which the momentum
+/// kernel never writes.
+pub(super) fn clear(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
     let padded = (wave.batches.iter())
         .map(|&bi| &r.layout.batches[bi])
         .any(|b| b.padded.0 * b.padded.1 != b.rows * b.cols);
     if r.layout.waves.len() > 1 || padded {
+        let x0 = &r.buffers.workspace.x0;
         out.push(r.kernels.clear(r.device, (wave.x_len / 4) as u32, x0));
     }
-    let runs = momentum(r, wave, out);
-    super::options::spectral(r, wave, out);
-    normalize(r, wave, out);
-    let results = newton_schulz(r, wave, out);
-    update(r, &runs, &results, out);
-}
-
-/// The step scalars of a batch at step `t`; the shape scale enters here,
-/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::config::AdjustLr`].
-/// Every learning rate is multiplied by `eta`, the schedule's factor.
-pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
-    let s = cfg.scalars(t, batch.scale);
-    MuonStep::from(crate::keras_options::muon_scalars_at_rate(cfg, s, eta))
 }
 
 /// The matrices one momentum dispatch reads and the parameters their update writes.
-struct Run {
+pub(super) struct Run {
     batch: usize,
     dims: MatrixDims,
     value: wgpu::Buffer,
@@ -59,22 +48,19 @@ struct Run {
 /// `M ← decay_m·M + decay_g·G; U = use_m·M + use_g·G`, written into each batch's workspace
 /// view `X` (transposed when tall): one dispatch for a batch's host-owned matrices (one
 /// arena), one per matrix in the caller's buffers.
-fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> {
+pub(super) fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> {
     let mut runs = Vec::new();
     for &bi in &wave.batches {
         let b = &r.layout.batches[bi];
         if b.map.is_some() {
-            for (first, count) in super::options::runs(b) {
-                let p = &r.buffers.params[b.members[first]];
-                let nd = super::options::nd_dims(r, bi, first, count);
-                out.push(super::options::momentum(r, bi, nd, &p.grad.buffer));
-                runs.push(Run {
-                    batch: bi,
-                    dims: MatrixDims::default(),
-                    value: p.value.buffer.clone(),
-                    nd: Some(nd),
-                });
-            }
+            // optax's general kernels (any rank, dimension numbers, mu_dtype, adaptive).
+            let general = options::momentum(r, bi, out).into_iter();
+            runs.extend(general.map(|(nd, value)| Run {
+                batch: bi,
+                dims: MatrixDims::default(),
+                value,
+                nd: Some(nd),
+            }));
             continue;
         }
         let (rows, cols) = (b.rows as u32, b.cols as u32);
@@ -123,10 +109,12 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
 }
 
 /// `X ← X / (‖X‖_F + ε)` or `X / max(‖X‖_F, ε)` for every matrix of the wave: one dispatch
-/// (and, for the f16 Newton-Schulz variants, one more for the f16 copy of `X`).
-fn normalize(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
-    // Only the Frobenius batches: spectral ones are scaled already, AOL and Schatten-4 in the
-    // first iteration.
+/// (and, for the f16 Newton-Schulz variants, one more for the f16 copy of `X`). optax's
+/// spectral batches are scaled by `X / (σ_max + ε)` first ([`options::spectral`]); AOL and
+/// Schatten-4 batches in the first Newton-Schulz iteration.
+pub(super) fn precondition(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
+    options::spectral(r, wave, out);
+    // Only the Frobenius batches.
     let norms: Vec<NormDims> = (wave.batches.iter())
         .filter(|&&bi| {
             let b = &r.layout.batches[bi];
@@ -156,18 +144,21 @@ fn normalize(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
 }
 
 /// `Xₖ₊₁ = aₖ·Xₖ + (bₖ·A + cₖ·A²)·Xₖ`, `A = Xₖ·Xₖᵀ`, for every batch of the wave at once (the
-/// Gram form for wide matrices; see [`newton_schulz`](super::newton_schulz)).
-fn newton_schulz(
+/// Gram form for wide matrices; see [`newton_schulz`](super::newton_schulz)). optax's AOL and
+/// Schatten-4 rescale `X₀` and `A₀` once `A₀` is computed ([`options::precondition`]).
+pub(super) fn newton_schulz(
     r: &Recorder<'_>,
     wave: &Wave,
     out: &mut Vec<Dispatch>,
 ) -> HashMap<usize, Orthogonalized> {
-    newton_schulz::record(r, &wave.batches, out)
+    newton_schulz::first_gram(r, &wave.batches, out);
+    options::precondition(r, &wave.batches, out);
+    newton_schulz::iterate(r, &wave.batches, out)
 }
 
 /// `W ← W·keep − lr_eff·O`, `keep = 1 − lr·wd`, with `O` where the batch's Newton-Schulz
 /// iterations left it: one dispatch per momentum dispatch.
-fn update(
+pub(super) fn update(
     r: &Recorder<'_>,
     runs: &[Run],
     results: &HashMap<usize, Orthogonalized>,
@@ -176,7 +167,7 @@ fn update(
     for run in runs {
         let ortho = results[&run.batch].buffer(&r.buffers.workspace);
         if let Some(nd) = run.nd {
-            super::options::update(r, run.batch, nd, ortho, &run.value, out);
+            options::update(r, run.batch, nd, ortho, &run.value, out);
             continue;
         }
         out.push(r.kernels.muon_update(
@@ -187,4 +178,12 @@ fn update(
             &run.value,
         ));
     }
+}
+
+/// The step scalars of a batch at step `t`; the shape scale enters here,
+/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::config::AdjustLr`].
+/// Every learning rate is multiplied by `eta`, the schedule's factor.
+pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
+    let s = cfg.scalars(t, batch.scale);
+    MuonStep::from(crate::keras_options::muon_scalars_at_rate(cfg, s, eta))
 }

@@ -57,80 +57,146 @@ fn symmetric(m: u32, k: u32, count: u32, left: Strided, result: Strided) -> NsPr
     }
 }
 
-/// Records the Newton-Schulz iterations of one wave (every batch's `X` normalized in `x0`)
-/// and returns, per batch, where its result is.
-pub fn record(
+/// `C = S·X` (`m × n`, `S` the `m × m` square scratch), epilogue to be set.
+fn apply(m: u32, n: u32, count: u32, square: Strided, x: Strided) -> NsProduct {
+    NsProduct {
+        rows: m,
+        cols: n,
+        k: m,
+        count,
+        left: square,
+        right: x,
+        addend: None,
+        result: x,
+        alpha: 1.0,
+        beta: 0.0,
+        diag: 0.0,
+    }
+}
+
+/// A batch's views in the workspace: `X` (`m × n`, padded) and its square scratch (`m × m`).
+struct View {
+    m: u32,
+    n: u32,
+    count: u32,
+    x: Strided,
+    sq: Strided,
+}
+
+fn view(r: &Recorder<'_>, unit: usize) -> View {
+    let b: &MuonBatch = &r.layout.batches[unit];
+    let (m, n) = (b.padded.0 as u32, b.padded.1 as u32);
+    let (x_at, a_at) = b.place;
+    View {
+        m,
+        n,
+        count: b.matrices() as u32,
+        x: Strided {
+            base: x_at,
+            row: n,
+            mat: m * n,
+        },
+        sq: Strided {
+            base: a_at,
+            row: m,
+            mat: m * m,
+        },
+    }
+}
+
+/// A batch's coefficients `(a, b, c)`, one triple per iteration.
+fn steps<'a>(r: &'a Recorder<'_>, unit: usize) -> &'a [[f64; 3]] {
+    &r.settings.muon[r.layout.batches[unit].group].ns.0
+}
+
+/// The wave's batches that iterate: `(usual form, Gram form)`.
+fn forms(r: &Recorder<'_>, wave: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    (wave.iter().copied())
+        .filter(|&u| !steps(r, u).is_empty())
+        .partition(|&u| !r.layout.batches[u].gram)
+}
+
+/// The dispatches of one set of products of the wave.
+fn products(
+    r: &Recorder<'_>,
+    symmetric: bool,
+    products: &[NsProduct],
+    [left, right, addend, result]: [&wgpu::Buffer; 4],
+) -> Vec<Dispatch> {
+    let ops = r.buffers.workspace.operands(left, right, addend, result);
+    r.kernels.ns_products(r.device, symmetric, products, ops)
+}
+
+/// `A₀ = X₀·X₀ᵀ` (into `gram`) for every batch of the wave that iterates, in either form: the
+/// first product of the usual form, and the start of the Gram form. One dispatch.
+pub fn first_gram(r: &Recorder<'_>, wave: &[usize], out: &mut Vec<Dispatch>) {
+    let (usual, gram) = forms(r, wave);
+    let grams: Vec<NsProduct> = (usual.iter().chain(&gram))
+        .map(|&unit| {
+            let v = view(r, unit);
+            symmetric(v.m, v.n, v.count, v.x, v.sq)
+        })
+        .collect();
+    if grams.is_empty() {
+        return;
+    }
+    let ws = &r.buffers.workspace;
+    out.extend(products(
+        r,
+        true,
+        &grams,
+        [&ws.x0, &ws.x0, &ws.x0, &ws.gram],
+    ));
+}
+
+/// The rest of the Newton-Schulz iterations of one wave, after [`first_gram`] (every batch's
+/// `X` normalized in `x0`, `A₀` in `gram`); returns, per batch, where its result is.
+pub fn iterate(
     r: &Recorder<'_>,
     wave: &[usize],
-    dispatches: &mut Vec<Dispatch>,
+    out: &mut Vec<Dispatch>,
 ) -> HashMap<usize, Orthogonalized> {
-    let device = r.device;
-    let ws = &r.buffers.workspace;
-    let batches = &r.layout.batches;
-    let mut outputs = HashMap::new();
-    let steps = |unit: usize| &r.settings.muon[batches[unit].group].ns.0;
-    // Views of a batch in the workspace: X (m × n) and its square scratch (m × m).
-    let views = |unit: usize| {
-        let b: &MuonBatch = &batches[unit];
-        let (mp, np) = (b.padded.0 as u32, b.padded.1 as u32);
-        let (x_at, a_at) = b.place;
-        let x = Strided {
-            base: x_at,
-            row: np,
-            mat: mp * np,
-        };
-        let sq = Strided {
-            base: a_at,
-            row: mp,
-            mat: mp * mp,
-        };
-        (mp, np, b.matrices() as u32, x, sq)
-    };
-    let ops = |left, right, addend, result| ws.operands(left, right, addend, result);
-    let products = |symmetric: bool, products: &[NsProduct], ops| {
-        r.kernels.ns_products(device, symmetric, products, ops)
-    };
-    let (usual, gram): (Vec<usize>, Vec<usize>) = wave
-        .iter()
-        .copied()
-        .filter(|&u| !steps(u).is_empty())
-        .partition(|&u| !batches[u].gram);
-    for &u in wave {
-        outputs.insert(u, Orthogonalized::InX0);
-    }
+    let (usual, gram) = forms(r, wave);
+    let mut outputs: HashMap<usize, Orthogonalized> =
+        wave.iter().map(|&u| (u, Orthogonalized::InX0)).collect();
+    usual_iterations(r, &usual, &mut outputs, out);
+    gram_iterations(r, &gram, out);
+    gram_apply(r, &gram, &mut outputs, out);
+    outputs
+}
 
-    // Usual form; the first Gram product also serves the Gram form's A₀.
-    let iterations = usual.iter().map(|&u| steps(u).len()).max().unwrap_or(0);
+/// Usual form: `A = X·Xᵀ` (but in the first iteration, done by [`first_gram`]),
+/// `B = c·A·A + b·A`, `X' = B·X + a·X`, alternating `X` between `x0` and `x1`.
+fn usual_iterations(
+    r: &Recorder<'_>,
+    usual: &[usize],
+    outputs: &mut HashMap<usize, Orthogonalized>,
+    out: &mut Vec<Dispatch>,
+) {
+    let ws = &r.buffers.workspace;
+    let iterations = usual.iter().map(|&u| steps(r, u).len()).max().unwrap_or(0);
     let (mut cur, mut other) = (&ws.x0, &ws.x1);
-    for it in 0..iterations.max(!gram.is_empty() as usize) {
+    for it in 0..iterations {
         let (mut grams, mut polys, mut applies) = (Vec::new(), Vec::new(), Vec::new());
-        for &unit in &usual {
-            let Some(&[a, b, c]) = steps(unit).get(it) else {
+        for &unit in usual {
+            let Some(&[a, b, c]) = steps(r, unit).get(it) else {
                 continue;
             };
-            let (mp, np, count, x, sq) = views(unit);
+            let View { m, n, count, x, sq } = view(r, unit);
             // A = X·Xᵀ
-            grams.push(symmetric(mp, np, count, x, sq));
+            grams.push(symmetric(m, n, count, x, sq));
             // B = c·A·Aᵀ + b·A (A is symmetric)
             polys.push(NsProduct {
                 addend: Some(sq),
                 alpha: c as f32,
                 beta: b as f32,
-                ..symmetric(mp, mp, count, sq, sq)
+                ..symmetric(m, m, count, sq, sq)
             });
             // X' = B·X + a·X
             applies.push(NsProduct {
-                rows: mp,
-                cols: np,
-                k: mp,
-                count,
-                left: sq,
-                right: x,
                 addend: Some(x),
-                result: x,
-                alpha: 1.0,
                 beta: a as f32,
-                diag: 0.0,
+                ..apply(m, n, count, sq, x)
             });
             let result = if it % 2 == 0 {
                 Orthogonalized::InX1
@@ -139,115 +205,103 @@ pub fn record(
             };
             outputs.insert(unit, result);
         }
-        if it == 0 {
-            for &unit in &gram {
-                let (mp, np, count, x, sq) = views(unit);
-                grams.push(symmetric(mp, np, count, x, sq));
-            }
+        if it > 0 {
+            out.extend(products(r, true, &grams, [cur, cur, cur, &ws.gram]));
         }
-        dispatches.extend(products(true, &grams, ops(cur, cur, cur, &ws.gram)));
-        if it == 0 {
-            // optax's AOL / Schatten-4: rescale X and the A just computed (see `options`).
-            super::options::precondition(r, wave, dispatches);
-        }
-        if polys.is_empty() {
-            continue;
-        }
-        dispatches.extend(products(
-            true,
-            &polys,
-            ops(&ws.gram, &ws.gram, &ws.gram, &ws.poly),
-        ));
-        dispatches.extend(products(false, &applies, ops(&ws.poly, cur, cur, other)));
+        let gram = &ws.gram;
+        out.extend(products(r, true, &polys, [gram, gram, gram, &ws.poly]));
+        out.extend(products(r, false, &applies, [&ws.poly, cur, cur, other]));
         std::mem::swap(&mut cur, &mut other);
     }
+}
 
-    // Gram form: A in gram / gram 2, P in poly, P² in square, Q in product / product 2.
+/// Gram form iterations, from `A₀` in `gram`: `P = c·A² + b·A + a·I` (the first one is `Q`
+/// itself), then `Q ← P·Q` and, but after the last, `A ← A·P²`. A in `gram` / `gram 2`, P in
+/// `poly`, P² in `square`, Q in `product` / `product 2` (the Gram-form scratch exists when a
+/// batch takes the form).
+fn gram_iterations(r: &Recorder<'_>, gram: &[usize], out: &mut Vec<Dispatch>) {
+    let ws = &r.buffers.workspace;
     let Some([gram2, square, product, product2]) = &ws.gram_ns else {
-        return outputs;
+        return;
     };
-    let iterations = gram.iter().map(|&u| steps(u).len()).max().unwrap_or(0);
+    let iterations = gram.iter().map(|&u| steps(r, u).len()).max().unwrap_or(0);
     let (mut a_cur, mut a_next) = (&ws.gram, gram2);
     let (mut q_cur, mut q_next) = (product, product2);
     for it in 0..iterations {
         let (mut polys, mut firsts, mut squares, mut nexts, mut prods) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for &unit in &gram {
-            let Some(&[a, b, c]) = steps(unit).get(it) else {
+        for &unit in gram {
+            let Some(&[a, b, c]) = steps(r, unit).get(it) else {
                 continue;
             };
-            let (mp, _, count, _, sq) = views(unit);
+            let View { m, count, sq, .. } = view(r, unit);
             // P = c·A·Aᵀ + b·A + a·I; the first one is Q itself.
             let p = NsProduct {
                 addend: Some(sq),
                 alpha: c as f32,
                 beta: b as f32,
                 diag: a as f32,
-                ..symmetric(mp, mp, count, sq, sq)
+                ..symmetric(m, m, count, sq, sq)
             };
             if it == 0 {
                 firsts.push(p);
             } else {
                 polys.push(p);
                 // Q ← P·Qᵀ (Q is symmetric)
-                prods.push(symmetric(mp, mp, count, sq, sq));
+                prods.push(symmetric(m, m, count, sq, sq));
             }
-            if it + 1 < steps(unit).len() {
+            if it + 1 < steps(r, unit).len() {
                 // P², then A ← A·(P²)ᵀ
-                squares.push(symmetric(mp, mp, count, sq, sq));
-                nexts.push(symmetric(mp, mp, count, sq, sq));
+                squares.push(symmetric(m, m, count, sq, sq));
+                nexts.push(symmetric(m, m, count, sq, sq));
             }
         }
         let a_now = a_cur;
         if !firsts.is_empty() {
-            dispatches.extend(products(true, &firsts, ops(a_now, a_now, a_now, q_cur)));
+            out.extend(products(r, true, &firsts, [a_now, a_now, a_now, q_cur]));
         }
         // This iteration's P: in product for the first iteration, else in poly.
         let p_buffer = if it == 0 { q_cur } else { &ws.poly };
         if !polys.is_empty() {
-            dispatches.extend(products(true, &polys, ops(a_now, a_now, a_now, &ws.poly)));
+            out.extend(products(r, true, &polys, [a_now, a_now, a_now, &ws.poly]));
         }
         if !squares.is_empty() {
-            dispatches.extend(products(
-                true,
-                &squares,
-                ops(p_buffer, p_buffer, p_buffer, square),
-            ));
-            dispatches.extend(products(true, &nexts, ops(a_now, square, a_now, a_next)));
+            let p = p_buffer;
+            out.extend(products(r, true, &squares, [p, p, p, square]));
+            out.extend(products(r, true, &nexts, [a_now, square, a_now, a_next]));
             std::mem::swap(&mut a_cur, &mut a_next);
         }
         if !prods.is_empty() {
-            dispatches.extend(products(true, &prods, ops(&ws.poly, q_cur, q_cur, q_next)));
+            out.extend(products(r, true, &prods, [&ws.poly, q_cur, q_cur, q_next]));
             std::mem::swap(&mut q_cur, &mut q_next);
         }
     }
-    // X = Q·X₀ into x1; Q is in `product` after an odd number of iterations.
+}
+
+/// `X = Q·X₀` into `x1` for every Gram-form batch; `Q` is in `product` after an odd number of
+/// iterations, else in `product 2` (one dispatch per parity present).
+fn gram_apply(
+    r: &Recorder<'_>,
+    gram: &[usize],
+    outputs: &mut HashMap<usize, Orthogonalized>,
+    out: &mut Vec<Dispatch>,
+) {
+    let ws = &r.buffers.workspace;
+    let Some([_, _, product, product2]) = &ws.gram_ns else {
+        return;
+    };
     for parity in [1usize, 0] {
         let q = if parity == 1 { product } else { product2 };
-        let applies: Vec<NsProduct> = gram
-            .iter()
-            .filter(|&&u| steps(u).len() % 2 == parity)
+        let applies: Vec<NsProduct> = (gram.iter())
+            .filter(|&&u| steps(r, u).len() % 2 == parity)
             .map(|&unit| {
-                let (mp, np, count, x, sq) = views(unit);
+                let View { m, n, count, x, sq } = view(r, unit);
                 outputs.insert(unit, Orthogonalized::InX1);
-                NsProduct {
-                    rows: mp,
-                    cols: np,
-                    k: mp,
-                    count,
-                    left: sq,
-                    right: x,
-                    addend: None,
-                    result: x,
-                    alpha: 1.0,
-                    beta: 0.0,
-                    diag: 0.0,
-                }
+                apply(m, n, count, sq, x)
             })
             .collect();
         if !applies.is_empty() {
-            dispatches.extend(products(false, &applies, ops(q, &ws.x0, &ws.x0, &ws.x1)));
+            out.extend(products(r, false, &applies, [q, &ws.x0, &ws.x0, &ws.x1]));
         }
     }
-    outputs
 }

@@ -22,11 +22,11 @@
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::kernels::{strided_grid, Dispatch};
+use crate::kernels::{Dispatch, GradPass, GradRange, SelectOperands};
 use crate::readback::{read_ranges, BufferRange};
 
-use super::buffers::{ParamInfo, StepBuffers};
-use super::Optimizer;
+use super::buffers::StepBuffers;
+use super::{Optimizer, Recorder};
 
 /// What a NaN or Inf in a gradient does (replay key `non_finite`, CLI `--non-finite`, JS
 /// option `nonFinite`).
@@ -72,23 +72,6 @@ pub const WINDOW: u32 = if cfg!(target_arch = "wasm32") {
     64
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct GradRange {
-    offset: u32,
-    len: u32,
-    _pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct SelectDims {
-    muon_count: u32,
-    adam_count: u32,
-    window: u32,
-    _pad: u32,
-}
-
 /// The host's view of the GPU's step count.
 #[derive(Debug, Default)]
 pub(super) struct Counts {
@@ -120,87 +103,64 @@ fn table_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer 
     })
 }
 
-/// Records the scan, select and zero launches of the skip_step policy (they run first in
-/// every step), with the buffers they use. `muon_bytes` and `adam_bytes` are the sizes of
-/// one step's scalars.
-pub(super) fn record(
-    device: &wgpu::Device,
-    params: &[ParamInfo],
-    steps: &StepBuffers,
-    muon_bytes: u64,
-    adam_bytes: u64,
-) -> (SkipStep, Vec<Dispatch>) {
-    let control = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("non-finite control"),
-        size: 16,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let window = WINDOW as u64;
-    let muon_table = table_buffer(device, "muon step table", window * muon_bytes);
-    let adam_table = table_buffer(device, "adamw step table", window * adam_bytes);
+impl SkipStep {
+    /// The control words and the step tables, for step buffers of these sizes.
+    pub(super) fn allocate(device: &wgpu::Device, steps: &StepBuffers) -> Self {
+        let control = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("non-finite control"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let window = WINDOW as u64;
+        Self {
+            control,
+            muon_table: table_buffer(device, "muon step table", window * steps.muon.size()),
+            adam_table: table_buffer(device, "adamw step table", window * steps.adam.size()),
+            counts: Mutex::new(Counts {
+                table_dirty: true,
+                ..Counts::default()
+            }),
+        }
+    }
+}
 
+/// Under skip_step, the launches that run first in every step: scan (one per gradient
+/// buffer), select, zero (one per gradient buffer). None under `propagate`.
+pub(super) fn record(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
+    let Some(skip) = r.skip else { return };
+    let (device, kernels) = (r.device, r.kernels);
     // The gradient ranges, by buffer (arenas hold many).
-    let mut by_buffer: Vec<(wgpu::Buffer, Vec<GradRange>)> = Vec::new();
-    for p in params {
+    let mut by_buffer: Vec<(&wgpu::Buffer, Vec<GradRange>)> = Vec::new();
+    for p in &r.buffers.params {
         let range = GradRange {
             offset: (p.grad.offset / 4) as u32,
             len: p.grad.len as u32,
             _pad: [0; 2],
         };
-        match by_buffer.iter_mut().find(|(b, _)| *b == p.grad.buffer) {
+        match by_buffer.iter_mut().find(|(b, _)| **b == p.grad.buffer) {
             Some((_, ranges)) => ranges.push(range),
-            None => by_buffer.push((p.grad.buffer.clone(), vec![range])),
+            None => by_buffer.push((&p.grad.buffer, vec![range])),
         }
     }
-    let pipeline =
-        |file: &str| crate::kernels::pipeline(device, file, &crate::shaders::source(file), &[]);
-    let max = device.limits().max_compute_workgroups_per_dimension;
-    let scan = pipeline("non_finite_scan.wgsl");
-    let zero = pipeline("non_finite_zero.wgsl");
-    let select = pipeline("non_finite_select.wgsl");
-    let launch = |label, pipeline: &wgpu::ComputePipeline, buffer, ranges: &[GradRange]| {
-        let total: u64 = ranges.iter().map(|r| r.len as u64).max().unwrap_or(1);
-        Dispatch::with_table(
-            device,
-            label,
-            pipeline,
-            bytemuck::cast_slice(ranges),
-            &[buffer, &control],
-            strided_grid(total, max),
-        )
-    };
-    let mut dispatches: Vec<Dispatch> = (by_buffer.iter())
-        .map(|(b, ranges)| launch("non-finite scan", &scan, b, ranges))
-        .collect();
-    let dims = SelectDims {
-        muon_count: (muon_bytes / std::mem::size_of::<crate::kernels::MuonStep>() as u64) as u32,
-        adam_count: (adam_bytes / std::mem::size_of::<crate::kernels::AdamStep>() as u64) as u32,
-        window: WINDOW,
-        _pad: 0,
-    };
-    dispatches.push(Dispatch::with_uniform(
-        device,
-        "non-finite select",
-        &select,
-        bytemuck::bytes_of(&dims),
-        &[&control, &muon_table, &adam_table, &steps.muon, &steps.adam],
-        [1, 1, 1],
-    ));
-    dispatches
-        .extend((by_buffer.iter()).map(|(b, ranges)| launch("non-finite zero", &zero, b, ranges)));
-    let skip = SkipStep {
+    let control = &skip.control;
+    for (grad, ranges) in &by_buffer {
+        out.push(kernels.non_finite_pass(device, GradPass::Scan, ranges, grad, control));
+    }
+    let steps = &r.buffers.steps;
+    let ops = SelectOperands {
         control,
-        muon_table,
-        adam_table,
-        counts: Mutex::new(Counts {
-            table_dirty: true,
-            ..Counts::default()
-        }),
+        muon_table: &skip.muon_table,
+        adam_table: &skip.adam_table,
+        muon_steps: &steps.muon,
+        adam_steps: &steps.adam,
     };
-    (skip, dispatches)
+    out.push(kernels.non_finite_select(device, WINDOW, ops));
+    for (grad, ranges) in &by_buffer {
+        out.push(kernels.non_finite_pass(device, GradPass::Zero, ranges, grad, control));
+    }
 }
 
 impl SkipStep {

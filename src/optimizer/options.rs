@@ -17,7 +17,7 @@ pub const SPECTRAL_MAX_ITERATIONS: u32 = 500;
 pub const SPECTRAL_TOLERANCE: f32 = 1e-6;
 
 /// The general dims of batch `bi`'s parameters `first .. first + count`.
-pub(super) fn nd_dims(r: &Recorder<'_>, bi: usize, first: usize, count: usize) -> NdDims {
+fn nd_dims(r: &Recorder<'_>, bi: usize, first: usize, count: usize) -> NdDims {
     let b = &r.layout.batches[bi];
     let cfg = &r.settings.muon[b.group];
     let map = b.map.as_ref().expect("a general batch has a map");
@@ -43,7 +43,7 @@ pub(super) fn nd_dims(r: &Recorder<'_>, bi: usize, first: usize, count: usize) -
 
 /// The runs of a general batch: its host-owned parameters (one arena, one dispatch), then one
 /// per parameter in the caller's buffers.
-pub(super) fn runs(b: &MuonBatch) -> Vec<(usize, usize)> {
+fn runs(b: &MuonBatch) -> Vec<(usize, usize)> {
     let hosted = (b.hosted > 0).then_some((0, b.hosted));
     hosted
         .into_iter()
@@ -51,17 +51,31 @@ pub(super) fn runs(b: &MuonBatch) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// `momentum_nd.wgsl` for one run.
-pub(super) fn momentum(r: &Recorder<'_>, bi: usize, dims: NdDims, grad: &wgpu::Buffer) -> Dispatch {
-    r.kernels.momentum_nd(
-        r.device,
-        dims,
-        &r.buffers.steps.muon,
-        grad,
-        &r.buffers.momentum[bi],
-        &r.buffers.workspace.x0,
-        &r.buffers.options.u,
-    )
+/// `momentum_nd.wgsl` for each run of general batch `bi` (momentum f32 or packed, `U` into the
+/// workspace and, when adaptive, kept for `⟨U, O⟩`): each run's dims and the parameter buffer
+/// its update writes.
+pub(super) fn momentum(
+    r: &Recorder<'_>,
+    bi: usize,
+    out: &mut Vec<Dispatch>,
+) -> Vec<(NdDims, wgpu::Buffer)> {
+    let b = &r.layout.batches[bi];
+    let mut runs = Vec::new();
+    for (first, count) in self::runs(b) {
+        let p = &r.buffers.params[b.members[first]];
+        let dims = nd_dims(r, bi, first, count);
+        out.push(r.kernels.momentum_nd(
+            r.device,
+            dims,
+            &r.buffers.steps.muon,
+            &p.grad.buffer,
+            &r.buffers.momentum[bi],
+            &r.buffers.workspace.x0,
+            &r.buffers.options.u,
+        ));
+        runs.push((dims, p.value.buffer.clone()));
+    }
+    runs
 }
 
 /// `⟨U, O⟩` per parameter of an adaptive run, then `muon_update_nd.wgsl`.

@@ -80,7 +80,7 @@ impl Optimizer {
         if update {
             &self.dispatches
         } else {
-            &self.extras.accumulate_only
+            &self.accumulate_only
         }
     }
 

@@ -6,7 +6,7 @@
 //! `nn::kernels::registered`, once per model; a
 //! [`Dispatch`] is created once per plan.
 
-use crate::kernels::{elementwise_grid, Dispatch};
+use crate::kernels::{elementwise_grid, Dispatch, Kernels};
 use crate::nn::kernels::Kernel;
 
 /// Uniform of `gpt_embedding.wgsl` and `gpt_embedding_backward.wgsl`.
@@ -80,8 +80,8 @@ pub struct GptKernels {
 
 impl GptKernels {
     /// Every pipeline, from the registry.
-    pub fn new(device: &wgpu::Device) -> Self {
-        let get = |label| Kernel::new(device, label);
+    pub fn new(registry: &Kernels, device: &wgpu::Device) -> Self {
+        let get = |label| Kernel::new(registry, device, label);
         Self {
             embedding: get("gpt_embedding"),
             embedding_backward: get("gpt_embedding_backward"),

@@ -40,11 +40,13 @@ impl Gpt {
                 grad: storage(device, "gpt gradient", p.len() as u64),
             })
             .collect();
+        let gpu = ModelGpu::new(ctx);
+        let gpt = GptKernels::new(&gpu.matmul, device);
         Ok(Self {
-            gpu: ModelGpu::new(ctx),
+            gpu,
             spec,
             params,
-            gpt: GptKernels::new(device),
+            gpt,
         })
     }
 
