@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use wgpu::util::DeviceExt;
 
-use crate::config::{Group, Route, Settings};
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
+use crate::io::tensors::Tensor;
 use crate::kernels::NsVariant;
 use crate::optimizer::layout::{Layout, Limits, ParamSpec};
 use crate::optimizer::{Optimizer, OptimizerBuilder, Source};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Group, Route, Settings};
 use crate::shape::check_length;
-use crate::tensors::Tensor;
 
 use super::assign::Assignment;
 use super::comm::Comm;
@@ -104,7 +104,7 @@ impl DistributedBuilder {
         let options = &reg.settings.options;
         let unsupported = if matches!(
             options.clip,
-            Some(crate::keras_options::Clip::GlobalNorm(_))
+            Some(crate::settings::keras::Clip::GlobalNorm(_))
         ) {
             Some("global_clipnorm")
         } else if options.ema.is_some() {

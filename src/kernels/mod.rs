@@ -7,13 +7,13 @@
 
 mod adamw;
 mod inner_product;
-pub mod keras_options;
+pub mod keras;
 mod matmul;
 mod momentum;
 mod muon_update;
-mod nd;
 mod normalize;
 pub mod ns;
+mod optax;
 mod precondition;
 mod step_scalars;
 pub mod tune;
@@ -25,9 +25,9 @@ pub use adamw::AdamOperands;
 pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
-pub use nd::NdDims;
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use optax::NdDims;
 pub use precondition::{PrecDims, SpecDims};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};
@@ -66,8 +66,8 @@ struct Compiled {
     ns: [OnceLock<wgpu::ComputePipeline>; 2],
     /// The split-K sum of the long products (`ns_split_sum.wgsl`).
     ns_split: OnceLock<wgpu::ComputePipeline>,
-    /// The kernels of optax's options (`crate::muon_options`).
-    options: nd::OptionSlots,
+    /// The kernels of optax's options (`crate::settings::optax`).
+    options: optax::OptionSlots,
     max_workgroups: u32,
 }
 

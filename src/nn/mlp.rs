@@ -15,12 +15,12 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
 use crate::optimizer::{OptimizerBuilder, Source};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::Route;
 
 use super::batch::{check_batch, Batch, Metrics, Targets};
 use super::kernels::{

@@ -1,11 +1,11 @@
 //! Training an MLP with the crate's optimizer, all on the GPU: a step records the batch upload,
 //! forward, loss, backward and the optimizer step into one encoder, with no readback.
 
-use crate::config::Route;
-use crate::config::Settings;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::optimizer::{Optimizer, OptimizerBuilder};
+use crate::settings::Route;
+use crate::settings::Settings;
 
 use super::batch::{check_batch, Batch, Metrics, Targets};
 use super::data::Dataset;
@@ -199,13 +199,13 @@ impl Trainer {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             self.eval.record(&ctx, &mut encoder, &batch)?;
             ctx.queue.submit([encoder.finish()]);
-            let range = crate::readback::BufferRange {
+            let range = crate::gpu::readback::BufferRange {
                 buffer: self.eval.outputs_buffer().clone(),
                 offset: 0,
                 len: (end - start) * classes,
             };
             out.extend(
-                crate::readback::read_ranges(&ctx, &[range])
+                crate::gpu::readback::read_ranges(&ctx, &[range])
                     .await?
                     .remove(0),
             );

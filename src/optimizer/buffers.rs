@@ -1,9 +1,9 @@
 //! Allocation, once, of every buffer a layout asks for: parameter arenas, optimizer state, the
 //! Newton-Schulz workspace and the step scalars; host data is uploaded here.
 
+use crate::gpu::readback::BufferRange;
 use crate::gpu::GpuContext;
 use crate::kernels::{AdamStep, MuonStep, NsOperands};
-use crate::readback::BufferRange;
 
 use super::layout::{Layout, ParamSpec};
 
@@ -49,7 +49,7 @@ impl ParamState {
 pub struct ParamInfo {
     pub name: String,
     pub shape: Vec<usize>,
-    pub route: crate::config::Group,
+    pub route: crate::settings::Group,
     pub value: BufferRange,
     pub grad: BufferRange,
     pub(super) state: ParamState,
@@ -57,7 +57,7 @@ pub struct ParamInfo {
     pub(super) owned: bool,
     /// How the first moment (Muon momentum or AdamW `exp_avg`) is stored (`state` then counts
     /// `u32` words when packed).
-    pub(super) mu_dtype: crate::muon_options::MuDtype,
+    pub(super) mu_dtype: crate::settings::optax::MuDtype,
 }
 
 impl ParamInfo {
@@ -68,7 +68,7 @@ impl ParamInfo {
 
     /// How its first moment (Muon momentum or AdamW `exp_avg`) is stored: packed dtypes hold
     /// two values per `u32` of the range (whose `len` then counts words).
-    pub fn mu_dtype(&self) -> crate::muon_options::MuDtype {
+    pub fn mu_dtype(&self) -> crate::settings::optax::MuDtype {
         self.mu_dtype
     }
 }
@@ -192,7 +192,7 @@ pub struct Buffers {
     /// Momentum, first and second moments.
     pub state_bytes: u64,
     /// What optax's options need (`adaptive`, `spectral`).
-    pub options: super::option_buffers::OptionBuffers,
+    pub options: super::optax_buffers::OptionBuffers,
 }
 
 pub(super) fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
@@ -230,10 +230,10 @@ impl Buffers {
         layout: &Layout,
         params: Vec<(ParamSpec, Source<Vec<f32>>)>,
         half: bool,
-        settings: &crate::config::Settings,
+        settings: &crate::settings::Settings,
     ) -> Self {
         let device = &ctx.device;
-        let mut dtypes = vec![crate::muon_options::MuDtype::F32; params.len()];
+        let mut dtypes = vec![crate::settings::optax::MuDtype::F32; params.len()];
         let mut state_bytes = 0;
         let mut states: Vec<Option<(BufferRange, BufferRange, ParamState)>> =
             (0..params.len()).map(|_| None).collect();
@@ -363,7 +363,7 @@ impl Buffers {
             workspace: Workspace::new(device, layout, half),
             steps,
             state_bytes,
-            options: super::option_buffers::OptionBuffers::new(device, layout, settings),
+            options: super::optax_buffers::OptionBuffers::new(device, layout, settings),
         }
     }
 }
@@ -372,7 +372,7 @@ fn adam_ranges(
     run: &AdamRun,
     at: usize,
     len: usize,
-    dtype: crate::muon_options::MuDtype,
+    dtype: crate::settings::optax::MuDtype,
 ) -> (BufferRange, BufferRange, ParamState) {
     (
         range(&run.value, at, len),

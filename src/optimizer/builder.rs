@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use crate::config::{resolve, Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{Kernels, NsVariant};
+use crate::settings::{resolve, Route, Settings};
 use crate::shape::{check_length, element_count};
 
 use super::buffers::{Buffers, Source};
@@ -170,7 +170,7 @@ impl OptimizerBuilder {
             }
         }
         let ctx = self.ctx.clone();
-        crate::device_health::scoped(&ctx, "building the optimizer", || self.build_unscoped())
+        crate::gpu::health::scoped(&ctx, "building the optimizer", || self.build_unscoped())
     }
 
     fn build_unscoped(self) -> Result<Optimizer> {
@@ -216,7 +216,7 @@ impl OptimizerBuilder {
         let routed = specs
             .iter()
             .map(|p| (p.name.as_str(), p.shape.as_slice(), p.group));
-        crate::muon_options::check_listed(&self.settings, routed)?;
+        crate::settings::optax::check_listed(&self.settings, routed)?;
         let layout = Layout::new(&specs, &self.settings, limits)?;
         // 2. Allocation (and upload of host data).
         let buffers = Buffers::allocate(
@@ -235,8 +235,8 @@ impl OptimizerBuilder {
             buffers: &buffers,
         }
         .record();
-        // The Keras base optimizer's options around them (crate::keras_options), when set.
-        let (extras, dispatches) = super::keras_options::Extras::record(
+        // The Keras base optimizer's options around them (crate::settings::keras), when set.
+        let (extras, dispatches) = super::keras::Extras::record(
             device,
             &self.settings.options,
             &buffers.params,

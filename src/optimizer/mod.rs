@@ -25,23 +25,23 @@
 mod adamw;
 mod buffers;
 mod builder;
-mod keras_options;
+mod keras;
 pub mod layout;
 mod muon;
 mod newton_schulz;
 mod non_finite;
-mod option_buffers;
-mod options;
+mod optax;
+mod optax_buffers;
 mod step;
 
 use std::collections::HashMap;
 
-use crate::config::{Group, Settings};
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::kernels::tune::TuneReport;
 use crate::kernels::{Dispatch, NsVariant};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Group, Settings};
 use crate::shape::check_length;
 
 pub use buffers::{ParamInfo, ParamState, Source};
@@ -155,7 +155,7 @@ pub struct Optimizer {
     fresh: Vec<std::sync::atomic::AtomicU8>,
     allow_stale: bool,
     /// The Keras base optimizer's options: their launches, buffers and call count.
-    extras: Box<keras_options::Extras>,
+    extras: Box<keras::Extras>,
 }
 
 /// [`Optimizer::fresh`]: never written from the host (a GPU writes it), written since the
@@ -300,8 +300,8 @@ impl Optimizer {
         group: Group,
         key: &str,
         value: f64,
-        muon: impl Fn(&mut crate::config::MuonConfig) -> &mut f64,
-        adam: impl Fn(&mut crate::config::AdamWConfig) -> &mut f64,
+        muon: impl Fn(&mut crate::settings::MuonConfig) -> &mut f64,
+        adam: impl Fn(&mut crate::settings::AdamWConfig) -> &mut f64,
     ) -> Result<()> {
         // As strict as torch's: a learning rate or weight decay is finite and >= 0.
         if !value.is_finite() || value < 0.0 {
@@ -366,7 +366,7 @@ impl Optimizer {
     /// Uploads a gradient from the host (staged on the queue; used by the next submit).
     pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "gradient", values)?;
-        crate::device_health::scoped(&self.ctx, "write_gradient", || {
+        crate::gpu::health::scoped(&self.ctx, "write_gradient", || {
             self.write(p, &p.grad, "gradient", values)
         })?;
         self.fresh[self.index[name]].store(FRESH, std::sync::atomic::Ordering::Relaxed);
@@ -376,7 +376,7 @@ impl Optimizer {
     /// Overwrites a parameter's value from the host.
     pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "value", values)?;
-        crate::device_health::scoped(&self.ctx, "write_parameter", || {
+        crate::gpu::health::scoped(&self.ctx, "write_parameter", || {
             self.write(p, &p.value, "value", values)
         })
     }

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 
-use crate::config::{MuonConfig, NormEps};
 use crate::kernels::{Dispatch, MatrixDims, MuonStep, NormDims};
-use crate::muon_options::Preconditioning;
+use crate::settings::optax::Preconditioning;
+use crate::settings::{MuonConfig, NormEps};
 
 use super::layout::{MuonBatch, Wave};
 use super::newton_schulz::{self, Orthogonalized};
@@ -33,18 +33,18 @@ pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>
         out.push(r.kernels.clear(r.device, (wave.x_len / 4) as u32, x0));
     }
     let runs = momentum(r, wave, out);
-    super::options::spectral(r, wave, out);
+    super::optax::spectral(r, wave, out);
     normalize(r, wave, out);
     let results = newton_schulz(r, wave, out);
     update(r, &runs, &results, out);
 }
 
 /// The step scalars of a batch at step `t`; the shape scale enters here,
-/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::config::AdjustLr`].
+/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::settings::AdjustLr`].
 /// Every learning rate is multiplied by `eta`, the schedule's factor.
 pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
     let s = cfg.scalars(t, batch.scale);
-    MuonStep::from(crate::keras_options::muon_scalars_at_rate(cfg, s, eta))
+    MuonStep::from(crate::settings::keras::muon_scalars_at_rate(cfg, s, eta))
 }
 
 /// The matrices one momentum dispatch reads and the parameters their update writes.
@@ -64,10 +64,10 @@ fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -> Vec<Run> 
     for &bi in &wave.batches {
         let b = &r.layout.batches[bi];
         if b.map.is_some() {
-            for (first, count) in super::options::runs(b) {
+            for (first, count) in super::optax::runs(b) {
                 let p = &r.buffers.params[b.members[first]];
-                let nd = super::options::nd_dims(r, bi, first, count);
-                out.push(super::options::momentum(r, bi, nd, &p.grad.buffer));
+                let nd = super::optax::nd_dims(r, bi, first, count);
+                out.push(super::optax::momentum(r, bi, nd, &p.grad.buffer));
                 runs.push(Run {
                     batch: bi,
                     dims: MatrixDims::default(),
@@ -176,7 +176,7 @@ fn update(
     for run in runs {
         let ortho = results[&run.batch].buffer(&r.buffers.workspace);
         if let Some(nd) = run.nd {
-            super::options::update(r, run.batch, nd, ortho, &run.value, out);
+            super::optax::update(r, run.batch, nd, ortho, &run.value, out);
             continue;
         }
         out.push(r.kernels.muon_update(

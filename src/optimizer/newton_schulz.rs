@@ -148,7 +148,7 @@ pub fn record(
         dispatches.extend(products(true, &grams, ops(cur, cur, cur, &ws.gram)));
         if it == 0 {
             // optax's AOL / Schatten-4: rescale X and the A just computed (see `options`).
-            super::options::precondition(r, wave, dispatches);
+            super::optax::precondition(r, wave, dispatches);
         }
         if polys.is_empty() {
             continue;

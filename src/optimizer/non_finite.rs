@@ -22,8 +22,8 @@
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::kernels::{strided_grid, Dispatch};
-use crate::readback::{read_ranges, BufferRange};
 
 use super::buffers::{ParamInfo, StepBuffers};
 use super::Optimizer;

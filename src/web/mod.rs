@@ -30,7 +30,7 @@ use wasm_bindgen::prelude::*;
 
 use crate as mw;
 use mw::demo::{image, race};
-use mw::overrides::{self, Kind};
+use mw::settings::overrides::{self, Kind};
 use mw::{
     BackendChoice, Error, GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route,
 };

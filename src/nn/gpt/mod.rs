@@ -27,8 +27,8 @@ pub mod trainer;
 pub use model::{Gpt, GptPlan, TokenBatchRef};
 pub use trainer::{GptTrainer, GptTrainerOptions};
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::settings::Route;
 
 use super::data::Rng;
 

@@ -23,8 +23,8 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
 use crate::nn::batch::Metrics;
@@ -33,7 +33,7 @@ use crate::nn::kernels::{
 };
 use crate::nn::model::Activation;
 use crate::optimizer::{OptimizerBuilder, Source};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::Route;
 
 use super::kernels::{AttentionBackward, AttentionDims, EmbeddingDims, GptKernels, NormDims};
 use super::{GptParam, GptSpec, ParamKind, RMS_EPS};

@@ -2,13 +2,13 @@
 //! forward, loss, backward and the optimizer step into one encoder and one submit, with no
 //! readback. Evaluation and sampling use plans of their own.
 
-use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::nn::batch::Metrics;
 use crate::nn::data::Rng;
 use crate::optimizer::{Optimizer, OptimizerBuilder};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Route, Settings};
 
 use super::model::{Gpt, GptPlan, TokenBatchRef};
 use super::{GptParam, GptSpec};

@@ -1,11 +1,11 @@
 //! The f64 reference of a Muon parameter's step with every option of
-//! [`crate::muon_options`]: `mu_dtype` momentum, dimension numbers (each batch slice on its own),
+//! [`crate::settings::optax`]: `mu_dtype` momentum, dimension numbers (each batch slice on its own),
 //! the four preconditionings and `adaptive`. With the defaults it is the plain step of
 //! [`crate::reference`].
 
-use crate::config::{MuonConfig, MuonScalars};
-use crate::muon_options::{MatrixMap, MuDtype, Preconditioning};
 use crate::reference::{frobenius_norm, gram, normalize, ns_apply, ns_poly, transpose};
+use crate::settings::optax::{MatrixMap, MuDtype, Preconditioning};
+use crate::settings::{MuonConfig, MuonScalars};
 
 /// The largest eigenvalue of a symmetric `m × m` matrix (cyclic Jacobi rotations, to f64
 /// precision): `σ_max(X)² ` when `A = X·Xᵀ`. It stands in for an SVD.

@@ -1,11 +1,13 @@
 //! An f64 CPU reference of every kernel and of whole optimizer steps, for the tests.
-//! It follows the same formulas as the WGSL kernels (see [`crate::config`]), in double precision.
+//! It follows the same formulas as the WGSL kernels (see [`crate::settings`]), in double precision.
 //! It is not a runtime fallback.
+
+pub mod optax;
 
 use std::collections::HashMap;
 
-use crate::config::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::error::{Error, Result};
+use crate::settings::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::shape::{check_length, element_count};
 
 /// `L·R` for row-major `L` (m×k) and `R` (k×n).
@@ -149,7 +151,7 @@ impl ReferenceOptimizer {
     }
 
     /// One call to `step` with these gradients (every parameter needs one), with the Keras base
-    /// optimizer's options in Keras' order ([`crate::keras_options`]): loss-scale division,
+    /// optimizer's options in Keras' order ([`crate::settings::keras`]): loss-scale division,
     /// accumulation, clipping, the update at rate factor `η(k)`, the moving average.
     pub fn step(&mut self, grads: &HashMap<String, Vec<f32>>) -> Result<()> {
         for p in &self.params {
@@ -165,7 +167,7 @@ impl ReferenceOptimizer {
                 .params
                 .iter()
                 .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
-            crate::muon_options::check_listed(&self.settings, routed)?;
+            crate::settings::optax::check_listed(&self.settings, routed)?;
         }
         let options = self.settings.options.clone();
         let k = self.calls;
@@ -191,7 +193,7 @@ impl ReferenceOptimizer {
             }
         }
         if let Some(eta) = eta {
-            crate::keras_options::reference::clip(options.clip, &mut g);
+            crate::settings::keras::reference::clip(options.clip, &mut g);
             self.step += 1;
             self.update(&g, eta)?;
         }
@@ -215,12 +217,12 @@ impl ReferenceOptimizer {
         for (p, g) in self.params.iter_mut().zip(grads) {
             match p.route {
                 Group::Muon(group) => {
-                    // Every option of the group: see `reference_options::muon_step`.
+                    // Every option of the group: see `optax::muon_step`.
                     let cfg = &self.settings.muon[group];
                     let map = cfg.matrix_map(&p.name, &p.shape)?;
                     let s = cfg.scalars(t, cfg.shape_scale_of(&map));
-                    let s = crate::keras_options::muon_scalars_at_rate(cfg, s, eta);
-                    crate::reference_options::muon_step(
+                    let s = crate::settings::keras::muon_scalars_at_rate(cfg, s, eta);
+                    crate::reference::optax::muon_step(
                         cfg,
                         &map,
                         &s,
@@ -231,7 +233,7 @@ impl ReferenceOptimizer {
                 }
                 Group::AdamW(group) => {
                     let cfg = &self.settings.adam[group];
-                    let s = crate::keras_options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
+                    let s = crate::settings::keras::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
                     let dtype = cfg.mu_dtype;
                     let round = |x: f64| dtype.round(x as f32) as f64;
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());

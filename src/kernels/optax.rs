@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use super::{strided_grid, Dispatch, Kernels};
-use crate::muon_options::{MatrixMap, MAX_RANK};
+use crate::settings::optax::{MatrixMap, MAX_RANK};
 
 /// The pipelines of the option kernels, compiled on first use.
 #[derive(Debug, Default)]

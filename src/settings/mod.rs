@@ -1,8 +1,14 @@
 //! Hyperparameters of the Muon and AdamW groups, the per-step scalars derived from them, and the
 //! routing of parameters to the groups.
 
+pub mod keras;
+pub mod optax;
+pub mod overrides;
+pub mod presets;
+pub mod schedule;
+
 use crate::error::{Error, Result};
-use crate::muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
+use crate::settings::optax::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 
 /// How the momentum buffer accumulates gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +119,7 @@ impl NsSchedule {
         if text.trim() == "polar_express" {
             return Ok(Self::polar_express());
         }
-        if let Some(named) = crate::muon_options::named_ns_schedule(text, steps) {
+        if let Some(named) = crate::settings::optax::named_ns_schedule(text, steps) {
             return Ok(named);
         }
         let triples: Vec<[f64; 3]> = text
@@ -516,7 +522,7 @@ impl RoutingRule {
             return false;
         }
         !self.exclude.iter().any(|k| name.contains(k.as_str()))
-            && !crate::keras_options::routing::excluded(&self.exclude_layers, name)
+            && !crate::settings::keras::routing::excluded(&self.exclude_layers, name)
     }
 }
 
@@ -529,7 +535,7 @@ pub struct Settings {
     pub adam: Vec<AdamWConfig>,
     pub routing: RoutingRule,
     /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
-    pub options: crate::keras_options::StepOptions,
+    pub options: crate::settings::keras::StepOptions,
 }
 
 impl Settings {
@@ -539,7 +545,7 @@ impl Settings {
         self.adam.iter().try_for_each(AdamWConfig::validate)?;
         self.options.validate()?;
         (self.routing.exclude_layers.iter())
-            .try_for_each(|p| crate::keras_options::routing::compile(p).map(|_| ()))?;
+            .try_for_each(|p| crate::settings::keras::routing::compile(p).map(|_| ()))?;
         Ok(())
     }
 }

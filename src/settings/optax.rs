@@ -4,16 +4,16 @@
 //! Each is a field of [`MuonConfig`](crate::MuonConfig) (`dimension_numbers` for the last);
 //! their formulas are here, the kernels in `shaders/momentum_nd.wgsl`,
 //! `shaders/precondition.wgsl`, `shaders/spectral_norm.wgsl`, `shaders/inner_product.wgsl` and
-//! `shaders/muon_update_nd.wgsl`, the f64 reference in [`crate::reference_options`].
+//! `shaders/muon_update_nd.wgsl`, the f64 reference in [`crate::reference::optax`].
 
-use crate::config::{Group, NsSchedule, Settings};
 use crate::error::{Error, Result};
+use crate::settings::{Group, NsSchedule, Settings};
 
 /// How `X` is scaled before Newton-Schulz (optax `preconditioning`), on the wide view
 /// (`rows <= cols`; tall matrices are transposed first).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Preconditioning {
-    /// `X / (‖X‖_F + ε)` (or the preset's guard, [`NormEps`](crate::config::NormEps)).
+    /// `X / (‖X‖_F + ε)` (or the preset's guard, [`NormEps`](crate::settings::NormEps)).
     #[default]
     Frobenius,
     /// `X / (σ_max(X) + ε)`, `σ_max` by power iteration on `A = X·Xᵀ` on the GPU.

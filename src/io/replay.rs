@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::io::tensors::{self, Tensor, TensorFile};
 use crate::optimizer::{OptimizerBuilder, Source};
-use crate::overrides::{self, Overrides};
-use crate::presets::Preset;
 use crate::reference::{ReferenceOptimizer, Tensor64};
-use crate::tensors::{self, Tensor, TensorFile};
+use crate::settings::overrides::{self, Overrides};
+use crate::settings::presets::Preset;
+use crate::settings::{Route, Settings};
 
 /// The metadata keys of a case besides the [`overrides::KEYS`], with what they mean (the
 /// command line may override them too).
@@ -208,10 +208,10 @@ impl Case {
         let settings = case.settings()?;
         let mut routed = Vec::new();
         for (name, shape, _) in &case.params {
-            let group = crate::config::resolve(&settings, name, shape, case.route(name))?;
+            let group = crate::settings::resolve(&settings, name, shape, case.route(name))?;
             routed.push((name.as_str(), shape.as_slice(), group));
         }
-        crate::muon_options::check_listed(&settings, routed.into_iter())?;
+        crate::settings::optax::check_listed(&settings, routed.into_iter())?;
         Ok(case)
     }
 
@@ -268,8 +268,8 @@ impl Case {
                 p.value.clone(),
             ));
             let states: &[(&str, &Vec<f64>)] = match p.route {
-                crate::config::Group::Muon(_) => &[("momentum", &p.momentum)],
-                crate::config::Group::AdamW(_) => {
+                crate::settings::Group::Muon(_) => &[("momentum", &p.momentum)],
+                crate::settings::Group::AdamW(_) => {
                     &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)]
                 }
             };

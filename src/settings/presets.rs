@@ -11,12 +11,12 @@
 //!
 //! Every preset then applies `W ← W·(1 - lr·wd) - lr·scale·O` with `O` the Newton-Schulz output.
 
-use crate::config::{
+use crate::error::{Error, Result};
+pub use crate::settings::overrides::Overrides;
+use crate::settings::{
     AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
     RoutingRule, ScaleDims, Settings,
 };
-use crate::error::{Error, Result};
-pub use crate::overrides::Overrides;
 
 /// A library whose Muon (and aux AdamW) we reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -266,7 +266,7 @@ impl Preset {
             muon: vec![muon],
             adam: vec![adam],
             routing,
-            options: crate::keras_options::StepOptions::from_overrides(o)?,
+            options: crate::settings::keras::StepOptions::from_overrides(o)?,
         };
         settings.validate()?;
         Ok(settings)

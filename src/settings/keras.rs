@@ -13,7 +13,7 @@
 //! clipnorm c:        g ← g·c / max(‖g‖, c)                 per tensor
 //! global_clipnorm c: g ← g·c·min(1/‖G‖, 1/c)               ‖G‖ over every gradient together
 //! clipvalue c:       g ← clip(g, −c, c)
-//! the preset's update, every learning rate times η(k) (see [`crate::schedule`]), bias corrections at t
+//! the preset's update, every learning rate times η(k) (see [`crate::settings::schedule`]), bias corrections at t
 //! EMA (every call, also between updates):  avg ← f·avg + (1−f)·W,  f = 0 while t = 0 before
 //!     this call, else ema_momentum;  when (t_before + 1) mod ema_overwrite_frequency = 0:  W ← avg
 //! ```
@@ -23,8 +23,8 @@
 //! used (divided, averaged, clipped), and between updates the accumulators hold the sum so far.
 
 use crate::error::{Error, Result};
-use crate::overrides::Overrides;
-use crate::schedule::LrSchedule;
+use crate::settings::overrides::Overrides;
+use crate::settings::schedule::LrSchedule;
 
 /// Gradient clipping (Keras allows at most one kind).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -187,11 +187,11 @@ impl StepOptions {
 /// Muon's step scalars with every learning rate times `η` (the schedule's factor): the update's
 /// `lr·s` and the decay's `1 − lr·wd`.
 pub fn muon_scalars_at_rate(
-    cfg: &crate::config::MuonConfig,
-    s: crate::config::MuonScalars,
+    cfg: &crate::settings::MuonConfig,
+    s: crate::settings::MuonScalars,
     eta: f64,
-) -> crate::config::MuonScalars {
-    crate::config::MuonScalars {
+) -> crate::settings::MuonScalars {
+    crate::settings::MuonScalars {
         keep: 1.0 - cfg.lr * eta * cfg.weight_decay,
         lr_eff: s.lr_eff * eta,
         ..s
@@ -201,11 +201,11 @@ pub fn muon_scalars_at_rate(
 /// AdamW's step scalars with every learning rate times `η`, the decay's too (Keras decays with
 /// its scheduled main rate).
 pub fn adam_scalars_at_rate(
-    cfg: &crate::config::AdamWConfig,
-    s: crate::config::AdamScalars,
+    cfg: &crate::settings::AdamWConfig,
+    s: crate::settings::AdamScalars,
     eta: f64,
-) -> crate::config::AdamScalars {
-    crate::config::AdamScalars {
+) -> crate::settings::AdamScalars {
+    crate::settings::AdamScalars {
         keep: 1.0 - cfg.decay_lr.unwrap_or(cfg.lr) * eta * cfg.weight_decay,
         lr_eff: s.lr_eff * eta,
         ..s
