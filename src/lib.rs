@@ -50,6 +50,6 @@ pub use settings::optax::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning}
 pub use settings::presets::{Overrides, Preset};
 pub use settings::schedule::LrSchedule;
 pub use settings::{
-    AdamVariant, AdamWConfig, AdjustLr, Group, Layout, MomentumKind, MuonConfig, NormEps,
-    NsSchedule, Route, RoutingRule, ScaleDims, Settings,
+    AdamVariant, AdamWConfig, AdjustLr, Group, MomentumKind, MuonConfig, NormEps, NsSchedule,
+    Route, RoutingRule, ScaleDims, Settings, WeightLayout,
 };

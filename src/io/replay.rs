@@ -211,7 +211,7 @@ impl Case {
             let group = crate::settings::resolve(&settings, name, shape, case.route(name))?;
             routed.push((name.as_str(), shape.as_slice(), group));
         }
-        crate::settings::optax::check_listed(&settings, routed.into_iter())?;
+        crate::settings::check_listed(&settings, routed.into_iter())?;
         Ok(case)
     }
 
@@ -252,7 +252,7 @@ impl Case {
         for (name, shape, values) in &self.params {
             opt.add(name, shape, values, self.route(name))?;
         }
-        let skip = self.overrides.non_finite == Some(crate::optimizer::NonFinitePolicy::SkipStep);
+        let skip = self.overrides.non_finite == Some(crate::settings::NonFinitePolicy::SkipStep);
         for grads in self.grads.iter().take(self.steps) {
             // skip_step: a NaN or Inf anywhere skips the whole step (no state, no count).
             if skip && grads.values().flatten().any(|g| !g.is_finite()) {

@@ -3,6 +3,8 @@
 
 use crate::gpu::readback::BufferRange;
 use crate::gpu::GpuContext;
+// Re-exported for the option buffers beside this file (optimizer/keras.rs).
+pub(super) use crate::gpu::storage_buffer;
 use crate::kernels::{AdamStep, MuonStep, NsOperands};
 
 use super::layout::{Layout, ParamSpec};
@@ -193,17 +195,6 @@ pub struct Buffers {
     pub state_bytes: u64,
     /// What optax's options need (`adaptive`, `spectral`).
     pub options: super::optax_buffers::OptionBuffers,
-}
-
-pub(super) fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes.max(16).next_multiple_of(4),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
 }
 
 fn step_buffer(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {

@@ -170,7 +170,7 @@ impl OptimizerBuilder {
             }
         }
         let ctx = self.ctx.clone();
-        crate::gpu::health::scoped(&ctx, "building the optimizer", || self.build_unscoped())
+        ctx.scoped("building the optimizer", || self.build_unscoped())
     }
 
     fn build_unscoped(self) -> Result<Optimizer> {
@@ -216,7 +216,7 @@ impl OptimizerBuilder {
         let routed = specs
             .iter()
             .map(|p| (p.name.as_str(), p.shape.as_slice(), p.group));
-        crate::settings::optax::check_listed(&self.settings, routed)?;
+        crate::settings::check_listed(&self.settings, routed)?;
         let layout = Layout::new(&specs, &self.settings, limits)?;
         // 2. Allocation (and upload of host data).
         let buffers = Buffers::allocate(

@@ -366,7 +366,7 @@ impl Optimizer {
     /// Uploads a gradient from the host (staged on the queue; used by the next submit).
     pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "gradient", values)?;
-        crate::gpu::health::scoped(&self.ctx, "write_gradient", || {
+        self.ctx.scoped("write_gradient", || {
             self.write(p, &p.grad, "gradient", values)
         })?;
         self.fresh[self.index[name]].store(FRESH, std::sync::atomic::Ordering::Relaxed);
@@ -376,7 +376,7 @@ impl Optimizer {
     /// Overwrites a parameter's value from the host.
     pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "value", values)?;
-        crate::gpu::health::scoped(&self.ctx, "write_parameter", || {
+        self.ctx.scoped("write_parameter", || {
             self.write(p, &p.value, "value", values)
         })
     }

@@ -43,8 +43,7 @@ pub(super) fn record_wave(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>
 /// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::settings::AdjustLr`].
 /// Every learning rate is multiplied by `eta`, the schedule's factor.
 pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
-    let s = cfg.scalars(t, batch.scale);
-    MuonStep::from(crate::settings::keras::muon_scalars_at_rate(cfg, s, eta))
+    MuonStep::from(cfg.scalars_at_rate(t, batch.scale, eta))
 }
 
 /// The matrices one momentum dispatch reads and the parameters their update writes.

@@ -4,8 +4,8 @@
 use crate::settings::optax::Preconditioning;
 use crate::settings::Settings;
 
-use super::buffers::storage_buffer;
 use super::layout::Layout;
+use crate::gpu::storage_buffer;
 
 /// Per Muon batch, where its option data lives.
 pub struct OptionBuffers {

@@ -5,7 +5,6 @@ use wgpu::util::DeviceExt;
 
 use crate::error::Result;
 use crate::kernels::{AdamStep, Dispatch, MuonStep};
-use crate::settings::keras;
 
 use super::{muon, Optimizer, StepStats};
 
@@ -18,7 +17,7 @@ impl Optimizer {
             .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t, eta))
             .collect();
         let mut adam: Vec<AdamStep> = (self.settings.adam.iter())
-            .map(|cfg| AdamStep::from(keras::adam_scalars_at_rate(cfg, cfg.scalars(t), eta)))
+            .map(|cfg| AdamStep::from(cfg.scalars_at_rate(t, eta)))
             .collect();
         // The buffers hold at least one of each (a binding is never empty).
         muon.resize(muon.len().max(1), MuonStep::default());
@@ -150,7 +149,7 @@ impl Optimizer {
         }
         let ctx = self.ctx.clone();
         let (before, calls) = (self.step, self.extras.calls);
-        let result = crate::gpu::health::scoped(&ctx, "step", || {
+        let result = ctx.scoped("step", || {
             let mut encoder = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {

@@ -3,7 +3,7 @@
 //! the four preconditionings and `adaptive`. With the defaults it is the plain step of
 //! [`crate::reference`].
 
-use crate::reference::{frobenius_norm, gram, normalize, ns_apply, ns_poly, transpose};
+use crate::reference::linalg::{frobenius_norm, gram, normalize, ns_apply, ns_poly, transpose};
 use crate::settings::optax::{MatrixMap, MuDtype, Preconditioning};
 use crate::settings::{MuonConfig, MuonScalars};
 

@@ -184,63 +184,6 @@ impl StepOptions {
     }
 }
 
-/// Muon's step scalars with every learning rate times `η` (the schedule's factor): the update's
-/// `lr·s` and the decay's `1 − lr·wd`.
-pub fn muon_scalars_at_rate(
-    cfg: &crate::settings::MuonConfig,
-    s: crate::settings::MuonScalars,
-    eta: f64,
-) -> crate::settings::MuonScalars {
-    crate::settings::MuonScalars {
-        keep: 1.0 - cfg.lr * eta * cfg.weight_decay,
-        lr_eff: s.lr_eff * eta,
-        ..s
-    }
-}
-
-/// AdamW's step scalars with every learning rate times `η`, the decay's too (Keras decays with
-/// its scheduled main rate).
-pub fn adam_scalars_at_rate(
-    cfg: &crate::settings::AdamWConfig,
-    s: crate::settings::AdamScalars,
-    eta: f64,
-) -> crate::settings::AdamScalars {
-    crate::settings::AdamScalars {
-        keep: 1.0 - cfg.decay_lr.unwrap_or(cfg.lr) * eta * cfg.weight_decay,
-        lr_eff: s.lr_eff * eta,
-        ..s
-    }
-}
-
-/// Keras Muon's routing options.
-pub mod routing {
-    use crate::error::{Error, Result};
-
-    /// The `;`-separated regular expressions of `exclude_layers`, compiled; an invalid one is an
-    /// error naming the key.
-    pub fn patterns(text: &str) -> Result<Vec<regex_lite::Regex>> {
-        (text.split(';').map(str::trim).filter(|p| !p.is_empty()))
-            .map(compile)
-            .collect()
-    }
-
-    /// One `exclude_layers` pattern, compiled; an invalid one is an error naming the key.
-    pub fn compile(pattern: &str) -> Result<regex_lite::Regex> {
-        regex_lite::Regex::new(pattern).map_err(|e| Error::InvalidHyperparameter {
-            key: "exclude_layers".into(),
-            value: pattern.into(),
-            reason: format!("not a regular expression: {e}"),
-        })
-    }
-
-    /// Whether `name` matches any pattern anywhere (Python's `re.search`, case-sensitive).
-    pub fn excluded(patterns: &[String], name: &str) -> bool {
-        patterns
-            .iter()
-            .any(|p| regex_lite::Regex::new(p).is_ok_and(|r| r.is_match(name)))
-    }
-}
-
 /// The f64 forms of the gradient transforms (the reference of the GPU kernels).
 pub mod reference {
     use super::Clip;

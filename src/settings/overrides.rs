@@ -25,7 +25,7 @@ pub struct Overrides {
     pub adam_betas: Option<(f64, f64)>,
     pub adam_eps: Option<f64>,
     /// What a NaN or Inf in a gradient does (`non_finite`); applied by the builder.
-    pub non_finite: Option<crate::optimizer::NonFinitePolicy>,
+    pub non_finite: Option<crate::settings::NonFinitePolicy>,
     /// optax's options (see [`crate::settings::optax`]).
     pub preconditioning: Option<Preconditioning>,
     pub adaptive: Option<bool>,
@@ -359,7 +359,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Text,
         help: "Keras routing: ;-separated regular expressions; matching names go to AdamW",
         set: |o, v| {
-            crate::settings::keras::routing::patterns(v)?;
+            crate::settings::routing::patterns(v)?;
             o.exclude_layers = Some(v.to_string());
             Ok(())
         },
@@ -482,7 +482,7 @@ mod tests {
                 rms_scale: Some(0.3),
                 adam_betas: Some((0.9, 0.95)),
                 adam_eps: Some(1e-10),
-                non_finite: Some(crate::optimizer::NonFinitePolicy::SkipStep),
+                non_finite: Some(crate::settings::NonFinitePolicy::SkipStep),
                 ..Overrides::default()
             }
         );

@@ -14,8 +14,8 @@
 use crate::error::{Error, Result};
 pub use crate::settings::overrides::Overrides;
 use crate::settings::{
-    AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
-    RoutingRule, ScaleDims, Settings,
+    AdamVariant, AdamWConfig, AdjustLr, MomentumKind, MuonConfig, NormEps, NsSchedule, RoutingRule,
+    ScaleDims, Settings, WeightLayout,
 };
 
 /// A library whose Muon (and aux AdamW) we reproduce.
@@ -118,7 +118,7 @@ impl Preset {
                 muon.bias_correction = true;
                 muon.eps = 1e-8;
                 muon.norm_eps = NormEps::Additive;
-                muon.layout = Layout::InOut;
+                muon.layout = WeightLayout::InOut;
                 adam.weight_decay = 0.0;
                 routing.max_rank = Some(2);
             }
@@ -127,7 +127,8 @@ impl Preset {
                 muon.momentum_kind = MomentumKind::Plain;
                 muon.norm_eps = NormEps::Additive;
                 muon.adjust_lr = AdjustLr::MatchRmsAdamW;
-                muon.layout = Layout::InOut;
+                // `adjust_lr = original` stays `(out, in)`: Keras' `sqrt(max(1, shape[0]/shape[1]))`
+                // (the spec's `keras_legacy` on a 2-D parameter), not optax's `(in, out)`.
                 adam = AdamWConfig {
                     weight_decay: 0.004,
                     eps: 1e-7,
