@@ -224,116 +224,15 @@ impl Buffers {
         settings: &crate::settings::Settings,
     ) -> Self {
         let device = &ctx.device;
-        let mut dtypes = vec![crate::settings::optax::MuDtype::F32; params.len()];
-        let mut state_bytes = 0;
-        let mut states: Vec<Option<(BufferRange, BufferRange, ParamState)>> =
-            (0..params.len()).map(|_| None).collect();
-        let mut momentum = Vec::with_capacity(layout.batches.len());
-        for b in &layout.batches {
-            // Packed dtypes: two values per u32, each parameter starting on a whole word.
-            let dtype = settings.muon[b.group].mu_dtype;
-            let rc = dtype.words(b.param_len());
-            let m = storage_buffer(device, "muon momentum", (rc * b.count() * 4) as u64);
-            state_bytes += m.size();
-            let stride = b.arena_stride();
-            let arena = (b.hosted > 0).then(|| {
-                let bytes = (stride * b.hosted * 4) as u64;
-                (
-                    storage_buffer(device, "muon values", bytes),
-                    storage_buffer(device, "muon grads", bytes),
-                )
-            });
-            for (slot, &i) in b.members.iter().enumerate() {
-                let len = params[i].0.len;
-                let (value, grad) = match (&params[i].1, &arena) {
-                    (Source::Buffers { value, grad }, _) => {
-                        (range(value, 0, len), range(grad, 0, len))
-                    }
-                    (Source::Host(_), Some((value, grad))) => (
-                        range(value, slot * stride, len),
-                        range(grad, slot * stride, len),
-                    ),
-                    (Source::Host(_), None) => unreachable!("host members have an arena"),
-                };
-                let state = ParamState::Muon {
-                    momentum: range(&m, slot * rc, dtype.words(len)),
-                };
-                dtypes[i] = dtype;
-                states[i] = Some((value, grad, state));
-            }
-            momentum.push(m);
-        }
-
-        let mut adam = Vec::new();
-        for (group, g) in layout.adam.iter().enumerate() {
-            // optax's mu_dtype: exp_avg two per u32 (arena offsets are even, so no word is shared).
-            let dtype = settings.adam[group].mu_dtype;
-            for arena in &g.arenas {
-                let bytes = arena.len as u64 * 4;
-                let run = AdamRun {
-                    group,
-                    len: arena.len,
-                    value: storage_buffer(device, "adamw values", bytes),
-                    grad: storage_buffer(device, "adamw grads", bytes),
-                    exp_avg: storage_buffer(
-                        device,
-                        "adamw exp_avg",
-                        dtype.words(arena.len) as u64 * 4,
-                    ),
-                    exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", bytes),
-                };
-                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
-                for &(i, at) in &arena.members {
-                    states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
-                    dtypes[i] = dtype;
-                }
-                adam.push(run);
-            }
-            for &i in &g.external {
-                let Source::Buffers { value, grad } = &params[i].1 else {
-                    unreachable!("the layout lists the caller's buffers only")
-                };
-                let len = params[i].0.len;
-                let run = AdamRun {
-                    group,
-                    len,
-                    value: value.clone(),
-                    grad: grad.clone(),
-                    exp_avg: storage_buffer(device, "adamw exp_avg", dtype.words(len) as u64 * 4),
-                    exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", len as u64 * 4),
-                };
-                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
-                states[i] = Some(adam_ranges(&run, 0, len, dtype));
-                dtypes[i] = dtype;
-                adam.push(run);
-            }
-        }
-
-        let params: Vec<ParamInfo> = params
-            .into_iter()
-            .zip(states)
-            .zip(dtypes)
-            .map(|(((spec, data), state), mu_dtype)| {
-                let (value, grad, state) = state.expect("the layout places every parameter");
-                if let Source::Host(values) = &data {
-                    ctx.queue.write_buffer(
-                        &value.buffer,
-                        value.offset,
-                        bytemuck::cast_slice(values),
-                    );
-                }
-                ParamInfo {
-                    name: spec.name,
-                    shape: spec.shape,
-                    route: spec.group,
-                    value,
-                    grad,
-                    state,
-                    owned: spec.hosted,
-                    mu_dtype,
-                }
-            })
-            .collect();
+        let mut placed = Placed {
+            dtypes: vec![crate::settings::optax::MuDtype::F32; params.len()],
+            states: (0..params.len()).map(|_| None).collect(),
+            state_bytes: 0,
+        };
+        let momentum = Self::place_muon(device, layout, &params, settings, &mut placed);
+        let adam = Self::place_adam(device, layout, &params, settings, &mut placed);
+        let state_bytes = placed.state_bytes;
+        let params = Self::upload(ctx, params, placed);
 
         let steps = StepBuffers {
             muon: step_buffer(
@@ -357,6 +256,150 @@ impl Buffers {
             options: super::optax_buffers::OptionBuffers::new(device, layout, settings),
         }
     }
+}
+
+impl Buffers {
+    /// The Muon batches' momentum buffers and arenas; each member's ranges into `placed`.
+    fn place_muon(
+        device: &wgpu::Device,
+        layout: &Layout,
+        params: &[(ParamSpec, Source<Vec<f32>>)],
+        settings: &crate::settings::Settings,
+        placed: &mut Placed,
+    ) -> Vec<wgpu::Buffer> {
+        let mut momentum = Vec::with_capacity(layout.batches.len());
+        for b in &layout.batches {
+            // Packed dtypes: two values per u32, each parameter starting on a whole word.
+            let dtype = settings.muon[b.group].mu_dtype;
+            let rc = dtype.words(b.param_len());
+            let m = storage_buffer(device, "muon momentum", (rc * b.count() * 4) as u64);
+            placed.state_bytes += m.size();
+            let stride = b.arena_stride();
+            let arena = (b.hosted > 0).then(|| {
+                let bytes = (stride * b.hosted * 4) as u64;
+                (
+                    storage_buffer(device, "muon values", bytes),
+                    storage_buffer(device, "muon grads", bytes),
+                )
+            });
+            for (slot, &i) in b.members.iter().enumerate() {
+                let len = params[i].0.len;
+                let (value, grad) = match (&params[i].1, &arena) {
+                    (Source::Buffers { value, grad }, _) => {
+                        (range(value, 0, len), range(grad, 0, len))
+                    }
+                    (Source::Host(_), Some((value, grad))) => (
+                        range(value, slot * stride, len),
+                        range(grad, slot * stride, len),
+                    ),
+                    (Source::Host(_), None) => unreachable!("host members have an arena"),
+                };
+                let state = ParamState::Muon {
+                    momentum: range(&m, slot * rc, dtype.words(len)),
+                };
+                placed.dtypes[i] = dtype;
+                placed.states[i] = Some((value, grad, state));
+            }
+            momentum.push(m);
+        }
+        momentum
+    }
+
+    /// The AdamW groups' arenas and state (one run per arena or caller's buffer); each
+    /// member's ranges into `placed`.
+    fn place_adam(
+        device: &wgpu::Device,
+        layout: &Layout,
+        params: &[(ParamSpec, Source<Vec<f32>>)],
+        settings: &crate::settings::Settings,
+        placed: &mut Placed,
+    ) -> Vec<AdamRun> {
+        let mut adam = Vec::new();
+        for (group, g) in layout.adam.iter().enumerate() {
+            // optax's mu_dtype: exp_avg two per u32 (arena offsets are even, so no word is shared).
+            let dtype = settings.adam[group].mu_dtype;
+            for arena in &g.arenas {
+                let bytes = arena.len as u64 * 4;
+                let run = AdamRun {
+                    group,
+                    len: arena.len,
+                    value: storage_buffer(device, "adamw values", bytes),
+                    grad: storage_buffer(device, "adamw grads", bytes),
+                    exp_avg: storage_buffer(
+                        device,
+                        "adamw exp_avg",
+                        dtype.words(arena.len) as u64 * 4,
+                    ),
+                    exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", bytes),
+                };
+                placed.state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                for &(i, at) in &arena.members {
+                    placed.states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
+                    placed.dtypes[i] = dtype;
+                }
+                adam.push(run);
+            }
+            for &i in &g.external {
+                let Source::Buffers { value, grad } = &params[i].1 else {
+                    unreachable!("the layout lists the caller's buffers only")
+                };
+                let len = params[i].0.len;
+                let run = AdamRun {
+                    group,
+                    len,
+                    value: value.clone(),
+                    grad: grad.clone(),
+                    exp_avg: storage_buffer(device, "adamw exp_avg", dtype.words(len) as u64 * 4),
+                    exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", len as u64 * 4),
+                };
+                placed.state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                placed.states[i] = Some(adam_ranges(&run, 0, len, dtype));
+                placed.dtypes[i] = dtype;
+                adam.push(run);
+            }
+        }
+        adam
+    }
+
+    /// Every parameter's description, its host data uploaded into its place.
+    fn upload(
+        ctx: &GpuContext,
+        params: Vec<(ParamSpec, Source<Vec<f32>>)>,
+        placed: Placed,
+    ) -> Vec<ParamInfo> {
+        params
+            .into_iter()
+            .zip(placed.states)
+            .zip(placed.dtypes)
+            .map(|(((spec, data), state), mu_dtype)| {
+                let (value, grad, state) = state.expect("the layout places every parameter");
+                if let Source::Host(values) = &data {
+                    ctx.queue.write_buffer(
+                        &value.buffer,
+                        value.offset,
+                        bytemuck::cast_slice(values),
+                    );
+                }
+                ParamInfo {
+                    name: spec.name,
+                    shape: spec.shape,
+                    route: spec.group,
+                    value,
+                    grad,
+                    state,
+                    owned: spec.hosted,
+                    mu_dtype,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Where `Buffers::allocate` has put each parameter so far.
+struct Placed {
+    dtypes: Vec<crate::settings::optax::MuDtype>,
+    states: Vec<Option<(BufferRange, BufferRange, ParamState)>>,
+    state_bytes: u64,
 }
 
 fn adam_ranges(

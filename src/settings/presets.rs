@@ -85,8 +85,26 @@ pub const KERAS_ADAM_LR_RATIO: f64 = 1.0;
 pub const KERAS_312_ADAM_LR_RATIO: f64 = 0.1;
 
 impl Preset {
-    /// The preset's settings with `o` applied.
+    /// The preset's settings with `o` applied: the library's defaults, then `o`'s Muon keys,
+    /// then AdamW's defaults that follow Muon's, then `o`'s AdamW and routing keys.
     pub fn settings(self, o: &Overrides) -> Result<Settings> {
+        let (mut muon, mut adam, mut routing) = self.defaults();
+        self.apply_muon(o, &mut muon)?;
+        self.follow_muon(&muon, &mut adam);
+        apply_adam(o, &mut adam);
+        apply_routing(o, &mut routing);
+        let settings = Settings {
+            muon: vec![muon],
+            adam: vec![adam],
+            routing,
+            options: crate::settings::keras::StepOptions::from_overrides(o)?,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The library's own defaults, before any override.
+    fn defaults(self) -> (MuonConfig, AdamWConfig, RoutingRule) {
         let mut muon = MuonConfig::default();
         let mut adam = AdamWConfig::default();
         let mut routing = RoutingRule::default();
@@ -168,7 +186,11 @@ impl Preset {
                 };
             }
         }
+        (muon, adam, routing)
+    }
 
+    /// `o`'s keys of the Muon group (optax's options included, for every preset).
+    fn apply_muon(self, o: &Overrides, muon: &mut MuonConfig) -> Result<()> {
         // Muon's own settings.
         if let Some(v) = o.lr {
             muon.lr = v;
@@ -211,8 +233,11 @@ impl Preset {
         if let Some(v) = &o.weight_dimension_numbers {
             muon.dimension_numbers = v.clone();
         }
+        Ok(())
+    }
 
-        // AdamW's defaults that follow Muon's, by each library's rule.
+    /// AdamW's defaults that follow Muon's, by each library's rule.
+    fn follow_muon(self, muon: &MuonConfig, adam: &mut AdamWConfig) {
         match self {
             Self::Torch | Self::Keller => {}
             Self::Optax => {
@@ -241,35 +266,35 @@ impl Preset {
                 adam.weight_decay = muon.weight_decay;
             }
         }
-        if let Some(v) = o.adam_lr {
-            adam.lr = v;
-        }
-        if let Some(v) = o.adam_weight_decay {
-            adam.weight_decay = v;
-        }
-        if let Some((b1, b2)) = o.adam_betas {
-            adam.beta1 = b1;
-            adam.beta2 = b2;
-        }
-        if let Some(v) = o.adam_eps {
-            adam.eps = v;
-        }
-        if let Some(v) = o.exclude_embeddings {
-            routing.exclude_embeddings = v;
-        }
-        if let Some(v) = &o.exclude_layers {
-            routing.exclude_layers = (v.split(';').map(str::trim))
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect();
-        }
-        let settings = Settings {
-            muon: vec![muon],
-            adam: vec![adam],
-            routing,
-            options: crate::settings::keras::StepOptions::from_overrides(o)?,
-        };
-        settings.validate()?;
-        Ok(settings)
+    }
+}
+
+/// `o`'s keys of the AdamW group.
+fn apply_adam(o: &Overrides, adam: &mut AdamWConfig) {
+    if let Some(v) = o.adam_lr {
+        adam.lr = v;
+    }
+    if let Some(v) = o.adam_weight_decay {
+        adam.weight_decay = v;
+    }
+    if let Some((b1, b2)) = o.adam_betas {
+        adam.beta1 = b1;
+        adam.beta2 = b2;
+    }
+    if let Some(v) = o.adam_eps {
+        adam.eps = v;
+    }
+}
+
+/// `o`'s routing keys (Keras Muon's).
+fn apply_routing(o: &Overrides, routing: &mut RoutingRule) {
+    if let Some(v) = o.exclude_embeddings {
+        routing.exclude_embeddings = v;
+    }
+    if let Some(v) = &o.exclude_layers {
+        routing.exclude_layers = (v.split(';').map(str::trim))
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
     }
 }
