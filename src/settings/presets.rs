@@ -298,3 +298,28 @@ fn apply_routing(o: &Overrides, routing: &mut RoutingRule) {
             .collect();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keras' `adjust_lr = original` is `sqrt(max(1, shape[0]/shape[1]))`, the spec's
+    /// `keras_legacy` on a 2-D parameter (not optax's `(in, out)` scale).
+    #[test]
+    fn keras_original_scale_is_keras_legacy_on_2d() {
+        for preset in [Preset::Keras, Preset::Keras312] {
+            let o = Overrides {
+                adjust_lr: Some(AdjustLr::Original),
+                ..Default::default()
+            };
+            let muon = &preset.settings(&o).unwrap().muon[0];
+            let mut legacy = muon.clone();
+            legacy.adjust_lr = AdjustLr::KerasLegacy;
+            for shape in [[8, 2], [2, 8], [5, 5]] {
+                assert_eq!(muon.shape_scale(&shape), legacy.shape_scale(&shape), "{shape:?}");
+            }
+            assert_eq!(muon.shape_scale(&[8, 2]), 2.0);
+            assert_eq!(muon.shape_scale(&[2, 8]), 1.0);
+        }
+    }
+}
