@@ -259,10 +259,7 @@ type StepGrads = HashMap<String, Vec<f32>>;
 
 /// The `param/<name>` tensors and, per step, the `grad/<step>/<name>` ones, each gradient
 /// checked against its parameter's shape.
-fn split_tensors(
-    tensors: Vec<Tensor>,
-    label: &str,
-) -> Result<(Vec<Tensor>, Vec<StepGrads>)> {
+fn split_tensors(tensors: Vec<Tensor>, label: &str) -> Result<(Vec<Tensor>, Vec<StepGrads>)> {
     let bad_tensor = |tensor: &str, reason: String| Error::InvalidTensor {
         path: label.into(),
         tensor: tensor.into(),

@@ -61,16 +61,22 @@ pub fn normalize(x: &[f64], eps: f64, mode: NormEps) -> Vec<f64> {
     x.iter().map(|v| v / denom).collect()
 }
 
-/// Newton-Schulz orthogonalization of a `rows × cols` matrix, transposing tall ones first
-/// and back at the end, exactly as the GPU plan does.
-pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
+/// A `rows × cols` matrix as Newton-Schulz takes it, `m × n` with `m ≤ n`: a tall one
+/// transposed (`tall` says so, to transpose back at the end).
+pub fn wide(u: &[f64], rows: usize, cols: usize) -> (bool, usize, usize, Vec<f64>) {
     let tall = rows > cols;
-    let (m, n) = (rows.min(cols), rows.max(cols));
-    let mut x = if tall {
+    let x = if tall {
         transpose(u, rows, cols)
     } else {
         u.to_vec()
     };
+    (tall, rows.min(cols), rows.max(cols), x)
+}
+
+/// Newton-Schulz orthogonalization of a `rows × cols` matrix, transposing tall ones first
+/// and back at the end, exactly as the GPU plan does.
+pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
+    let (tall, m, n, mut x) = wide(u, rows, cols);
     x = normalize(&x, cfg.eps, cfg.norm_eps);
     for &[a, b, c] in &cfg.ns.0 {
         let g = gram(&x, m, n);

@@ -316,7 +316,11 @@ mod tests {
             let mut legacy = muon.clone();
             legacy.adjust_lr = AdjustLr::KerasLegacy;
             for shape in [[8, 2], [2, 8], [5, 5]] {
-                assert_eq!(muon.shape_scale(&shape), legacy.shape_scale(&shape), "{shape:?}");
+                assert_eq!(
+                    muon.shape_scale(&shape),
+                    legacy.shape_scale(&shape),
+                    "{shape:?}"
+                );
             }
             assert_eq!(muon.shape_scale(&[8, 2]), 2.0);
             assert_eq!(muon.shape_scale(&[2, 8]), 1.0);
