@@ -674,7 +674,7 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
         Ok(())
     };
     // Drawn into a temporary file next to the plot, renamed over it when whole.
-    muon_wgpu::atomic_file::replace_with(&args.plot, |temp| draw(temp).map_err(io_error))
+    muon_wgpu::io::atomic_file::replace_with(&args.plot, |temp| draw(temp).map_err(io_error))
 }
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@
 //! The Newton-Schulz work is counted the textbook way: a matrix viewed with `m ≤ n` costs
 //! `2m²n + 2m³ + 2m²n` floating point operations per iteration, whatever the kernels skip.
 
-use crate::presets::Preset;
+use crate::settings::presets::Preset;
 
 /// What to measure.
 #[derive(Clone, Debug)]

@@ -25,43 +25,31 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod atomic_file;
 pub mod bench;
-pub mod config;
 pub mod demo;
-pub mod device_health;
 pub mod distributed;
 pub mod error;
 pub mod gpu;
-pub mod keras_options;
+pub mod io;
 pub mod kernels;
-pub mod muon_options;
 pub mod nn;
 pub mod optimizer;
-pub mod overrides;
-pub mod presets;
-pub mod readback;
 pub mod reference;
-pub mod reference_options;
-pub mod replay;
-pub mod schedule;
+pub mod settings;
 pub mod shaders;
 pub mod shape;
-pub mod state;
-pub mod tensors;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use config::{
-    AdamVariant, AdamWConfig, AdjustLr, Group, Layout, MomentumKind, MuonConfig, NormEps,
-    NsSchedule, Route, RoutingRule, ScaleDims, Settings,
-};
 pub use error::{Error, Result};
+pub use gpu::readback::BufferRange;
 pub use gpu::{BackendChoice, GpuContext};
-pub use keras_options::{Clip, Ema, StepOptions};
-pub use muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 pub use optimizer::{Optimizer, OptimizerBuilder, ParamInfo, ParamState, Source, StepStats};
-pub use presets::{Overrides, Preset};
-pub use readback::BufferRange;
-pub use schedule::LrSchedule;
+pub use settings::keras::{Clip, Ema, StepOptions};
+pub use settings::optax::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
+pub use settings::presets::{Overrides, Preset};
+pub use settings::schedule::LrSchedule;
+pub use settings::{
+    AdamVariant, AdamWConfig, AdjustLr, Group, MomentumKind, MuonConfig, NormEps, NsSchedule,
+    Route, RoutingRule, ScaleDims, Settings, WeightLayout,
+};

@@ -135,13 +135,13 @@ fn write_case(path: &Path) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    muon_wgpu::tensors::write_file(path, &tensors, meta).unwrap();
+    muon_wgpu::io::tensors::write_file(path, &tensors, meta).unwrap();
 }
 
 /// Every tensor of `a` equals `b`'s bit for bit; returns how many were compared.
 fn assert_bitwise(a: &Path, b: &Path) -> usize {
-    let a = muon_wgpu::tensors::read_file(a).unwrap().tensors;
-    let b = muon_wgpu::tensors::read_file(b).unwrap().tensors;
+    let a = muon_wgpu::io::tensors::read_file(a).unwrap().tensors;
+    let b = muon_wgpu::io::tensors::read_file(b).unwrap().tensors;
     let names = |t: &[(String, Vec<usize>, Vec<f32>)]| {
         let mut n: Vec<_> = t.iter().map(|x| x.0.clone()).collect();
         n.sort();
@@ -175,7 +175,7 @@ fn replay_under_mpirun_equals_one_process_for_2_and_3_ranks() {
         ("grad/0/w".to_string(), vec![6, 10], common::random(3, 60)),
         ("grad/1/w".to_string(), vec![6, 10], common::random(5, 60)),
     ];
-    muon_wgpu::tensors::write_file(&small, &tensors, Default::default()).unwrap();
+    muon_wgpu::io::tensors::write_file(&small, &tensors, Default::default()).unwrap();
 
     for backend in backends() {
         for (case, np) in [(&case, 2), (&case, 3), (&small, 3)] {

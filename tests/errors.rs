@@ -5,9 +5,10 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use muon_wgpu::replay::Case;
+use muon_wgpu::io::replay::Case;
+use muon_wgpu::io::tensors;
 use muon_wgpu::{
-    tensors, Error, Group, MuonConfig, OptimizerBuilder, Overrides, Preset, Route, Settings, Source,
+    Error, Group, MuonConfig, OptimizerBuilder, Overrides, Preset, Route, Settings, Source,
 };
 
 fn settings() -> Settings {

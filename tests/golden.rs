@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::*;
-use muon_wgpu::replay::Case;
-use muon_wgpu::tensors;
+use muon_wgpu::io::replay::Case;
+use muon_wgpu::io::tensors;
 
 fn golden_cases() -> Vec<(String, Case, HashMap<String, Vec<f32>>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");

@@ -263,7 +263,7 @@ fn option_keys_reach_the_settings_and_bad_ones_name_their_key() {
         ("exclude_layers", "head;^out"),
         ("exclude_embeddings", "false"),
     ] {
-        muon_wgpu::overrides::key(key)
+        muon_wgpu::settings::overrides::key(key)
             .unwrap()
             .set(&mut o, text)
             .unwrap();
@@ -291,9 +291,11 @@ fn option_keys_reach_the_settings_and_bad_ones_name_their_key() {
         ("lr_schedule", "cosine:alpha=0.1"),
     ] {
         let mut o = Overrides::default();
-        let err = (muon_wgpu::overrides::key(key).unwrap().set(&mut o, text))
-            .and_then(|_| Preset::Keras.settings(&o).map(|_| ()))
-            .unwrap_err();
+        let err = (muon_wgpu::settings::overrides::key(key)
+            .unwrap()
+            .set(&mut o, text))
+        .and_then(|_| Preset::Keras.settings(&o).map(|_| ()))
+        .unwrap_err();
         assert!(err.to_string().contains(key), "{key}: {err}");
     }
     let o = Overrides {

@@ -125,8 +125,8 @@ fn replay_skip_step_matches_the_reference_that_skips_the_same_steps() {
         }
     }
     let meta = HashMap::from([("non_finite".to_string(), "skip_step".to_string())]);
-    let bytes = muon_wgpu::tensors::serialize(&t, meta).unwrap();
-    let case = muon_wgpu::replay::Case::parse(&bytes, "case").unwrap();
+    let bytes = muon_wgpu::io::tensors::serialize(&t, meta).unwrap();
+    let case = muon_wgpu::io::replay::Case::parse(&bytes, "case").unwrap();
     let got = pollster::block_on(case.run(&a.ctx)).unwrap();
     let want = case.run_reference().unwrap();
     for ((name, _, g), (_, _, w)) in got.iter().zip(&want) {

@@ -6,8 +6,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use muon_wgpu::reference::optax::spectral_norm;
 use muon_wgpu::reference::ReferenceOptimizer;
-use muon_wgpu::reference_options::spectral_norm;
 use muon_wgpu::{
     Error, MuDtype, OptimizerBuilder, Overrides, Preconditioning, Preset, Route, Source,
 };
@@ -113,7 +113,7 @@ fn check(run: &Run, label: &str, tol: f64, state_tol: f64) {
 
 fn dims() -> Option<Vec<(String, muon_wgpu::DimensionNumbers)>> {
     let mut o = Overrides::default();
-    muon_wgpu::overrides::key("weight_dimension_numbers")
+    muon_wgpu::settings::overrides::key("weight_dimension_numbers")
         .unwrap()
         .set(&mut o, DIMS)
         .unwrap();

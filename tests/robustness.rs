@@ -7,10 +7,10 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use muon_wgpu::replay::Case;
+use muon_wgpu::io::replay::Case;
+use muon_wgpu::io::tensors;
 use muon_wgpu::{
-    tensors, Error, GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route,
-    Source,
+    Error, GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route, Source,
 };
 use proptest::prelude::*;
 
@@ -278,8 +278,9 @@ fn state_larger_than_the_largest_buffer_is_read_and_saved_in_chunks() {
         // Odd chunk sizes split ranges anywhere: the same values.
         let ranges: Vec<muon_wgpu::BufferRange> =
             opt.params().iter().map(|p| p.value.clone()).collect();
-        let whole = pollster::block_on(muon_wgpu::readback::read_ranges(&ctx, &ranges)).unwrap();
-        let pieces = pollster::block_on(muon_wgpu::readback::read_ranges_in_chunks(
+        let whole =
+            pollster::block_on(muon_wgpu::gpu::readback::read_ranges(&ctx, &ranges)).unwrap();
+        let pieces = pollster::block_on(muon_wgpu::gpu::readback::read_ranges_in_chunks(
             &ctx,
             &ranges,
             4 * 4099,
@@ -301,7 +302,7 @@ fn negative_rates_and_decays_are_refused_as_torch_does() {
         "rms_scale",
     ] {
         let mut o = Overrides::default();
-        muon_wgpu::overrides::key(key)
+        muon_wgpu::settings::overrides::key(key)
             .unwrap()
             .set(&mut o, "-0.1")
             .unwrap();
@@ -577,7 +578,7 @@ proptest! {
 
     #[test]
     fn arbitrary_metadata_values_never_panic(key in 0usize..16, value in ".{0,24}") {
-        let keys: Vec<&str> = muon_wgpu::replay::keys().map(|(k, _)| k).collect();
+        let keys: Vec<&str> = muon_wgpu::io::replay::keys().map(|(k, _)| k).collect();
         let key = keys[key % keys.len()];
         let _ = parse(&case_with(&["grad/0/w"], &[(key, &value)]));
     }

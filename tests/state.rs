@@ -68,10 +68,10 @@ fn a_state_file_for_another_optimizer_is_rejected_and_changes_nothing() {
     let mut opt = build(&a.ctx, Preset::Torch);
     step(&mut opt, 0);
     let saved = pollster::block_on(opt.save_state()).unwrap();
-    let mut file = muon_wgpu::tensors::parse(&saved, "s").unwrap();
+    let mut file = muon_wgpu::io::tensors::parse(&saved, "s").unwrap();
     // Drop one tensor: loading must name it and leave the target untouched.
     file.tensors.retain(|t| t.0 != "state/w2/momentum");
-    let broken = muon_wgpu::tensors::serialize(&file.tensors, file.metadata.clone()).unwrap();
+    let broken = muon_wgpu::io::tensors::serialize(&file.tensors, file.metadata.clone()).unwrap();
     let mut fresh = build(&a.ctx, Preset::Torch);
     let before = pollster::block_on(fresh.read_all()).unwrap();
     let err = fresh.load_state(&broken).unwrap_err();
@@ -84,7 +84,7 @@ fn a_state_file_for_another_optimizer_is_rejected_and_changes_nothing() {
 
     let mut meta = file.metadata.clone();
     meta.remove("step");
-    let no_step = muon_wgpu::tensors::serialize(&file.tensors, meta).unwrap();
+    let no_step = muon_wgpu::io::tensors::serialize(&file.tensors, meta).unwrap();
     assert!(matches!(
         fresh.load_state(&no_step),
         Err(Error::StateMismatch { .. })
@@ -95,7 +95,7 @@ fn a_state_file_for_another_optimizer_is_rejected_and_changes_nothing() {
         .cloned()
         .chain([("state/ghost/momentum".to_string(), vec![1], vec![0.0])])
         .collect();
-    let bytes = muon_wgpu::tensors::serialize(&extra, file.metadata.clone()).unwrap();
+    let bytes = muon_wgpu::io::tensors::serialize(&extra, file.metadata.clone()).unwrap();
     assert!(matches!(
         fresh.load_state(&bytes),
         Err(Error::StateMismatch { .. })
@@ -125,10 +125,10 @@ fn replay_command_writes_the_documented_output() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let got = muon_wgpu::tensors::read_file(&out).unwrap();
+    let got = muon_wgpu::io::tensors::read_file(&out).unwrap();
     let want =
-        muon_wgpu::tensors::read_file(&dir.join("optax_basic.expected.safetensors")).unwrap();
-    let names = |f: &muon_wgpu::tensors::TensorFile| {
+        muon_wgpu::io::tensors::read_file(&dir.join("optax_basic.expected.safetensors")).unwrap();
+    let names = |f: &muon_wgpu::io::tensors::TensorFile| {
         f.tensors.iter().map(|t| t.0.clone()).collect::<Vec<_>>()
     };
     assert_eq!(names(&got), names(&want));

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use muon_wgpu::replay::{self, Case};
-use muon_wgpu::{gpu, tensors, BackendChoice, GpuContext};
+use muon_wgpu::io::replay::{self, Case};
+use muon_wgpu::io::tensors;
+use muon_wgpu::{gpu, BackendChoice, GpuContext};
 
 #[derive(Parser)]
 #[command(name = "muon-wgpu", version, about = "The Muon optimizer on WebGPU")]
@@ -242,7 +243,7 @@ fn info(backend: &str) -> muon_wgpu::Result<()> {
 
 fn replay(args: &ReplayArgs) -> muon_wgpu::Result<()> {
     // Writing over the case would lose it if the run failed midway: refused.
-    if muon_wgpu::atomic_file::same_file(&args.case, &args.output) {
+    if muon_wgpu::io::atomic_file::same_file(&args.case, &args.output) {
         return Err(muon_wgpu::Error::UnsafeOutput {
             path: args.output.display().to_string(),
             reason: "it is the input case; choose another output".into(),

@@ -2,10 +2,10 @@
 //! (fingerprints), which options they cannot share, and rank 0's kernel choice. Every error here
 //! is reached by every rank at once ([`Error::Distributed`]).
 
-use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kernels::NsVariant;
 use crate::optimizer::NonFinitePolicy;
+use crate::settings::Settings;
 
 use super::comm::Comm;
 use super::fingerprint::{first_difference, Fingerprint};
@@ -41,7 +41,7 @@ pub(super) fn refuse_unshared(
     let options = &settings.options;
     let (key, value, why) = if matches!(
         options.clip,
-        Some(crate::keras_options::Clip::GlobalNorm(_))
+        Some(crate::settings::keras::Clip::GlobalNorm(_))
     ) {
         ("global_clipnorm", "set", MATRICES)
     } else if options.ema.is_some() {

@@ -11,8 +11,8 @@
 //! by the ratio of the largest to the smallest matrix. Same-shape matrices stay batched on each
 //! rank (one dispatch per kernel for a rank's share of a shape).
 
-use crate::config::Group;
 use crate::optimizer::layout::{Layout, ParamSpec};
+use crate::settings::Group;
 
 /// Newton-Schulz floating-point operations of one iteration on a `rows × cols` matrix, the
 /// textbook way for its `m × n` view (`m ≤ n`): `A = XXᵀ` (`2m²n`), `A²` (`2m³`), `B·X` (`2m²n`).
@@ -94,7 +94,7 @@ impl Assignment {
 mod tests {
     use super::*;
     use crate::optimizer::layout::Limits;
-    use crate::presets::{Overrides, Preset};
+    use crate::settings::presets::{Overrides, Preset};
 
     fn layout(shapes: &[&[usize]]) -> (Vec<ParamSpec>, Layout) {
         let settings = Preset::Torch.settings(&Overrides::default()).unwrap();

@@ -8,10 +8,10 @@
 use std::ops::Range;
 use std::rc::Rc;
 
-use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::nn::{Batch, LayerParams, Metrics, Mlp, MlpSpec, ParamRole, Plan};
+use crate::settings::{Route, Settings};
 
 use super::fingerprint::Fnv;
 use super::{Comm, DistributedBuilder, DistributedOptimizer};

@@ -3,8 +3,8 @@
 //! optimizer is built, so a rank started with other flags or other data fails at once, with the
 //! part that differs named, instead of silently training something else.
 
-use crate::config::Settings;
 use crate::optimizer::layout::ParamSpec;
+use crate::settings::Settings;
 
 /// FNV-1a, 64 bits: stable across processes and machines (unlike `std`'s randomized hasher).
 #[derive(Clone, Copy, Debug)]
@@ -73,8 +73,8 @@ pub fn first_difference(ours: &Fingerprint, theirs: &Fingerprint) -> Option<&'st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Group;
-    use crate::presets::{Overrides, Preset};
+    use crate::settings::presets::{Overrides, Preset};
+    use crate::settings::Group;
 
     #[test]
     fn fingerprint_names_what_differs() {

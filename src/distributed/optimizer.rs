@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use wgpu::util::DeviceExt;
 
-use crate::config::{Group, Route, Settings};
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
+use crate::io::tensors::Tensor;
 use crate::kernels::NsVariant;
 use crate::optimizer::layout::{Layout, Limits, ParamSpec};
 use crate::optimizer::{NonFinitePolicy, Optimizer, OptimizerBuilder, Source};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Group, Route, Settings};
 use crate::shape::check_length;
-use crate::tensors::Tensor;
 
 use super::agreement::{agree, rank0_variant, refuse_unshared};
 use super::assign::Assignment;

@@ -1,13 +1,13 @@
-//! `mpirun -np N muon-wgpu replay CASE -o OUT`: a replay case ([`crate::replay`]) on N ranks;
+//! `mpirun -np N muon-wgpu replay CASE -o OUT`: a replay case ([`crate::io::replay`]) on N ranks;
 //! rank 0 writes the output, which equals one process's.
 
 use std::rc::Rc;
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
+use crate::io::replay::Case;
+use crate::io::tensors::Tensor;
 use crate::optimizer::Source;
-use crate::replay::Case;
-use crate::tensors::Tensor;
 
 use super::{finish, say, Comm, DistributedBuilder};
 
@@ -47,7 +47,7 @@ pub fn run_command(
         let ctx = pollster::block_on(GpuContext::new(backend.parse()?))?;
         let tensors = pollster::block_on(run_case(&case, &ctx, comm.clone()))?;
         if let Some(tensors) = tensors {
-            crate::tensors::write_file(output, &tensors, case.output_metadata(&ctx))?;
+            crate::io::tensors::write_file(output, &tensors, case.output_metadata(&ctx))?;
             say(&format!(
                 "replayed {} steps of {} parameters ({} preset) on {} ranks, rank 0 on {} -> {}",
                 case.steps,

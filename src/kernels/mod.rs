@@ -7,15 +7,16 @@
 
 mod adamw;
 mod inner_product;
-pub mod keras_options;
+pub mod keras;
 mod matmul;
 mod momentum;
 mod muon_update;
-mod nd;
+
 mod non_finite;
 mod normalize;
 pub mod ns;
 mod ns_lanes;
+mod optax;
 mod precondition;
 mod step_scalars;
 pub mod tune;
@@ -27,10 +28,11 @@ pub use adamw::AdamOperands;
 pub use inner_product::InnerDims;
 pub use matmul::{MatmulDims, MatmulOperands, Transpose, TILE as MATMUL_TILE};
 pub use momentum::MatrixDims;
-pub use nd::NdDims;
+
 pub use non_finite::{GradPass, GradRange, SelectOperands};
 pub use normalize::NormDims;
 pub use ns::{NsOperands, NsProblem, NsProduct, NsVariant, Strided};
+pub use optax::NdDims;
 pub use precondition::{PrecDims, SpecDims};
 pub use step_scalars::{AdamStep, MuonStep};
 pub use warm_up::{pipeline_time, warm_up};

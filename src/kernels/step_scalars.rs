@@ -1,9 +1,9 @@
 //! The per-step scalars the kernels read, one typed struct per kernel family, laid out as
 //! `shaders/step_scalars.wgsl` declares them. The host fills them before every step from
-//! [`MuonConfig::scalars`](crate::config::MuonConfig::scalars) and
-//! [`AdamWConfig::scalars`](crate::config::AdamWConfig::scalars) (computed in f64, stored in f32).
+//! [`MuonConfig::scalars`](crate::settings::MuonConfig::scalars) and
+//! [`AdamWConfig::scalars`](crate::settings::AdamWConfig::scalars) (computed in f64, stored in f32).
 
-use crate::config::{AdamScalars, MuonScalars};
+use crate::settings::{AdamScalars, MuonScalars};
 
 /// `MuonStep` of `step_scalars.wgsl`, read by `momentum*.wgsl` and `muon_update*.wgsl`:
 /// ```text

@@ -323,7 +323,7 @@ fn time_variant(
         offset: 0,
         len: len as usize,
     };
-    let got = pollster::block_on(crate::readback::read_ranges(
+    let got = pollster::block_on(crate::gpu::readback::read_ranges(
         ctx,
         &[range(&gram, m * m), range(&out, m * n)],
     ))
@@ -407,7 +407,7 @@ mod disk {
             let _ = std::fs::create_dir_all(dir);
         }
         // Atomic, so that concurrent runs never read half a cache.
-        let _ = crate::atomic_file::write(&path, text.as_bytes());
+        let _ = crate::io::atomic_file::write(&path, text.as_bytes());
     }
 }
 

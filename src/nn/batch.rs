@@ -144,7 +144,7 @@ pub(crate) async fn read_metrics_ring(
     recorded: u64,
     read: &mut u64,
 ) -> crate::error::Result<Vec<Metrics>> {
-    use crate::readback::{read_ranges, BufferRange};
+    use crate::gpu::readback::{read_ranges, BufferRange};
     let cap = capacity as u64;
     let first = (*read).max(recorded.saturating_sub(cap));
     let count = (recorded - first) as usize;

@@ -13,11 +13,11 @@
 //! after which the loss kernel turns the last layer's outputs into `∂L/∂outputs` and per-row
 //! statistics, and `nn_batch_metrics` sums those into one history entry per batch.
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::gpu::readback::BufferRange;
 use crate::gpu::GpuContext;
 use crate::optimizer::{OptimizerBuilder, Source};
-use crate::readback::BufferRange;
+use crate::settings::Route;
 
 use super::batch::{check_batch, Batch, Targets};
 use super::kernels::LossOperands;

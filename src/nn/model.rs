@@ -1,7 +1,7 @@
 //! What a network is: layer sizes, activations, the loss, its parameters and how they are routed.
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::settings::Route;
 
 use super::data::Rng;
 

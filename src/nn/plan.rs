@@ -488,7 +488,7 @@ pub trait Model: Sized {
     fn register(
         &self,
         builder: &mut crate::optimizer::OptimizerBuilder,
-        route: &dyn Fn(&Self::Param) -> crate::config::Route,
+        route: &dyn Fn(&Self::Param) -> crate::settings::Route,
     ) -> Result<()>;
     /// Records the launches for batches of up to `capacity` rows or sequences.
     fn plan(
@@ -502,7 +502,7 @@ pub trait Model: Sized {
         Ok(None)
     }
     /// Every parameter's value (or, with `grads`, gradient) buffer, in registration order.
-    fn param_ranges(&self, grads: bool) -> Vec<crate::readback::BufferRange>;
+    fn param_ranges(&self, grads: bool) -> Vec<crate::gpu::readback::BufferRange>;
     /// The values read from [`param_ranges`](Model::param_ranges), as the caller holds them.
     fn assemble(&self, values: Vec<Vec<f32>>) -> Vec<Self::Values>;
 }
@@ -510,6 +510,7 @@ pub trait Model: Sized {
 /// Every parameter's value (or, with `grads`, its gradient from the last backward pass that
 /// ran); waits for the GPU.
 pub(crate) async fn read_values<M: Model>(model: &M, grads: bool) -> Result<Vec<M::Values>> {
-    let values = crate::readback::read_ranges(model.context(), &model.param_ranges(grads)).await?;
+    let values =
+        crate::gpu::readback::read_ranges(model.context(), &model.param_ranges(grads)).await?;
     Ok(model.assemble(values))
 }

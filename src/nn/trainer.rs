@@ -2,11 +2,11 @@
 //! records the batch upload, forward, loss, backward and the optimizer step into one encoder
 //! and one submit, with no readback. Evaluation (and the GPT's sampling) use plans of their own.
 
-use crate::config::{Route, Settings};
 use crate::error::Result;
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::optimizer::{Optimizer, OptimizerBuilder};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Route, Settings};
 
 use super::batch::{check_batch, Batch, Metrics, Targets};
 use super::data::Dataset;

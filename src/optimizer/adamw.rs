@@ -5,7 +5,7 @@
 //! W ← W·(1 − lr·wd) − lr_eff·(use_m·m + use_g·g) / (sqrt(use_v·v + eps_root) + ε)
 //! ```
 //! with the bias corrections in `use_m`, `use_v` and `lr_eff` per
-//! [`AdamVariant`](crate::config::AdamVariant) (see [`crate::config::AdamWConfig::scalars`]).
+//! [`AdamVariant`](crate::settings::AdamVariant) (see [`crate::settings::AdamWConfig::scalars`]).
 
 use crate::kernels::{AdamDims, AdamOperands, Dispatch};
 

@@ -1,9 +1,11 @@
 //! Allocation, once, of every buffer a layout asks for: parameter arenas, optimizer state, the
 //! Newton-Schulz workspace and the step scalars; host data is uploaded here.
 
+use crate::gpu::readback::BufferRange;
 use crate::gpu::GpuContext;
+// Re-exported for the option buffers beside this file (optimizer/keras.rs).
+pub(super) use crate::gpu::storage_buffer;
 use crate::kernels::{AdamStep, MuonStep, NsOperands};
-use crate::readback::BufferRange;
 
 use super::layout::{Layout, ParamSpec};
 
@@ -49,7 +51,7 @@ impl ParamState {
 pub struct ParamInfo {
     pub name: String,
     pub shape: Vec<usize>,
-    pub route: crate::config::Group,
+    pub route: crate::settings::Group,
     pub value: BufferRange,
     pub grad: BufferRange,
     pub(super) state: ParamState,
@@ -57,7 +59,7 @@ pub struct ParamInfo {
     pub(super) owned: bool,
     /// How the first moment (Muon momentum or AdamW `exp_avg`) is stored (`state` then counts
     /// `u32` words when packed).
-    pub(super) mu_dtype: crate::muon_options::MuDtype,
+    pub(super) mu_dtype: crate::settings::optax::MuDtype,
 }
 
 impl ParamInfo {
@@ -68,7 +70,7 @@ impl ParamInfo {
 
     /// How its first moment (Muon momentum or AdamW `exp_avg`) is stored: packed dtypes hold
     /// two values per `u32` of the range (whose `len` then counts words).
-    pub fn mu_dtype(&self) -> crate::muon_options::MuDtype {
+    pub fn mu_dtype(&self) -> crate::settings::optax::MuDtype {
         self.mu_dtype
     }
 }
@@ -192,18 +194,7 @@ pub struct Buffers {
     /// Momentum, first and second moments.
     pub state_bytes: u64,
     /// What optax's options need (`adaptive`, `spectral`).
-    pub options: super::option_buffers::OptionBuffers,
-}
-
-pub(super) fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes.max(16).next_multiple_of(4),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
+    pub options: super::optax_buffers::OptionBuffers,
 }
 
 fn step_buffer(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {
@@ -230,20 +221,59 @@ impl Buffers {
         layout: &Layout,
         params: Vec<(ParamSpec, Source<Vec<f32>>)>,
         half: bool,
-        settings: &crate::config::Settings,
+        settings: &crate::settings::Settings,
     ) -> Self {
         let device = &ctx.device;
-        let mut dtypes = vec![crate::muon_options::MuDtype::F32; params.len()];
-        let mut state_bytes = 0;
-        let mut states: Vec<Option<(BufferRange, BufferRange, ParamState)>> =
-            (0..params.len()).map(|_| None).collect();
+        let mut placed = Placed {
+            dtypes: vec![crate::settings::optax::MuDtype::F32; params.len()],
+            states: (0..params.len()).map(|_| None).collect(),
+            state_bytes: 0,
+        };
+        let momentum = Self::place_muon(device, layout, &params, settings, &mut placed);
+        let adam = Self::place_adam(device, layout, &params, settings, &mut placed);
+        let state_bytes = placed.state_bytes;
+        let params = Self::upload(ctx, params, placed);
+
+        let steps = StepBuffers {
+            muon: step_buffer(
+                device,
+                "muon step scalars",
+                layout.batches.len().max(1) * std::mem::size_of::<MuonStep>(),
+            ),
+            adam: step_buffer(
+                device,
+                "adamw step scalars",
+                layout.adam.len().max(1) * std::mem::size_of::<AdamStep>(),
+            ),
+        };
+        Self {
+            params,
+            momentum,
+            adam,
+            workspace: Workspace::new(device, layout, half),
+            steps,
+            state_bytes,
+            options: super::optax_buffers::OptionBuffers::new(device, layout, settings),
+        }
+    }
+}
+
+impl Buffers {
+    /// The Muon batches' momentum buffers and arenas; each member's ranges into `placed`.
+    fn place_muon(
+        device: &wgpu::Device,
+        layout: &Layout,
+        params: &[(ParamSpec, Source<Vec<f32>>)],
+        settings: &crate::settings::Settings,
+        placed: &mut Placed,
+    ) -> Vec<wgpu::Buffer> {
         let mut momentum = Vec::with_capacity(layout.batches.len());
         for b in &layout.batches {
             // Packed dtypes: two values per u32, each parameter starting on a whole word.
             let dtype = settings.muon[b.group].mu_dtype;
             let rc = dtype.words(b.param_len());
             let m = storage_buffer(device, "muon momentum", (rc * b.count() * 4) as u64);
-            state_bytes += m.size();
+            placed.state_bytes += m.size();
             let stride = b.arena_stride();
             let arena = (b.hosted > 0).then(|| {
                 let bytes = (stride * b.hosted * 4) as u64;
@@ -267,12 +297,23 @@ impl Buffers {
                 let state = ParamState::Muon {
                     momentum: range(&m, slot * rc, dtype.words(len)),
                 };
-                dtypes[i] = dtype;
-                states[i] = Some((value, grad, state));
+                placed.dtypes[i] = dtype;
+                placed.states[i] = Some((value, grad, state));
             }
             momentum.push(m);
         }
+        momentum
+    }
 
+    /// The AdamW groups' arenas and state (one run per arena or caller's buffer); each
+    /// member's ranges into `placed`.
+    fn place_adam(
+        device: &wgpu::Device,
+        layout: &Layout,
+        params: &[(ParamSpec, Source<Vec<f32>>)],
+        settings: &crate::settings::Settings,
+        placed: &mut Placed,
+    ) -> Vec<AdamRun> {
         let mut adam = Vec::new();
         for (group, g) in layout.adam.iter().enumerate() {
             // optax's mu_dtype: exp_avg two per u32 (arena offsets are even, so no word is shared).
@@ -291,10 +332,10 @@ impl Buffers {
                     ),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", bytes),
                 };
-                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                placed.state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
                 for &(i, at) in &arena.members {
-                    states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
-                    dtypes[i] = dtype;
+                    placed.states[i] = Some(adam_ranges(&run, at, params[i].0.len, dtype));
+                    placed.dtypes[i] = dtype;
                 }
                 adam.push(run);
             }
@@ -311,17 +352,25 @@ impl Buffers {
                     exp_avg: storage_buffer(device, "adamw exp_avg", dtype.words(len) as u64 * 4),
                     exp_avg_sq: storage_buffer(device, "adamw exp_avg_sq", len as u64 * 4),
                 };
-                state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
-                states[i] = Some(adam_ranges(&run, 0, len, dtype));
-                dtypes[i] = dtype;
+                placed.state_bytes += run.exp_avg.size() + run.exp_avg_sq.size();
+                placed.states[i] = Some(adam_ranges(&run, 0, len, dtype));
+                placed.dtypes[i] = dtype;
                 adam.push(run);
             }
         }
+        adam
+    }
 
-        let params: Vec<ParamInfo> = params
+    /// Every parameter's description, its host data uploaded into its place.
+    fn upload(
+        ctx: &GpuContext,
+        params: Vec<(ParamSpec, Source<Vec<f32>>)>,
+        placed: Placed,
+    ) -> Vec<ParamInfo> {
+        params
             .into_iter()
-            .zip(states)
-            .zip(dtypes)
+            .zip(placed.states)
+            .zip(placed.dtypes)
             .map(|(((spec, data), state), mu_dtype)| {
                 let (value, grad, state) = state.expect("the layout places every parameter");
                 if let Source::Host(values) = &data {
@@ -342,37 +391,22 @@ impl Buffers {
                     mu_dtype,
                 }
             })
-            .collect();
-
-        let steps = StepBuffers {
-            muon: step_buffer(
-                device,
-                "muon step scalars",
-                layout.batches.len().max(1) * std::mem::size_of::<MuonStep>(),
-            ),
-            adam: step_buffer(
-                device,
-                "adamw step scalars",
-                layout.adam.len().max(1) * std::mem::size_of::<AdamStep>(),
-            ),
-        };
-        Self {
-            params,
-            momentum,
-            adam,
-            workspace: Workspace::new(device, layout, half),
-            steps,
-            state_bytes,
-            options: super::option_buffers::OptionBuffers::new(device, layout, settings),
-        }
+            .collect()
     }
+}
+
+/// Where `Buffers::allocate` has put each parameter so far.
+struct Placed {
+    dtypes: Vec<crate::settings::optax::MuDtype>,
+    states: Vec<Option<(BufferRange, BufferRange, ParamState)>>,
+    state_bytes: u64,
 }
 
 fn adam_ranges(
     run: &AdamRun,
     at: usize,
     len: usize,
-    dtype: crate::muon_options::MuDtype,
+    dtype: crate::settings::optax::MuDtype,
 ) -> (BufferRange, BufferRange, ParamState) {
     (
         range(&run.value, at, len),

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use crate::config::{resolve, Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::kernels::{Kernels, NsVariant};
+use crate::settings::{resolve, Route, Settings};
 use crate::shape::{check_length, element_count};
 
 use super::buffers::{Buffers, Source};
@@ -170,7 +170,7 @@ impl OptimizerBuilder {
             }
         }
         let ctx = self.ctx.clone();
-        crate::device_health::scoped(&ctx, "building the optimizer", || self.build_unscoped())
+        ctx.scoped("building the optimizer", || self.build_unscoped())
     }
 
     fn build_unscoped(self) -> Result<Optimizer> {
@@ -216,7 +216,7 @@ impl OptimizerBuilder {
         let routed = specs
             .iter()
             .map(|p| (p.name.as_str(), p.shape.as_slice(), p.group));
-        crate::muon_options::check_listed(&self.settings, routed)?;
+        crate::settings::check_listed(&self.settings, routed)?;
         let layout = Layout::new(&specs, &self.settings, limits)?;
         // 2. Allocation (and upload of host data).
         let buffers = Buffers::allocate(
@@ -228,7 +228,7 @@ impl OptimizerBuilder {
         );
         // The options' own buffers: the Keras base optimizer's, the skip_step policy's.
         let extras =
-            super::keras_options::Extras::allocate(device, &self.settings.options, &buffers.params);
+            super::keras::Extras::allocate(device, &self.settings.options, &buffers.params);
         let skip = (self.non_finite == NonFinitePolicy::SkipStep)
             .then(|| Box::new(non_finite::SkipStep::allocate(device, &buffers.steps)));
         // 3. Recording: every launch of a step, replayed as is.

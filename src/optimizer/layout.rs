@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Group, Settings};
 use crate::error::{Error, Result};
+use crate::settings::{Group, Settings};
 
 /// Arena slots start on 256-byte boundaries so callers can bind one parameter on its own.
 pub const ARENA_ALIGN: usize = 64;
@@ -32,7 +32,7 @@ pub struct MuonBatch {
     pub group: usize,
     pub rows: usize,
     pub cols: usize,
-    /// The shape scale `s(rows, cols)` of the update (see [`crate::config::AdjustLr`]).
+    /// The shape scale `s(rows, cols)` of the update (see [`crate::settings::AdjustLr`]).
     pub scale: f64,
     /// Parameter indices, host-owned first: those share one arena and one dispatch.
     pub members: Vec<usize>,
@@ -47,7 +47,7 @@ pub struct MuonBatch {
     pub slices: usize,
     /// The map of the general kernels (`momentum_nd`, `muon_update_nd`), when the group's
     /// options or the parameter's dimension numbers need them.
-    pub map: Option<crate::muon_options::MatrixMap>,
+    pub map: Option<crate::settings::optax::MatrixMap>,
 }
 
 impl MuonBatch {
@@ -186,7 +186,7 @@ fn muon_batches(
         usize,
         usize,
         u64,
-        Option<crate::muon_options::MatrixMap>,
+        Option<crate::settings::optax::MatrixMap>,
     );
     let mut open: HashMap<Key, usize> = HashMap::new();
     for (i, p) in params.iter().enumerate() {

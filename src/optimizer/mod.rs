@@ -26,23 +26,23 @@
 mod adamw;
 mod buffers;
 mod builder;
-mod keras_options;
+mod keras;
 pub mod layout;
 mod muon;
 mod newton_schulz;
 mod non_finite;
-mod option_buffers;
-mod options;
+mod optax;
+mod optax_buffers;
 mod step;
 
 use std::collections::HashMap;
 
-use crate::config::{Group, Settings};
 use crate::error::{Error, Result};
+use crate::gpu::readback::{read_ranges, BufferRange};
 use crate::gpu::GpuContext;
 use crate::kernels::tune::TuneReport;
 use crate::kernels::{Dispatch, NsVariant};
-use crate::readback::{read_ranges, BufferRange};
+use crate::settings::{Group, Settings};
 use crate::shape::check_length;
 
 pub use buffers::{ParamInfo, ParamState, Source};
@@ -61,7 +61,7 @@ struct Recorder<'a> {
     layout: &'a Layout,
     buffers: &'a buffers::Buffers,
     /// The Keras base optimizer's options' buffers.
-    keras: &'a keras_options::Extras,
+    keras: &'a keras::Extras,
     /// The skip_step policy's buffers; `None` under `propagate`.
     skip: Option<&'a non_finite::SkipStep>,
 }
@@ -83,7 +83,7 @@ impl Recorder<'_> {
         // skip_step: scan the gradients, choose the step scalars, zero a skipped step's gradients.
         non_finite::record(self, &mut update);
         // Keras: accumulate or unscale, then clip the gradients.
-        keras_options::transforms(self, &mut update);
+        keras::transforms(self, &mut update);
         for wave in &self.layout.waves {
             muon::clear(self, wave, &mut update);
             let runs = muon::momentum(self, wave, &mut update);
@@ -92,11 +92,11 @@ impl Recorder<'_> {
             muon::update(self, &runs, &orthogonalized, &mut update);
         }
         adamw::record(self, &mut update);
-        keras_options::ema(self, &mut update);
+        keras::ema(self, &mut update);
 
         let mut accumulate_only = Vec::new();
-        keras_options::accumulate(self, &mut accumulate_only);
-        keras_options::ema(self, &mut accumulate_only);
+        keras::accumulate(self, &mut accumulate_only);
+        keras::ema(self, &mut accumulate_only);
         Launches {
             update,
             accumulate_only,
@@ -189,7 +189,7 @@ pub struct Optimizer {
     fresh: Vec<std::sync::atomic::AtomicU8>,
     allow_stale: bool,
     /// The Keras base optimizer's options: their buffers and the call count.
-    extras: Box<keras_options::Extras>,
+    extras: Box<keras::Extras>,
 }
 
 /// [`Optimizer::fresh`]: never written from the host (a GPU writes it), written since the
@@ -334,8 +334,8 @@ impl Optimizer {
         group: Group,
         key: &str,
         value: f64,
-        muon: impl Fn(&mut crate::config::MuonConfig) -> &mut f64,
-        adam: impl Fn(&mut crate::config::AdamWConfig) -> &mut f64,
+        muon: impl Fn(&mut crate::settings::MuonConfig) -> &mut f64,
+        adam: impl Fn(&mut crate::settings::AdamWConfig) -> &mut f64,
     ) -> Result<()> {
         // As strict as torch's: a learning rate or weight decay is finite and >= 0.
         if !value.is_finite() || value < 0.0 {
@@ -400,7 +400,7 @@ impl Optimizer {
     /// Uploads a gradient from the host (staged on the queue; used by the next submit).
     pub fn write_gradient(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "gradient", values)?;
-        crate::device_health::scoped(&self.ctx, "write_gradient", || {
+        self.ctx.scoped("write_gradient", || {
             self.write(p, &p.grad, "gradient", values)
         })?;
         self.fresh[self.index[name]].store(FRESH, std::sync::atomic::Ordering::Relaxed);
@@ -410,7 +410,7 @@ impl Optimizer {
     /// Overwrites a parameter's value from the host.
     pub fn write_parameter(&self, name: &str, values: &[f32]) -> Result<()> {
         let p = self.check_len(name, "value", values)?;
-        crate::device_health::scoped(&self.ctx, "write_parameter", || {
+        self.ctx.scoped("write_parameter", || {
             self.write(p, &p.value, "value", values)
         })
     }

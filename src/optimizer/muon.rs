@@ -14,13 +14,13 @@
 
 use std::collections::HashMap;
 
-use crate::config::{MuonConfig, NormEps};
 use crate::kernels::{Dispatch, MatrixDims, MuonStep, NormDims};
-use crate::muon_options::Preconditioning;
+use crate::settings::optax::Preconditioning;
+use crate::settings::{MuonConfig, NormEps};
 
 use super::layout::{MuonBatch, Wave};
 use super::newton_schulz::{self, Orthogonalized};
-use super::{options, Recorder};
+use super::Recorder;
 
 /// Zeroes the workspace before a wave where anything of an earlier one could remain: several
 /// waves pad their matrices differently in the one workspace, and in a padded wave a NaN of an
@@ -54,7 +54,7 @@ pub(super) fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -
         let b = &r.layout.batches[bi];
         if b.map.is_some() {
             // optax's general kernels (any rank, dimension numbers, mu_dtype, adaptive).
-            let general = options::momentum(r, bi, out).into_iter();
+            let general = super::optax::momentum(r, bi, out).into_iter();
             runs.extend(general.map(|(nd, value)| Run {
                 batch: bi,
                 dims: MatrixDims::default(),
@@ -110,10 +110,10 @@ pub(super) fn momentum(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) -
 
 /// `X ← X / (‖X‖_F + ε)` or `X / max(‖X‖_F, ε)` for every matrix of the wave: one dispatch
 /// (and, for the f16 Newton-Schulz variants, one more for the f16 copy of `X`). optax's
-/// spectral batches are scaled by `X / (σ_max + ε)` first ([`options::spectral`]); AOL and
+/// spectral batches are scaled by `X / (σ_max + ε)` first ([`super::optax::spectral`]); AOL and
 /// Schatten-4 batches in the first Newton-Schulz iteration.
 pub(super) fn precondition(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
-    options::spectral(r, wave, out);
+    super::optax::spectral(r, wave, out);
     // Only the Frobenius batches.
     let norms: Vec<NormDims> = (wave.batches.iter())
         .filter(|&&bi| {
@@ -145,14 +145,14 @@ pub(super) fn precondition(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch
 
 /// `Xₖ₊₁ = aₖ·Xₖ + (bₖ·A + cₖ·A²)·Xₖ`, `A = Xₖ·Xₖᵀ`, for every batch of the wave at once (the
 /// Gram form for wide matrices; see [`newton_schulz`](super::newton_schulz)). optax's AOL and
-/// Schatten-4 rescale `X₀` and `A₀` once `A₀` is computed ([`options::precondition`]).
+/// Schatten-4 rescale `X₀` and `A₀` once `A₀` is computed ([`super::optax::precondition`]).
 pub(super) fn newton_schulz(
     r: &Recorder<'_>,
     wave: &Wave,
     out: &mut Vec<Dispatch>,
 ) -> HashMap<usize, Orthogonalized> {
     newton_schulz::first_gram(r, &wave.batches, out);
-    options::precondition(r, &wave.batches, out);
+    super::optax::precondition(r, &wave.batches, out);
     newton_schulz::iterate(r, &wave.batches, out)
 }
 
@@ -167,7 +167,7 @@ pub(super) fn update(
     for run in runs {
         let ortho = results[&run.batch].buffer(&r.buffers.workspace);
         if let Some(nd) = run.nd {
-            options::update(r, run.batch, nd, ortho, &run.value, out);
+            super::optax::update(r, run.batch, nd, ortho, &run.value, out);
             continue;
         }
         out.push(r.kernels.muon_update(
@@ -181,9 +181,8 @@ pub(super) fn update(
 }
 
 /// The step scalars of a batch at step `t`; the shape scale enters here,
-/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::config::AdjustLr`].
+/// `lr_eff = lr·s(rows, cols)` with `s` from [`crate::settings::AdjustLr`].
 /// Every learning rate is multiplied by `eta`, the schedule's factor.
 pub(super) fn step_scalars(cfg: &MuonConfig, batch: &MuonBatch, t: u64, eta: f64) -> MuonStep {
-    let s = cfg.scalars(t, batch.scale);
-    MuonStep::from(crate::keras_options::muon_scalars_at_rate(cfg, s, eta))
+    MuonStep::from(cfg.scalars_at_rate(t, batch.scale, eta))
 }

@@ -4,7 +4,6 @@
 use wgpu::util::DeviceExt;
 
 use crate::error::Result;
-use crate::keras_options;
 use crate::kernels::{AdamStep, Dispatch, MuonStep};
 
 use super::{muon, Optimizer, StepStats};
@@ -12,19 +11,13 @@ use super::{muon, Optimizer, StepStats};
 impl Optimizer {
     /// The step scalars of step `t`: one [`MuonStep`] per Muon batch, one [`AdamStep`] per
     /// AdamW group, as the bytes of one staging buffer (Muon first).
-    /// Every learning rate is multiplied by `eta`, the schedule's factor ([`crate::schedule`]).
+    /// Every learning rate is multiplied by `eta`, the schedule's factor ([`crate::settings::schedule`]).
     pub(super) fn step_scalars(&self, t: u64, eta: f64) -> (Vec<u8>, u64) {
         let mut muon: Vec<MuonStep> = (self.batches.iter())
             .map(|b| muon::step_scalars(&self.settings.muon[b.group], b, t, eta))
             .collect();
         let mut adam: Vec<AdamStep> = (self.settings.adam.iter())
-            .map(|cfg| {
-                AdamStep::from(keras_options::adam_scalars_at_rate(
-                    cfg,
-                    cfg.scalars(t),
-                    eta,
-                ))
-            })
+            .map(|cfg| AdamStep::from(cfg.scalars_at_rate(t, eta)))
             .collect();
         // The buffers hold at least one of each (a binding is never empty).
         muon.resize(muon.len().max(1), MuonStep::default());
@@ -156,7 +149,7 @@ impl Optimizer {
         }
         let ctx = self.ctx.clone();
         let (before, calls) = (self.step, self.extras.calls);
-        let result = crate::device_health::scoped(&ctx, "step", || {
+        let result = ctx.scoped("step", || {
             let mut encoder = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {

@@ -9,7 +9,7 @@ use super::context::context;
 use super::convert::{invalid, js_error};
 use super::fields::Fields;
 use crate as mw;
-use mw::overrides::{self, Kind};
+use mw::settings::overrides::{self, Kind};
 use mw::{GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route};
 
 fn muon_settings(

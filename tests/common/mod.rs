@@ -95,7 +95,7 @@ pub fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, len: usize) -> Vec<f32> {
         offset: 0,
         len,
     };
-    pollster::block_on(muon_wgpu::readback::read_ranges(ctx, &[range]))
+    pollster::block_on(muon_wgpu::gpu::readback::read_ranges(ctx, &[range]))
         .expect("readback")
         .remove(0)
 }

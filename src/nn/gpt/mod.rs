@@ -31,8 +31,8 @@ pub use model::Gpt;
 pub use plan::{GptPlan, TokenBatchRef};
 pub use trainer::{GptTrainer, GptTrainerOptions};
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::settings::Route;
 
 use super::data::Rng;
 

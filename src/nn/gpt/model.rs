@@ -1,11 +1,11 @@
 //! The GPT on the GPU: its parameters and gradients in buffers of their own, registered with the
 //! optimizer in place. Its plans are built in [`plan`](super::plan).
 
-use crate::config::Route;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::nn::plan::{read_values, storage, storage_init, ModelGpu};
 use crate::optimizer::{OptimizerBuilder, Source};
+use crate::settings::Route;
 
 use super::kernels::GptKernels;
 use super::{GptParam, GptSpec, ParamKind};

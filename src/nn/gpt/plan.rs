@@ -21,8 +21,8 @@
 //! Every parameter gradient is written by its matmul or kernel straight into the buffer the
 //! optimizer reads.
 
-use crate::config::Route;
 use crate::error::{Error, Result};
+use crate::gpu::readback::BufferRange;
 use crate::gpu::GpuContext;
 use crate::nn::batch::{bad_batch, whole_rows};
 use crate::nn::kernels::LossOperands;
@@ -31,7 +31,7 @@ use crate::nn::plan::{
     check_sizes, storage, BatchPlan, Inputs, Model, PlanBuffers, PlanSizes, Recorder, Staged,
 };
 use crate::optimizer::OptimizerBuilder;
-use crate::readback::BufferRange;
+use crate::settings::Route;
 
 use super::kernels::{AttentionBackward, AttentionDims, EmbeddingDims, NormDims};
 use super::model::{Gpt, ParamBuffers};

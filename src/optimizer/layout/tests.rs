@@ -1,5 +1,5 @@
 use super::*;
-use crate::presets::{Overrides, Preset};
+use crate::settings::presets::{Overrides, Preset};
 
 fn settings() -> Settings {
     Preset::Torch.settings(&Overrides::default()).unwrap()

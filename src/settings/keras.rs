@@ -13,7 +13,7 @@
 //! clipnorm c:        g ← g·c / max(‖g‖, c)                 per tensor
 //! global_clipnorm c: g ← g·c·min(1/‖G‖, 1/c)               ‖G‖ over every gradient together
 //! clipvalue c:       g ← clip(g, −c, c)
-//! the preset's update, every learning rate times η(k) (see [`crate::schedule`]), bias corrections at t
+//! the preset's update, every learning rate times η(k) (see [`crate::settings::schedule`]), bias corrections at t
 //! EMA (every call, also between updates):  avg ← f·avg + (1−f)·W,  f = 0 while t = 0 before
 //!     this call, else ema_momentum;  when (t_before + 1) mod ema_overwrite_frequency = 0:  W ← avg
 //! ```
@@ -23,8 +23,8 @@
 //! used (divided, averaged, clipped), and between updates the accumulators hold the sum so far.
 
 use crate::error::{Error, Result};
-use crate::overrides::Overrides;
-use crate::schedule::LrSchedule;
+use crate::settings::overrides::Overrides;
+use crate::settings::schedule::LrSchedule;
 
 /// Gradient clipping (Keras allows at most one kind).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -181,63 +181,6 @@ impl StepOptions {
             .overwrite_frequency
             .is_some_and(|n| (t + 1).is_multiple_of(n));
         Some((f, overwrite))
-    }
-}
-
-/// Muon's step scalars with every learning rate times `η` (the schedule's factor): the update's
-/// `lr·s` and the decay's `1 − lr·wd`.
-pub fn muon_scalars_at_rate(
-    cfg: &crate::config::MuonConfig,
-    s: crate::config::MuonScalars,
-    eta: f64,
-) -> crate::config::MuonScalars {
-    crate::config::MuonScalars {
-        keep: 1.0 - cfg.lr * eta * cfg.weight_decay,
-        lr_eff: s.lr_eff * eta,
-        ..s
-    }
-}
-
-/// AdamW's step scalars with every learning rate times `η`, the decay's too (Keras decays with
-/// its scheduled main rate).
-pub fn adam_scalars_at_rate(
-    cfg: &crate::config::AdamWConfig,
-    s: crate::config::AdamScalars,
-    eta: f64,
-) -> crate::config::AdamScalars {
-    crate::config::AdamScalars {
-        keep: 1.0 - cfg.decay_lr.unwrap_or(cfg.lr) * eta * cfg.weight_decay,
-        lr_eff: s.lr_eff * eta,
-        ..s
-    }
-}
-
-/// Keras Muon's routing options.
-pub mod routing {
-    use crate::error::{Error, Result};
-
-    /// The `;`-separated regular expressions of `exclude_layers`, compiled; an invalid one is an
-    /// error naming the key.
-    pub fn patterns(text: &str) -> Result<Vec<regex_lite::Regex>> {
-        (text.split(';').map(str::trim).filter(|p| !p.is_empty()))
-            .map(compile)
-            .collect()
-    }
-
-    /// One `exclude_layers` pattern, compiled; an invalid one is an error naming the key.
-    pub fn compile(pattern: &str) -> Result<regex_lite::Regex> {
-        regex_lite::Regex::new(pattern).map_err(|e| Error::InvalidHyperparameter {
-            key: "exclude_layers".into(),
-            value: pattern.into(),
-            reason: format!("not a regular expression: {e}"),
-        })
-    }
-
-    /// Whether `name` matches any pattern anywhere (Python's `re.search`, case-sensitive).
-    pub fn excluded(patterns: &[String], name: &str) -> bool {
-        patterns
-            .iter()
-            .any(|p| regex_lite::Regex::new(p).is_ok_and(|r| r.is_match(name)))
     }
 }
 

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Route, Settings};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::io::tensors::{self, Tensor, TensorFile};
 use crate::optimizer::{OptimizerBuilder, Source};
-use crate::overrides::{self, Overrides};
-use crate::presets::Preset;
 use crate::reference::{ReferenceOptimizer, Tensor64};
-use crate::tensors::{self, Tensor, TensorFile};
+use crate::settings::overrides::{self, Overrides};
+use crate::settings::presets::Preset;
+use crate::settings::{Route, Settings};
 
 /// The metadata keys of a case besides the [`overrides::KEYS`], with what they mean (the
 /// command line may override them too).
@@ -116,62 +116,7 @@ impl Case {
                 .collect::<Vec<_>>()
         });
 
-        let bad_tensor = |tensor: &str, reason: String| Error::InvalidTensor {
-            path: label.into(),
-            tensor: tensor.into(),
-            reason,
-        };
-        // A step number cannot exceed the number of gradient tensors (every earlier step needs
-        // its own), so that a tiny file cannot make us allocate for a huge step index.
-        let grad_count = (file.tensors.iter())
-            .filter(|t| t.0.starts_with("grad/"))
-            .count();
-        let mut params: Vec<Tensor> = Vec::new();
-        let mut grad_sets: Vec<HashMap<String, Vec<f32>>> = Vec::new();
-        let mut grad_shapes: Vec<(String, usize, Vec<usize>)> = Vec::new();
-        for (name, shape, values) in file.tensors {
-            if let Some(p) = name.strip_prefix("param/") {
-                if p.is_empty() {
-                    return Err(bad_tensor(&name, "empty parameter name".into()));
-                }
-                params.push((p.to_string(), shape, values));
-            } else if let Some(rest) = name.strip_prefix("grad/") {
-                let (k, p) = rest
-                    .split_once('/')
-                    .ok_or_else(|| bad_tensor(&name, "expected grad/<step>/<name>".into()))?;
-                let k = step_number(k, grad_count).map_err(|reason| bad_tensor(&name, reason))?;
-                if grad_sets.len() <= k {
-                    grad_sets.resize_with(k + 1, HashMap::new);
-                }
-                grad_shapes.push((p.to_string(), k, shape));
-                grad_sets[k].insert(p.to_string(), values);
-            } else {
-                return Err(bad_tensor(
-                    &name,
-                    "expected a `param/` or `grad/<step>/` prefix".into(),
-                ));
-            }
-        }
-        if params.is_empty() {
-            return Err(Error::MalformedFile {
-                path: label.into(),
-                reason: "no `param/<name>` tensors".into(),
-            });
-        }
-        for (p, k, shape) in &grad_shapes {
-            let Some(param) = params.iter().find(|t| &t.0 == p) else {
-                return Err(bad_tensor(
-                    &format!("grad/{k}/{p}"),
-                    format!("no parameter `{p}`"),
-                ));
-            };
-            if &param.1 != shape {
-                return Err(bad_tensor(
-                    &format!("grad/{k}/{p}"),
-                    format!("shape {shape:?}, but `param/{p}` has {:?}", param.1),
-                ));
-            }
-        }
+        let (params, grad_sets) = split_tensors(file.tensors, label)?;
         let steps = match lookup("steps") {
             Some(v) => overrides::count("steps", v)?,
             None => grad_sets.len(),
@@ -205,14 +150,20 @@ impl Case {
             params,
             grads: grad_sets,
         };
-        let settings = case.settings()?;
+        case.check_routes()?;
+        Ok(case)
+    }
+
+    /// Every parameter's route resolves, and optax's dimension numbers name Muon parameters.
+    fn check_routes(&self) -> Result<()> {
+        let settings = self.settings()?;
         let mut routed = Vec::new();
-        for (name, shape, _) in &case.params {
-            let group = crate::config::resolve(&settings, name, shape, case.route(name))?;
+        for (name, shape, _) in &self.params {
+            let group = crate::settings::resolve(&settings, name, shape, self.route(name))?;
             routed.push((name.as_str(), shape.as_slice(), group));
         }
-        crate::muon_options::check_listed(&settings, routed.into_iter())?;
-        Ok(case)
+        crate::settings::check_listed(&settings, routed.into_iter())?;
+        Ok(())
     }
 
     /// The optimizer settings of this case.
@@ -252,7 +203,7 @@ impl Case {
         for (name, shape, values) in &self.params {
             opt.add(name, shape, values, self.route(name))?;
         }
-        let skip = self.overrides.non_finite == Some(crate::optimizer::NonFinitePolicy::SkipStep);
+        let skip = self.overrides.non_finite == Some(crate::settings::NonFinitePolicy::SkipStep);
         for grads in self.grads.iter().take(self.steps) {
             // skip_step: a NaN or Inf anywhere skips the whole step (no state, no count).
             if skip && grads.values().flatten().any(|g| !g.is_finite()) {
@@ -268,8 +219,8 @@ impl Case {
                 p.value.clone(),
             ));
             let states: &[(&str, &Vec<f64>)] = match p.route {
-                crate::config::Group::Muon(_) => &[("momentum", &p.momentum)],
-                crate::config::Group::AdamW(_) => {
+                crate::settings::Group::Muon(_) => &[("momentum", &p.momentum)],
+                crate::settings::Group::AdamW(_) => {
                     &[("exp_avg", &p.exp_avg), ("exp_avg_sq", &p.exp_avg_sq)]
                 }
             };
@@ -301,4 +252,69 @@ impl Case {
             ),
         ])
     }
+}
+
+/// One step's gradients by parameter name.
+type StepGrads = HashMap<String, Vec<f32>>;
+
+/// The `param/<name>` tensors and, per step, the `grad/<step>/<name>` ones, each gradient
+/// checked against its parameter's shape.
+fn split_tensors(tensors: Vec<Tensor>, label: &str) -> Result<(Vec<Tensor>, Vec<StepGrads>)> {
+    let bad_tensor = |tensor: &str, reason: String| Error::InvalidTensor {
+        path: label.into(),
+        tensor: tensor.into(),
+        reason,
+    };
+    // A step number cannot exceed the number of gradient tensors (every earlier step needs
+    // its own), so that a tiny file cannot make us allocate for a huge step index.
+    let grad_count = (tensors.iter())
+        .filter(|t| t.0.starts_with("grad/"))
+        .count();
+    let mut params: Vec<Tensor> = Vec::new();
+    let mut grad_sets: Vec<HashMap<String, Vec<f32>>> = Vec::new();
+    let mut grad_shapes: Vec<(String, usize, Vec<usize>)> = Vec::new();
+    for (name, shape, values) in tensors {
+        if let Some(p) = name.strip_prefix("param/") {
+            if p.is_empty() {
+                return Err(bad_tensor(&name, "empty parameter name".into()));
+            }
+            params.push((p.to_string(), shape, values));
+        } else if let Some(rest) = name.strip_prefix("grad/") {
+            let (k, p) = rest
+                .split_once('/')
+                .ok_or_else(|| bad_tensor(&name, "expected grad/<step>/<name>".into()))?;
+            let k = step_number(k, grad_count).map_err(|reason| bad_tensor(&name, reason))?;
+            if grad_sets.len() <= k {
+                grad_sets.resize_with(k + 1, HashMap::new);
+            }
+            grad_shapes.push((p.to_string(), k, shape));
+            grad_sets[k].insert(p.to_string(), values);
+        } else {
+            return Err(bad_tensor(
+                &name,
+                "expected a `param/` or `grad/<step>/` prefix".into(),
+            ));
+        }
+    }
+    if params.is_empty() {
+        return Err(Error::MalformedFile {
+            path: label.into(),
+            reason: "no `param/<name>` tensors".into(),
+        });
+    }
+    for (p, k, shape) in &grad_shapes {
+        let Some(param) = params.iter().find(|t| &t.0 == p) else {
+            return Err(bad_tensor(
+                &format!("grad/{k}/{p}"),
+                format!("no parameter `{p}`"),
+            ));
+        };
+        if &param.1 != shape {
+            return Err(bad_tensor(
+                &format!("grad/{k}/{p}"),
+                format!("shape {shape:?}, but `param/{p}` has {:?}", param.1),
+            ));
+        }
+    }
+    Ok((params, grad_sets))
 }

@@ -92,7 +92,7 @@ pub fn read_file(path: &std::path::Path) -> Result<TensorFile> {
     parse(&bytes, &path.display().to_string())
 }
 
-/// Serializes and writes a file atomically ([`crate::atomic_file`]; native only).
+/// Serializes and writes a file atomically ([`crate::io::atomic_file`]; native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_file(
     path: &std::path::Path,
@@ -101,5 +101,5 @@ pub fn write_file(
 ) -> Result<()> {
     let bytes = serialize(tensors, metadata)?;
     // Atomic: a reader sees the old file or the whole new one, never a part.
-    crate::atomic_file::write(path, &bytes)
+    crate::io::atomic_file::write(path, &bytes)
 }

@@ -3,7 +3,7 @@
 //! [`MatrixMap`]); used by the batches whose options the 2-D kernels do not cover.
 
 use super::{strided_grid, Dispatch, Kernels};
-use crate::muon_options::{MatrixMap, MAX_RANK};
+use crate::settings::optax::{MatrixMap, MAX_RANK};
 
 /// `nd_view.wgsl`'s `NdDims`: a run of same-shape parameters and their matrices' places.
 #[repr(C)]

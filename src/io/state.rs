@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::io::tensors::{self, Tensor};
 use crate::optimizer::Optimizer;
-use crate::tensors::{self, Tensor};
 
 /// Metadata key of the step count.
 pub const STEP_KEY: &str = "step";
@@ -71,7 +71,7 @@ impl Optimizer {
                     .into_iter()
                     .map(|(k, r)| (format!("state/{}/{k}", p.name), r.clone())),
             );
-            // The moving average of `use_ema` (crate::keras_options).
+            // The moving average of `use_ema` (crate::settings::keras).
             targets.extend(self.average(i).map(|r| (format!("ema/{}", p.name), r)));
             for (tensor, range) in targets {
                 let (_, shape, values) = by_name

@@ -11,12 +11,12 @@
 //!
 //! Every preset then applies `W ← W·(1 - lr·wd) - lr·scale·O` with `O` the Newton-Schulz output.
 
-use crate::config::{
-    AdamVariant, AdamWConfig, AdjustLr, Layout, MomentumKind, MuonConfig, NormEps, NsSchedule,
-    RoutingRule, ScaleDims, Settings,
-};
 use crate::error::{Error, Result};
-pub use crate::overrides::Overrides;
+pub use crate::settings::overrides::Overrides;
+use crate::settings::{
+    AdamVariant, AdamWConfig, AdjustLr, MomentumKind, MuonConfig, NormEps, NsSchedule, RoutingRule,
+    ScaleDims, Settings, WeightLayout,
+};
 
 /// A library whose Muon (and aux AdamW) we reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,8 +85,26 @@ pub const KERAS_ADAM_LR_RATIO: f64 = 1.0;
 pub const KERAS_312_ADAM_LR_RATIO: f64 = 0.1;
 
 impl Preset {
-    /// The preset's settings with `o` applied.
+    /// The preset's settings with `o` applied: the library's defaults, then `o`'s Muon keys,
+    /// then AdamW's defaults that follow Muon's, then `o`'s AdamW and routing keys.
     pub fn settings(self, o: &Overrides) -> Result<Settings> {
+        let (mut muon, mut adam, mut routing) = self.defaults();
+        self.apply_muon(o, &mut muon)?;
+        self.follow_muon(&muon, &mut adam);
+        apply_adam(o, &mut adam);
+        apply_routing(o, &mut routing);
+        let settings = Settings {
+            muon: vec![muon],
+            adam: vec![adam],
+            routing,
+            options: crate::settings::keras::StepOptions::from_overrides(o)?,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The library's own defaults, before any override.
+    fn defaults(self) -> (MuonConfig, AdamWConfig, RoutingRule) {
         let mut muon = MuonConfig::default();
         let mut adam = AdamWConfig::default();
         let mut routing = RoutingRule::default();
@@ -118,7 +136,7 @@ impl Preset {
                 muon.bias_correction = true;
                 muon.eps = 1e-8;
                 muon.norm_eps = NormEps::Additive;
-                muon.layout = Layout::InOut;
+                muon.layout = WeightLayout::InOut;
                 adam.weight_decay = 0.0;
                 routing.max_rank = Some(2);
             }
@@ -127,7 +145,8 @@ impl Preset {
                 muon.momentum_kind = MomentumKind::Plain;
                 muon.norm_eps = NormEps::Additive;
                 muon.adjust_lr = AdjustLr::MatchRmsAdamW;
-                muon.layout = Layout::InOut;
+                // `adjust_lr = original` stays `(out, in)`: Keras' `sqrt(max(1, shape[0]/shape[1]))`
+                // (the spec's `keras_legacy` on a 2-D parameter), not optax's `(in, out)`.
                 adam = AdamWConfig {
                     weight_decay: 0.004,
                     eps: 1e-7,
@@ -167,7 +186,11 @@ impl Preset {
                 };
             }
         }
+        (muon, adam, routing)
+    }
 
+    /// `o`'s keys of the Muon group (optax's options included, for every preset).
+    fn apply_muon(self, o: &Overrides, muon: &mut MuonConfig) -> Result<()> {
         // Muon's own settings.
         if let Some(v) = o.lr {
             muon.lr = v;
@@ -210,8 +233,11 @@ impl Preset {
         if let Some(v) = &o.weight_dimension_numbers {
             muon.dimension_numbers = v.clone();
         }
+        Ok(())
+    }
 
-        // AdamW's defaults that follow Muon's, by each library's rule.
+    /// AdamW's defaults that follow Muon's, by each library's rule.
+    fn follow_muon(self, muon: &MuonConfig, adam: &mut AdamWConfig) {
         match self {
             Self::Torch | Self::Keller => {}
             Self::Optax => {
@@ -240,35 +266,64 @@ impl Preset {
                 adam.weight_decay = muon.weight_decay;
             }
         }
-        if let Some(v) = o.adam_lr {
-            adam.lr = v;
+    }
+}
+
+/// `o`'s keys of the AdamW group.
+fn apply_adam(o: &Overrides, adam: &mut AdamWConfig) {
+    if let Some(v) = o.adam_lr {
+        adam.lr = v;
+    }
+    if let Some(v) = o.adam_weight_decay {
+        adam.weight_decay = v;
+    }
+    if let Some((b1, b2)) = o.adam_betas {
+        adam.beta1 = b1;
+        adam.beta2 = b2;
+    }
+    if let Some(v) = o.adam_eps {
+        adam.eps = v;
+    }
+}
+
+/// `o`'s routing keys (Keras Muon's).
+fn apply_routing(o: &Overrides, routing: &mut RoutingRule) {
+    if let Some(v) = o.exclude_embeddings {
+        routing.exclude_embeddings = v;
+    }
+    if let Some(v) = &o.exclude_layers {
+        routing.exclude_layers = (v.split(';').map(str::trim))
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keras' `adjust_lr = original` is `sqrt(max(1, shape[0]/shape[1]))`, the spec's
+    /// `keras_legacy` on a 2-D parameter (not optax's `(in, out)` scale).
+    #[test]
+    fn keras_original_scale_is_keras_legacy_on_2d() {
+        for preset in [Preset::Keras, Preset::Keras312] {
+            let o = Overrides {
+                adjust_lr: Some(AdjustLr::Original),
+                ..Default::default()
+            };
+            let muon = &preset.settings(&o).unwrap().muon[0];
+            let mut legacy = muon.clone();
+            legacy.adjust_lr = AdjustLr::KerasLegacy;
+            for shape in [[8, 2], [2, 8], [5, 5]] {
+                assert_eq!(
+                    muon.shape_scale(&shape),
+                    legacy.shape_scale(&shape),
+                    "{shape:?}"
+                );
+            }
+            assert_eq!(muon.shape_scale(&[8, 2]), 2.0);
+            assert_eq!(muon.shape_scale(&[2, 8]), 1.0);
         }
-        if let Some(v) = o.adam_weight_decay {
-            adam.weight_decay = v;
-        }
-        if let Some((b1, b2)) = o.adam_betas {
-            adam.beta1 = b1;
-            adam.beta2 = b2;
-        }
-        if let Some(v) = o.adam_eps {
-            adam.eps = v;
-        }
-        if let Some(v) = o.exclude_embeddings {
-            routing.exclude_embeddings = v;
-        }
-        if let Some(v) = &o.exclude_layers {
-            routing.exclude_layers = (v.split(';').map(str::trim))
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect();
-        }
-        let settings = Settings {
-            muon: vec![muon],
-            adam: vec![adam],
-            routing,
-            options: crate::keras_options::StepOptions::from_overrides(o)?,
-        };
-        settings.validate()?;
-        Ok(settings)
     }
 }

@@ -4,16 +4,15 @@
 //! Each is a field of [`MuonConfig`](crate::MuonConfig) (`dimension_numbers` for the last);
 //! their formulas are here, the kernels in `shaders/momentum_nd.wgsl`,
 //! `shaders/precondition.wgsl`, `shaders/spectral_norm.wgsl`, `shaders/inner_product.wgsl` and
-//! `shaders/muon_update_nd.wgsl`, the f64 reference in [`crate::reference_options`].
+//! `shaders/muon_update_nd.wgsl`, the f64 reference in [`crate::reference::optax`].
 
-use crate::config::{Group, NsSchedule, Settings};
 use crate::error::{Error, Result};
 
 /// How `X` is scaled before Newton-Schulz (optax `preconditioning`), on the wide view
 /// (`rows <= cols`; tall matrices are transposed first).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Preconditioning {
-    /// `X / (‖X‖_F + ε)` (or the preset's guard, [`NormEps`](crate::config::NormEps)).
+    /// `X / (‖X‖_F + ε)` (or the preset's guard, [`NormEps`](crate::settings::NormEps)).
     #[default]
     Frobenius,
     /// `X / (σ_max(X) + ε)`, `σ_max` by power iteration on `A = X·Xᵀ` on the GPU.
@@ -311,54 +310,6 @@ impl MatrixMap {
             at[self.role[a] as usize] += i * self.place[a];
         }
         (at[0], at[1], at[2])
-    }
-}
-
-/// Checks every group's `dimension_numbers` against the registered parameters
-/// `(name, shape, group)`: each listed name must be a parameter routed to that Muon group, and
-/// its axes must exist and be disjoint.
-pub fn check_listed<'a>(
-    settings: &Settings,
-    params: impl Iterator<Item = (&'a str, &'a [usize], Group)> + Clone,
-) -> Result<()> {
-    for (g, cfg) in settings.muon.iter().enumerate() {
-        for (name, dims) in &cfg.dimension_numbers {
-            let not_muon = |reason: String| Error::DimensionNumbersNotMuon {
-                name: name.clone(),
-                reason,
-            };
-            let Some((_, shape, route)) = params.clone().find(|(n, _, _)| n == name) else {
-                return Err(not_muon("no parameter of that name is registered".into()));
-            };
-            if route != Group::Muon(g) {
-                return Err(not_muon(format!(
-                    "it is routed to {route:?}, not to Muon group {g} (list it under `muon` too)"
-                )));
-            }
-            dims.resolve(name, shape)?;
-        }
-    }
-    Ok(())
-}
-
-/// optax's named `ns_coeffs` presets (`optax.contrib.muon(ns_coeffs="dion")`): `standard`
-/// (KellerJordan's triple, `ns_steps` times) and `dion` (five triples, Ahn et al. 2025, one per
-/// iteration, `ns_steps` ignored like any list: optax's `scale_by_muon` keeps
-/// `ns_coeffs[-ns_steps:]` but first requires `len(ns_coeffs) <= ns_steps`, so all five run).
-pub fn named_ns_schedule(name: &str, steps: usize) -> Option<NsSchedule> {
-    match name.trim() {
-        "standard" => Some(NsSchedule::uniform(NsSchedule::KELLER, steps)),
-        "dion" => {
-            let all = [
-                [4.0848, -6.8946, 2.9270],
-                [3.9505, -6.3029, 2.6377],
-                [3.7418, -5.5913, 2.3037],
-                [2.8769, -3.1427, 1.2046],
-                [2.8366, -3.0525, 1.2012],
-            ];
-            Some(NsSchedule(all.to_vec()))
-        }
-        _ => None,
     }
 }
 

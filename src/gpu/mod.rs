@@ -1,5 +1,8 @@
 //! Instance, adapter and device: where the optimizer runs.
 
+pub mod health;
+pub mod readback;
+
 use crate::error::{Error, Result};
 
 /// Environment variable that picks the backend when the caller asks for [`BackendChoice::Env`].
@@ -61,7 +64,7 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     /// Uncaptured errors and device loss, recorded instead of panicking.
-    health: std::sync::Arc<crate::device_health::DeviceHealth>,
+    health: std::sync::Arc<health::DeviceHealth>,
 }
 
 fn instance_for(backends: wgpu::Backends) -> wgpu::Instance {
@@ -162,10 +165,10 @@ impl GpuContext {
     }
 
     /// Wraps a device and queue the caller already has. Installs the crate's uncaptured-error
-    /// handler and device-lost callback on it ([`crate::device_health`]), replacing the
+    /// handler and device-lost callback on it ([`crate::gpu::health`]), replacing the
     /// device's own: GPU errors then reach the caller as typed errors, never as panics.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
-        let health = crate::device_health::DeviceHealth::watch(&device);
+        let health = health::DeviceHealth::watch(&device);
         Self {
             device,
             queue,
@@ -174,8 +177,14 @@ impl GpuContext {
         }
     }
 
-    /// What went wrong on the device outside an error scope (see [`crate::device_health`]).
-    pub fn health(&self) -> &crate::device_health::DeviceHealth {
+    /// Runs `f` with this device's GPU errors captured as typed errors naming `operation`
+    /// (see [`health::scoped`]).
+    pub fn scoped<T>(&self, operation: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        health::scoped(&self.device, self.health(), operation, f)
+    }
+
+    /// What went wrong on the device outside an error scope (see [`crate::gpu::health`]).
+    pub fn health(&self) -> &health::DeviceHealth {
         &self.health
     }
 
@@ -196,4 +205,16 @@ impl GpuContext {
             let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
         }
     }
+}
+
+/// A storage buffer of at least `bytes` (16 at least, a multiple of 4), copyable both ways.
+pub fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(16).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }

@@ -1,11 +1,11 @@
 //! The buffers of optax's options, allocated once: the copy of `U` that `adaptive` keeps, the
 //! inner products `⟨U, O⟩`, and the power-iteration vectors `spectral` warm-starts from.
 
-use crate::config::Settings;
-use crate::muon_options::Preconditioning;
+use crate::settings::optax::Preconditioning;
+use crate::settings::Settings;
 
-use super::buffers::storage_buffer;
 use super::layout::Layout;
+use crate::gpu::storage_buffer;
 
 /// Per Muon batch, where its option data lives.
 pub struct OptionBuffers {

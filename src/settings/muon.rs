@@ -1,8 +1,8 @@
-//! Hyperparameters of the Muon and AdamW groups, the per-step scalars derived from them, and the
-//! routing of parameters to the groups.
+//! A Muon group's hyperparameters: momentum, Newton-Schulz schedule, norm guard, shape scale.
 
 use crate::error::{Error, Result};
-use crate::muon_options::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
+use crate::settings::check::{check_non_negative, check_positive, check_range};
+use crate::settings::optax::{DimensionNumbers, MatrixMap, MuDtype, Preconditioning};
 
 /// How the momentum buffer accumulates gradients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,9 +22,10 @@ pub enum NormEps {
     Clamp,
 }
 
-/// Which axis of a stored matrix is the fan-out; it decides the `original` shape scale.
+/// Which axis of a stored weight matrix is the fan-out (`(out, in)` or `(in, out)`); it decides
+/// the `original` shape scale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
+pub enum WeightLayout {
     /// `(out, in)` as PyTorch stores weights: scale `sqrt(max(1, rows/cols))`.
     OutIn,
     /// `(in, out)` as optax and Keras store kernels: scale `sqrt(max(1, cols/rows))`.
@@ -34,14 +35,14 @@ pub enum Layout {
 /// The learning-rate adjustment for a matrix's shape (`adjust_lr` in the replay format).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AdjustLr {
-    /// `sqrt(max(1, fan_out/fan_in))`, fan-out per [`Layout`].
+    /// `sqrt(max(1, fan_out/fan_in))`, fan-out per [`WeightLayout`].
     Original,
     /// `rms_scale · sqrt(max(rows, cols))` (Moonlight; matches AdamW's update RMS).
     MatchRmsAdamW,
     /// No adjustment.
     None,
     /// `sqrt(max(1, shape[0]/shape[1]))` of the stored shape, as Keras 3.10-3.12 computes it
-    /// (equal to `original` with [`Layout::OutIn`] for a 2-D parameter).
+    /// (equal to `original` with [`WeightLayout::OutIn`] for a 2-D parameter).
     KerasLegacy,
 }
 
@@ -113,7 +114,7 @@ impl NsSchedule {
         if text.trim() == "polar_express" {
             return Ok(Self::polar_express());
         }
-        if let Some(named) = crate::muon_options::named_ns_schedule(text, steps) {
+        if let Some(named) = named_ns_schedule(text, steps) {
             return Ok(named);
         }
         let triples: Vec<[f64; 3]> = text
@@ -164,7 +165,7 @@ pub struct MuonConfig {
     pub norm_eps: NormEps,
     pub adjust_lr: AdjustLr,
     pub rms_scale: f64,
-    pub layout: Layout,
+    pub layout: WeightLayout,
     /// Which two dimensions the shape scale reads for rank > 2.
     pub scale_dims: ScaleDims,
     /// How `X` is scaled before Newton-Schulz (optax `preconditioning`).
@@ -207,7 +208,7 @@ impl Default for MuonConfig {
             norm_eps: NormEps::Clamp,
             adjust_lr: AdjustLr::Original,
             rms_scale: 0.2,
-            layout: Layout::OutIn,
+            layout: WeightLayout::OutIn,
             scale_dims: ScaleDims::View,
             preconditioning: Preconditioning::Frobenius,
             adaptive: false,
@@ -216,20 +217,6 @@ impl Default for MuonConfig {
             rank3_slices: false,
         }
     }
-}
-
-/// The per-step scalars of a Muon group, computed in f64 on the host.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MuonScalars {
-    /// `m ← decay_m·m + decay_g·G`.
-    pub decay_m: f64,
-    pub decay_g: f64,
-    /// `U = use_m·m + use_g·G`.
-    pub use_m: f64,
-    pub use_g: f64,
-    /// `W ← W·keep - lr_eff·O`, `lr_eff = lr·s(rows, cols)`.
-    pub keep: f64,
-    pub lr_eff: f64,
 }
 
 impl MuonConfig {
@@ -250,33 +237,6 @@ impl MuonConfig {
         Ok(())
     }
 
-    /// The scalars of step `t` (1-based) for a matrix of shape scale `scale`
-    /// ([`MuonConfig::shape_scale`]).
-    pub fn scalars(&self, t: u64, scale: f64) -> MuonScalars {
-        let b = self.momentum;
-        let (decay_m, decay_g) = match self.momentum_kind {
-            MomentumKind::Ema => (b, 1.0 - b),
-            MomentumKind::Plain => (b, 1.0),
-        };
-        let (use_m, use_g) = match (self.nesterov, self.bias_correction) {
-            (true, false) => (b, decay_g),
-            (false, false) => (1.0, 0.0),
-            (true, true) => (
-                b / (1.0 - pow_step(b, t.saturating_add(1))),
-                decay_g / (1.0 - pow_step(b, t)),
-            ),
-            (false, true) => (1.0 / (1.0 - pow_step(b, t)), 0.0),
-        };
-        MuonScalars {
-            decay_m,
-            decay_g,
-            use_m,
-            use_g,
-            keep: 1.0 - self.lr * self.weight_decay,
-            lr_eff: self.lr * scale,
-        }
-    }
-
     /// The shape factor `s(rows, cols)` of the update for a parameter of this shape (rank >= 2),
     /// on the `(shape[0], -1)` view or the last two dimensions per [`ScaleDims`].
     pub fn shape_scale(&self, shape: &[usize]) -> f64 {
@@ -292,8 +252,8 @@ impl MuonConfig {
         let (r, c) = (rows as f64, cols as f64);
         match self.adjust_lr {
             AdjustLr::Original => match self.layout {
-                Layout::OutIn => (r / c).max(1.0).sqrt(),
-                Layout::InOut => (c / r).max(1.0).sqrt(),
+                WeightLayout::OutIn => (r / c).max(1.0).sqrt(),
+                WeightLayout::InOut => (c / r).max(1.0).sqrt(),
             },
             AdjustLr::MatchRmsAdamW => self.rms_scale * r.max(c).sqrt(),
             AdjustLr::None => 1.0,
@@ -324,8 +284,8 @@ impl MuonConfig {
         let (r, c) = (map.rows as f64, map.cols as f64);
         match self.adjust_lr {
             AdjustLr::Original => match self.layout {
-                Layout::OutIn => (r / c).max(1.0).sqrt(),
-                Layout::InOut => (c / r).max(1.0).sqrt(),
+                WeightLayout::OutIn => (r / c).max(1.0).sqrt(),
+                WeightLayout::InOut => (c / r).max(1.0).sqrt(),
             },
             AdjustLr::MatchRmsAdamW => self.rms_scale * r.max(c).sqrt(),
             AdjustLr::None | AdjustLr::KerasLegacy => 1.0,
@@ -342,255 +302,23 @@ impl MuonConfig {
 /// Most Newton-Schulz iterations one group may run.
 pub const MAX_NS_STEPS: usize = 64;
 
-/// Where Adam's ε enters, and whether the first moment is Nesterov-corrected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdamVariant {
-    /// `m̂/(sqrt(v̂) + ε)` with `m̂ = m/(1-β₁ᵗ)`, `v̂ = v/(1-β₂ᵗ)` (PyTorch, KellerJordan).
-    Standard,
-    /// `lr·sqrt(1-β₂ᵗ)/(1-β₁ᵗ) · m/(sqrt(v) + ε)`: ε on the uncorrected `sqrt(v)` (Keras, Moonlight).
-    UncorrectedEps,
-    /// NAdam: `m̂ = β₁·m/(1-β₁^(t+1)) + (1-β₁)·g/(1-β₁ᵗ)`, then `m̂/(sqrt(v̂ + ε_root) + ε)` (optax `nadamw`).
-    Nesterov,
-}
-
-/// One AdamW group's hyperparameters.
-///
-/// ```text
-/// m ← β₁·m + (1-β₁)·g;   v ← β₂·v + (1-β₂)·g²
-/// W ← W·(1 - decay_lr·wd) - lr·update      (update per AdamVariant)
-/// ```
-/// `decay_lr` is `lr` unless set (Keras decays with its main learning rate).
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdamWConfig {
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    pub eps_root: f64,
-    pub variant: AdamVariant,
-    pub decay_lr: Option<f64>,
-    /// Dtype of the stored first moment (optax's `mu_dtype` reaches its aux Adam): `m' =
-    /// round(round(β₁)·m) + (1-β₁)·g` drives the step, `m ← round(m')` (see [`MuDtype`]).
-    pub mu_dtype: MuDtype,
-}
-
-impl Default for AdamWConfig {
-    /// `torch.optim.AdamW`'s defaults.
-    fn default() -> Self {
-        Self {
-            lr: 1e-3,
-            weight_decay: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            eps_root: 0.0,
-            variant: AdamVariant::Standard,
-            decay_lr: None,
-            mu_dtype: MuDtype::F32,
+/// optax's named `ns_coeffs` presets (`optax.contrib.muon(ns_coeffs="dion")`): `standard`
+/// (KellerJordan's triple, `ns_steps` times) and `dion` (five triples, Ahn et al. 2025, one per
+/// iteration, `ns_steps` ignored like any list: optax's `scale_by_muon` keeps
+/// `ns_coeffs[-ns_steps:]` but first requires `len(ns_coeffs) <= ns_steps`, so all five run).
+pub fn named_ns_schedule(name: &str, steps: usize) -> Option<NsSchedule> {
+    match name.trim() {
+        "standard" => Some(NsSchedule::uniform(NsSchedule::KELLER, steps)),
+        "dion" => {
+            let all = [
+                [4.0848, -6.8946, 2.9270],
+                [3.9505, -6.3029, 2.6377],
+                [3.7418, -5.5913, 2.3037],
+                [2.8769, -3.1427, 1.2046],
+                [2.8366, -3.0525, 1.2012],
+            ];
+            Some(NsSchedule(all.to_vec()))
         }
+        _ => None,
     }
-}
-
-/// The per-step scalars of an AdamW group: `W ← W·keep - lr_eff·(use_m·m + use_g·g)/(sqrt(use_v·v + eps_root) + eps)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamScalars {
-    pub beta1: f64,
-    pub beta2: f64,
-    pub use_m: f64,
-    pub use_g: f64,
-    pub use_v: f64,
-    pub eps: f64,
-    pub eps_root: f64,
-    pub keep: f64,
-    pub lr_eff: f64,
-}
-
-impl AdamWConfig {
-    /// Checks every value; the error names the key at fault.
-    pub fn validate(&self) -> Result<()> {
-        check_non_negative("adam_lr", self.lr)?;
-        check_non_negative("adam_weight_decay", self.weight_decay)?;
-        check_range("adam_betas", self.beta1, 0.0, 1.0)?;
-        check_range("adam_betas", self.beta2, 0.0, 1.0)?;
-        check_positive("adam_eps", self.eps)?;
-        if !(self.eps_root >= 0.0 && self.eps_root.is_finite()) {
-            return Err(invalid("adam_eps_root", self.eps_root, "must be >= 0"));
-        }
-        Ok(())
-    }
-
-    /// The scalars of step `t` (1-based).
-    pub fn scalars(&self, t: u64) -> AdamScalars {
-        let (b1, b2) = (self.beta1, self.beta2);
-        let bc1 = 1.0 - pow_step(b1, t);
-        let bc2 = 1.0 - pow_step(b2, t);
-        let (use_m, use_g, use_v, lr_eff) = match self.variant {
-            AdamVariant::Standard => (1.0 / bc1, 0.0, 1.0 / bc2, self.lr),
-            AdamVariant::UncorrectedEps => (1.0, 0.0, 1.0, self.lr * bc2.sqrt() / bc1),
-            AdamVariant::Nesterov => (
-                b1 / (1.0 - pow_step(b1, t.saturating_add(1))),
-                (1.0 - b1) / bc1,
-                1.0 / bc2,
-                self.lr,
-            ),
-        };
-        AdamScalars {
-            beta1: b1,
-            beta2: b2,
-            use_m,
-            use_g,
-            use_v,
-            eps: self.eps,
-            eps_root: self.eps_root,
-            keep: 1.0 - self.decay_lr.unwrap_or(self.lr) * self.weight_decay,
-            lr_eff,
-        }
-    }
-}
-
-fn invalid(key: &str, value: f64, reason: &str) -> Error {
-    Error::InvalidHyperparameter {
-        key: key.into(),
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// `β^t` for any step count: `powi` while `t` fits its `i32` exponent (as before, bit for
-/// bit), `powf` beyond (a wrapped exponent would turn the bias correction into NaN).
-fn pow_step(beta: f64, t: u64) -> f64 {
-    match i32::try_from(t) {
-        Ok(t) => beta.powi(t),
-        Err(_) => beta.powf(t as f64),
-    }
-}
-
-/// Finite and >= 0, as torch checks learning rates and weight decays.
-fn check_non_negative(key: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(key, value, "must be a finite number >= 0"))
-    }
-}
-
-fn check_positive(key: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(key, value, "must be a positive number"))
-    }
-}
-
-fn check_range(key: &str, value: f64, lo: f64, hi: f64) -> Result<()> {
-    if value >= lo && value < hi {
-        Ok(())
-    } else {
-        Err(invalid(key, value, &format!("must be in [{lo}, {hi})")))
-    }
-}
-
-/// Which parameters the automatic routing sends to Muon.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct RoutingRule {
-    /// Largest rank sent to Muon (`None`: any rank >= 2).
-    pub max_rank: Option<usize>,
-    /// Substrings (or, for Keras, regular-expression-free keywords) whose presence in a name sends it to AdamW.
-    pub exclude: Vec<String>,
-    /// Names containing `embedding` (case-insensitive) go to AdamW, as Keras does.
-    pub exclude_embeddings: bool,
-    /// Keras Muon's `exclude_layers`: regular expressions; a name matching any (`re.search`) goes
-    /// to AdamW.
-    pub exclude_layers: Vec<String>,
-}
-
-impl RoutingRule {
-    /// Whether a parameter of this name and shape goes to Muon.
-    pub fn routes_to_muon(&self, name: &str, shape: &[usize]) -> bool {
-        let rank = shape.len();
-        if rank < 2 || self.max_rank.is_some_and(|m| rank > m) {
-            return false;
-        }
-        if self.exclude_embeddings && name.to_ascii_lowercase().contains("embedding") {
-            return false;
-        }
-        !self.exclude.iter().any(|k| name.contains(k.as_str()))
-            && !crate::keras_options::routing::excluded(&self.exclude_layers, name)
-    }
-}
-
-/// Everything an optimizer needs: its groups and its automatic routing.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// Muon groups; automatic routing uses group 0.
-    pub muon: Vec<MuonConfig>,
-    /// AdamW groups; automatic routing uses group 0.
-    pub adam: Vec<AdamWConfig>,
-    pub routing: RoutingRule,
-    /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
-    pub options: crate::keras_options::StepOptions,
-}
-
-impl Settings {
-    /// Checks every group.
-    pub fn validate(&self) -> Result<()> {
-        self.muon.iter().try_for_each(MuonConfig::validate)?;
-        self.adam.iter().try_for_each(AdamWConfig::validate)?;
-        self.options.validate()?;
-        (self.routing.exclude_layers.iter())
-            .try_for_each(|p| crate::keras_options::routing::compile(p).map(|_| ()))?;
-        Ok(())
-    }
-}
-
-/// Which optimizer group a parameter asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// The settings' [`RoutingRule`], into group 0.
-    Auto,
-    /// Muon group `i` (like `use_muon=True` in KellerJordan's `MuonWithAuxAdam`).
-    Muon(usize),
-    /// AdamW group `i`.
-    AdamW(usize),
-}
-
-/// A hyperparameter group: where a parameter's route resolves to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Group {
-    Muon(usize),
-    AdamW(usize),
-}
-
-/// Resolves a route for `name` against `settings`, checking the group exists and Muon gets a matrix.
-pub fn resolve(settings: &Settings, name: &str, shape: &[usize], route: Route) -> Result<Group> {
-    let group = match route {
-        Route::Auto
-            if settings.routing.routes_to_muon(name, shape) && !settings.muon.is_empty() =>
-        {
-            Group::Muon(0)
-        }
-        Route::Auto => Group::AdamW(0),
-        Route::Muon(g) => Group::Muon(g),
-        Route::AdamW(g) => Group::AdamW(g),
-    };
-    let (kind, index, available) = match group {
-        Group::Muon(g) => ("Muon", g, settings.muon.len()),
-        Group::AdamW(g) => ("AdamW", g, settings.adam.len()),
-    };
-    if index >= available {
-        return Err(Error::UnknownGroup {
-            name: name.into(),
-            kind,
-            group: index,
-            available,
-        });
-    }
-    if matches!(group, Group::Muon(_)) && shape.len() < 2 {
-        return Err(Error::RankTooLowForMuon {
-            name: name.into(),
-            rank: shape.len(),
-        });
-    }
-    Ok(group)
 }

@@ -1,4 +1,4 @@
-//! The kernels of the Keras base optimizer's options ([`crate::keras_options`]), one launch per tensor
+//! The kernels of the Keras base optimizer's options ([`crate::settings::keras`]), one launch per tensor
 //! (`segment.wgsl` is their uniform): `grad_unscale`, `grad_accumulate`, `grad_sum_squares`,
 //! `clip_factors` (one launch for all tensors), `grad_clip` and `ema`.
 

@@ -1,10 +1,10 @@
-//! Recording of optax's options for the batches that use them (see [`crate::muon_options`]):
+//! Recording of optax's options for the batches that use them (see [`crate::settings::optax`]):
 //! the general momentum and update kernels (any rank, dimension numbers, packed `mu_dtype`,
 //! `adaptive`), the spectral scaling before Newton-Schulz, and AOL / Schatten-4 fused into the
 //! first iteration. Everything stays in the step's one submit; nothing is read back.
 
 use crate::kernels::{Dispatch, InnerDims, NdDims, NsProduct, PrecDims, SpecDims, Strided};
-use crate::muon_options::Preconditioning;
+use crate::settings::optax::Preconditioning;
 
 use super::layout::{MuonBatch, Wave};
 use super::Recorder;

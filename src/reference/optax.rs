@@ -1,11 +1,13 @@
 //! The f64 reference of a Muon parameter's step with every option of
-//! [`crate::muon_options`]: `mu_dtype` momentum, dimension numbers (each batch slice on its own),
+//! [`crate::settings::optax`]: `mu_dtype` momentum, dimension numbers (each batch slice on its own),
 //! the four preconditionings and `adaptive`. With the defaults it is the plain step of
 //! [`crate::reference`].
 
-use crate::config::{MuonConfig, MuonScalars};
-use crate::muon_options::{MatrixMap, MuDtype, Preconditioning};
-use crate::reference::{frobenius_norm, gram, normalize, ns_apply, ns_poly, transpose};
+use crate::reference::linalg::{
+    frobenius_norm, gram, normalize, ns_apply, ns_poly, transpose, wide,
+};
+use crate::settings::optax::{MatrixMap, MuDtype, Preconditioning};
+use crate::settings::{MuonConfig, MuonScalars};
 
 /// The largest eigenvalue of a symmetric `m × m` matrix (cyclic Jacobi rotations, to f64
 /// precision): `σ_max(X)² ` when `A = X·Xᵀ`. It stands in for an SVD.
@@ -92,13 +94,7 @@ pub fn precondition_gram(x: &mut [f64], a: &mut [f64], m: usize, n: usize, p: Pr
 /// Newton-Schulz of one `rows × cols` matrix with the group's preconditioning (tall matrices
 /// transposed first and back at the end).
 pub fn orthogonalize_with(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
-    let tall = rows > cols;
-    let (m, n) = (rows.min(cols), rows.max(cols));
-    let mut x = if tall {
-        transpose(u, rows, cols)
-    } else {
-        u.to_vec()
-    };
+    let (tall, m, n, mut x) = wide(u, rows, cols);
     match cfg.preconditioning {
         Preconditioning::Frobenius => x = normalize(&x, cfg.eps, cfg.norm_eps),
         Preconditioning::Spectral => {

@@ -1,4 +1,4 @@
-//! The Keras base optimizer's options on the GPU ([`crate::keras_options`] has the formulas): the
+//! The Keras base optimizer's options on the GPU ([`crate::settings::keras`] has the formulas): the
 //! buffers they own, and their launches, which [`Recorder::record`](super::Recorder) places
 //! around the core step.
 //!
@@ -13,9 +13,9 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::keras_options::{Clip, StepOptions};
-use crate::kernels::keras_options::{EmaStep, Segment, NORM_PARTIALS};
+use crate::kernels::keras::{EmaStep, Segment, NORM_PARTIALS};
 use crate::kernels::Dispatch;
+use crate::settings::keras::{Clip, StepOptions};
 
 use super::buffers::{storage_buffer, ParamInfo};
 use super::Recorder;
@@ -37,7 +37,7 @@ pub(super) struct Extras {
     pub bytes: u64,
 }
 
-fn segment(range: &crate::readback::BufferRange) -> Segment {
+fn segment(range: &crate::gpu::readback::BufferRange) -> Segment {
     Segment {
         offset: (range.offset / 4) as u32,
         len: range.len as u32,

@@ -2,9 +2,9 @@
 //! the replay format (metadata keys), the command line (`--key value`) and the JS API
 //! (camelCase options).
 
-use crate::config::AdjustLr;
 use crate::error::{Error, Result};
-use crate::muon_options::{DimensionNumbers, MuDtype, Preconditioning};
+use crate::settings::optax::{DimensionNumbers, MuDtype, Preconditioning};
+use crate::settings::AdjustLr;
 
 /// Settings that override a preset's defaults (the replay format's metadata keys).
 /// Unset fields take the preset's default, or its rule (e.g. Keras' `adam_lr = lr · 0.1`... see each preset).
@@ -25,13 +25,13 @@ pub struct Overrides {
     pub adam_betas: Option<(f64, f64)>,
     pub adam_eps: Option<f64>,
     /// What a NaN or Inf in a gradient does (`non_finite`); applied by the builder.
-    pub non_finite: Option<crate::optimizer::NonFinitePolicy>,
-    /// optax's options (see [`crate::muon_options`]).
+    pub non_finite: Option<crate::settings::NonFinitePolicy>,
+    /// optax's options (see [`crate::settings::optax`]).
     pub preconditioning: Option<Preconditioning>,
     pub adaptive: Option<bool>,
     pub mu_dtype: Option<MuDtype>,
     pub weight_dimension_numbers: Option<Vec<(String, DimensionNumbers)>>,
-    // The Keras base optimizer's options (`crate::keras_options`) and Keras Muon's routing options.
+    // The Keras base optimizer's options (`crate::settings::keras`) and Keras Muon's routing options.
     pub clipnorm: Option<f64>,
     pub global_clipnorm: Option<f64>,
     pub clipvalue: Option<f64>,
@@ -40,7 +40,7 @@ pub struct Overrides {
     pub use_ema: Option<bool>,
     pub ema_momentum: Option<f64>,
     pub ema_overwrite_frequency: Option<u64>,
-    /// See [`crate::schedule`] for the spelling.
+    /// See [`crate::settings::schedule`] for the spelling.
     pub lr_schedule: Option<String>,
     /// `;`-separated regular expressions.
     pub exclude_layers: Option<String>,
@@ -348,7 +348,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Text,
         help: "learning-rate factor per step: constant, linear_warmup:steps=W[,from=F], cosine:decay_steps=D[,alpha=A][,warmup_steps=W][,from=F], exponential:decay_steps=D,decay_rate=R[,staircase=true], piecewise:boundaries=B1|B2,values=V0|V1|V2",
         set: |o, v| {
-            crate::schedule::LrSchedule::parse(v)?;
+            crate::settings::schedule::LrSchedule::parse(v)?;
             o.lr_schedule = Some(v.to_string());
             Ok(())
         },
@@ -359,7 +359,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Text,
         help: "Keras routing: ;-separated regular expressions; matching names go to AdamW",
         set: |o, v| {
-            crate::keras_options::routing::patterns(v)?;
+            crate::settings::routing::patterns(v)?;
             o.exclude_layers = Some(v.to_string());
             Ok(())
         },
@@ -482,7 +482,7 @@ mod tests {
                 rms_scale: Some(0.3),
                 adam_betas: Some((0.9, 0.95)),
                 adam_eps: Some(1e-10),
-                non_finite: Some(crate::optimizer::NonFinitePolicy::SkipStep),
+                non_finite: Some(crate::settings::NonFinitePolicy::SkipStep),
                 ..Overrides::default()
             }
         );

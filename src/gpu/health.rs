@@ -9,7 +9,6 @@
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::gpu::GpuContext;
 
 /// What went wrong on one device outside an error scope.
 #[derive(Debug, Default)]
@@ -91,13 +90,17 @@ impl DeviceHealth {
 
 /// Runs `f` after checking the device's health, with its GPU errors captured (natively) by
 /// error scopes and returned as [`Error::Gpu`] naming `operation`; device loss during `f` is
-/// [`Error::DeviceLost`].
-pub fn scoped<T>(ctx: &GpuContext, operation: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    ctx.health().check()?;
+/// [`Error::DeviceLost`]. (`GpuContext::scoped` passes its own device and health.)
+pub fn scoped<T>(
+    device: &wgpu::Device,
+    health: &DeviceHealth,
+    operation: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    health.check()?;
     #[cfg(not(target_arch = "wasm32"))]
     {
         use futures::FutureExt;
-        let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -107,11 +110,11 @@ pub fn scoped<T>(ctx: &GpuContext, operation: &str, f: impl FnOnce() -> Result<T
             .into_iter()
             .filter_map(|pop| pop.now_or_never().flatten())
             .collect::<Vec<_>>();
-        ctx.health().check()?;
+        health.check()?;
         let out = out?;
         if let Some(e) = errors.first() {
-            if ctx.health().is_lost() {
-                ctx.health().check()?;
+            if health.is_lost() {
+                health.check()?;
             }
             return Err(Error::Gpu {
                 operation: operation.into(),
@@ -123,9 +126,9 @@ pub fn scoped<T>(ctx: &GpuContext, operation: &str, f: impl FnOnce() -> Result<T
     #[cfg(target_arch = "wasm32")]
     {
         // A scope resolves only later on the web: the handler records, the next call reports.
-        let _ = operation;
+        let _ = (operation, device);
         let out = f()?;
-        ctx.health().check()?;
+        health.check()?;
         Ok(out)
     }
 }

@@ -1,92 +1,19 @@
 //! An f64 CPU reference of every kernel and of whole optimizer steps, for the tests.
-//! It follows the same formulas as the WGSL kernels (see [`crate::config`]), in double precision.
+//! It follows the same formulas as the WGSL kernels (see [`crate::settings`]), in double precision.
 //! It is not a runtime fallback.
+
+pub mod linalg;
+pub mod optax;
+
+pub use linalg::{
+    frobenius_norm, gram, matmul, normalize, ns_apply, ns_poly, orthogonalize, transpose,
+};
 
 use std::collections::HashMap;
 
-use crate::config::{resolve, Group, MuonConfig, NormEps, Route, Settings};
 use crate::error::{Error, Result};
+use crate::settings::{resolve, Group, Route, Settings};
 use crate::shape::{check_length, element_count};
-
-/// `L·R` for row-major `L` (m×k) and `R` (k×n).
-pub fn matmul(l: &[f64], r: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut out = vec![0.0; m * n];
-    for i in 0..m {
-        for p in 0..k {
-            let a = l[i * k + p];
-            for j in 0..n {
-                out[i * n + j] += a * r[p * n + j];
-            }
-        }
-    }
-    out
-}
-
-/// The transpose of a row-major `rows × cols` matrix.
-pub fn transpose(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let mut out = vec![0.0; x.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            out[j * rows + i] = x[i * cols + j];
-        }
-    }
-    out
-}
-
-/// `A = X·Xᵀ` for `X` (m×n).
-pub fn gram(x: &[f64], m: usize, n: usize) -> Vec<f64> {
-    matmul(x, &transpose(x, m, n), m, n, m)
-}
-
-/// `B = b·A + c·A·A` for square `A` (m×m).
-pub fn ns_poly(a: &[f64], m: usize, b: f64, c: f64) -> Vec<f64> {
-    let aa = matmul(a, a, m, m, m);
-    a.iter().zip(aa).map(|(x, y)| b * x + c * y).collect()
-}
-
-/// `X' = a·X + B·X` for `B` (m×m) and `X` (m×n).
-pub fn ns_apply(x: &[f64], b: &[f64], m: usize, n: usize, a: f64) -> Vec<f64> {
-    let bx = matmul(b, x, m, m, n);
-    x.iter().zip(bx).map(|(x, y)| a * x + y).collect()
-}
-
-/// `‖X‖_F`.
-pub fn frobenius_norm(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>().sqrt()
-}
-
-/// `X / (‖X‖ + ε)` or `X / max(‖X‖, ε)`.
-pub fn normalize(x: &[f64], eps: f64, mode: NormEps) -> Vec<f64> {
-    let norm = frobenius_norm(x);
-    let denom = match mode {
-        NormEps::Additive => norm + eps,
-        NormEps::Clamp => norm.max(eps),
-    };
-    x.iter().map(|v| v / denom).collect()
-}
-
-/// Newton-Schulz orthogonalization of a `rows × cols` matrix, transposing tall ones first
-/// and back at the end, exactly as the GPU plan does.
-pub fn orthogonalize(u: &[f64], rows: usize, cols: usize, cfg: &MuonConfig) -> Vec<f64> {
-    let tall = rows > cols;
-    let (m, n) = (rows.min(cols), rows.max(cols));
-    let mut x = if tall {
-        transpose(u, rows, cols)
-    } else {
-        u.to_vec()
-    };
-    x = normalize(&x, cfg.eps, cfg.norm_eps);
-    for &[a, b, c] in &cfg.ns.0 {
-        let g = gram(&x, m, n);
-        let p = ns_poly(&g, m, b, c);
-        x = ns_apply(&x, &p, m, n, a);
-    }
-    if tall {
-        transpose(&x, m, n)
-    } else {
-        x
-    }
-}
 
 /// A named f64 tensor: `(name, shape, values)`.
 pub type Tensor64 = (String, Vec<usize>, Vec<f64>);
@@ -149,7 +76,7 @@ impl ReferenceOptimizer {
     }
 
     /// One call to `step` with these gradients (every parameter needs one), with the Keras base
-    /// optimizer's options in Keras' order ([`crate::keras_options`]): loss-scale division,
+    /// optimizer's options in Keras' order ([`crate::settings::keras`]): loss-scale division,
     /// accumulation, clipping, the update at rate factor `η(k)`, the moving average.
     pub fn step(&mut self, grads: &HashMap<String, Vec<f32>>) -> Result<()> {
         for p in &self.params {
@@ -165,7 +92,7 @@ impl ReferenceOptimizer {
                 .params
                 .iter()
                 .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
-            crate::muon_options::check_listed(&self.settings, routed)?;
+            crate::settings::check_listed(&self.settings, routed)?;
         }
         let options = self.settings.options.clone();
         let k = self.calls;
@@ -191,7 +118,7 @@ impl ReferenceOptimizer {
             }
         }
         if let Some(eta) = eta {
-            crate::keras_options::reference::clip(options.clip, &mut g);
+            crate::settings::keras::reference::clip(options.clip, &mut g);
             self.step += 1;
             self.update(&g, eta)?;
         }
@@ -215,12 +142,11 @@ impl ReferenceOptimizer {
         for (p, g) in self.params.iter_mut().zip(grads) {
             match p.route {
                 Group::Muon(group) => {
-                    // Every option of the group: see `reference_options::muon_step`.
+                    // Every option of the group: see `optax::muon_step`.
                     let cfg = &self.settings.muon[group];
                     let map = cfg.matrix_map(&p.name, &p.shape)?;
-                    let s = cfg.scalars(t, cfg.shape_scale_of(&map));
-                    let s = crate::keras_options::muon_scalars_at_rate(cfg, s, eta);
-                    crate::reference_options::muon_step(
+                    let s = cfg.scalars_at_rate(t, cfg.shape_scale_of(&map), eta);
+                    crate::reference::optax::muon_step(
                         cfg,
                         &map,
                         &s,
@@ -231,7 +157,7 @@ impl ReferenceOptimizer {
                 }
                 Group::AdamW(group) => {
                     let cfg = &self.settings.adam[group];
-                    let s = crate::keras_options::adam_scalars_at_rate(cfg, cfg.scalars(t), eta);
+                    let s = cfg.scalars_at_rate(t, eta);
                     let dtype = cfg.mu_dtype;
                     let round = |x: f64| dtype.round(x as f32) as f64;
                     let state = p.exp_avg.iter_mut().zip(p.exp_avg_sq.iter_mut());
