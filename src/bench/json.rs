@@ -123,10 +123,7 @@ impl serde_json::ser::Formatter for Spaced {
         self.begin_array_value(w, first)
     }
 
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-    ) -> std::io::Result<()> {
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
     }
 }
@@ -163,12 +160,24 @@ impl BenchReport {
             forced_kernel: self.forced_kernel,
             gram_form: self.gram_form,
             cpu_ms: self.cpu_ms.as_ref().map(Times::from),
-            compile_ms: Labelled(self.compile_ms.iter().map(|(l, t)| (l.as_str(), *t)).collect()),
-            profile_ms: Labelled(self.profile.iter().map(|(l, _, t)| (l.as_str(), *t)).collect()),
+            compile_ms: Labelled(
+                self.compile_ms
+                    .iter()
+                    .map(|(l, t)| (l.as_str(), *t))
+                    .collect(),
+            ),
+            profile_ms: Labelled(
+                self.profile
+                    .iter()
+                    .map(|(l, _, t)| (l.as_str(), *t))
+                    .collect(),
+            ),
         };
         let mut out = Vec::new();
-        json.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Spaced))
-            .expect("a report serializes");
+        json.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out, Spaced,
+        ))
+        .expect("a report serializes");
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 }

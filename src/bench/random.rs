@@ -18,7 +18,9 @@ impl Xorshift {
     /// The tests' streams: state `seed · φ + 0x2545F4914F6CDD1D` (wrapping).
     pub fn new(seed: u64) -> Self {
         Self {
-            state: seed.wrapping_mul(SPREAD).wrapping_add(0x2545_F491_4F6C_DD1D),
+            state: seed
+                .wrapping_mul(SPREAD)
+                .wrapping_add(0x2545_F491_4F6C_DD1D),
         }
     }
 
@@ -72,7 +74,9 @@ mod tests {
     #[test]
     fn streams_match_the_generators_they_replace() {
         for seed in [0, 1, 7, 1000, u64::MAX] {
-            let tests = seed.wrapping_mul(SPREAD).wrapping_add(0x2545_F491_4F6C_DD1D);
+            let tests = seed
+                .wrapping_mul(SPREAD)
+                .wrapping_add(0x2545_F491_4F6C_DD1D);
             assert_eq!(uniform(seed, 257), written_out(tests, 257, 1.0));
             let bench = seed.wrapping_mul(SPREAD) | 1;
             assert_eq!(uniform_odd(seed, 257, 0.02), written_out(bench, 257, 0.02));

@@ -289,4 +289,3 @@ fn profile_step(
     }
     Ok(out)
 }
-

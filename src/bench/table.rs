@@ -14,7 +14,13 @@ impl BenchReport {
         }
         counted
             .iter()
-            .map(|&(s, c)| if c > 1 { format!("{s}*{c}") } else { s.to_string() })
+            .map(|&(s, c)| {
+                if c > 1 {
+                    format!("{s}*{c}")
+                } else {
+                    s.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join(",")
     }
