@@ -144,16 +144,24 @@ fn spec_of(args: &Args, corpus: &Corpus) -> GptSpec {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train(
-    ctx: &GpuContext,
+/// What every run of this process shares: the GPU, the model's shape, the data and the flags.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    ctx: &'a GpuContext,
     spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    rates: Rates,
-    args: &Args,
-    bar: &ProgressBar,
-) -> muon_wgpu::Result<Run> {
+    corpus: &'a Corpus,
+    validation: &'a TokenBatch,
+    args: &'a Args,
+}
+
+fn train(setup: Setup, rates: Rates, bar: &ProgressBar) -> muon_wgpu::Result<Run> {
+    let Setup {
+        ctx,
+        spec,
+        corpus,
+        validation,
+        args,
+    } = setup;
     let params = gpt::init_params(&spec, args.seed);
     let route = |p: &gpt::GptParam| match rates.muon {
         Some(_) => gpt::muon_for_blocks(p),
@@ -432,19 +440,20 @@ fn print_samples_and_profiles(runs: &[Run], args: &Args) {
     }
 }
 
-fn race(
-    ctx: &GpuContext,
-    spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    args: &Args,
-) -> muon_wgpu::Result<()> {
+fn race(setup: Setup) -> muon_wgpu::Result<()> {
+    let Setup {
+        ctx,
+        spec,
+        validation,
+        args,
+        ..
+    } = setup;
     let (muon, adamw) = args.rates.race(DEFAULT_RATES);
     let bars = progress::stack(args.json);
     let mut runs = Vec::new();
     for rates in [muon, adamw] {
         let bar = bars.add(progress::bar(args.steps));
-        runs.push(train(ctx, spec, corpus, validation, rates, args, &bar)?);
+        runs.push(train(setup, rates, &bar)?);
     }
     let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);
     print_table(&runs, args, &adapter, validation.sequences(spec.context));
@@ -457,13 +466,8 @@ fn race(
     Ok(())
 }
 
-fn sweep(
-    ctx: &GpuContext,
-    spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    args: &Args,
-) -> muon_wgpu::Result<()> {
+fn sweep(setup: Setup) -> muon_wgpu::Result<()> {
+    let args = setup.args;
     println!(
         "sweep: {} steps per run; score: validation loss after the last step (lower is better)",
         args.steps
@@ -474,7 +478,7 @@ fn sweep(
     );
     let score = |rates: Rates| -> muon_wgpu::Result<f64> {
         let bar = progress::bar(args.steps);
-        let run = train(ctx, spec, corpus, validation, rates, args, &bar)?;
+        let run = train(setup, rates, &bar)?;
         bar.finish_and_clear();
         println!(
             "{:<13} {:<24} {:>9.4}",
@@ -570,11 +574,7 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match gpu::context() {
-        Ok(ctx) => gpu::exit(run(&ctx, &args)),
-        Err(code) => code,
-    }
+    gpu::main(run)
 }
 
 fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
@@ -604,9 +604,16 @@ fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
         args.steps,
         args.seed
     );
+    let setup = Setup {
+        ctx,
+        spec,
+        corpus: &corpus,
+        validation: &validation,
+        args,
+    };
     if args.sweep {
-        sweep(ctx, spec, &corpus, &validation, args)
+        sweep(setup)
     } else {
-        race(ctx, spec, &corpus, &validation, args)
+        race(setup)
     }
 }

@@ -33,6 +33,15 @@ pub fn context() -> Result<GpuContext, ExitCode> {
     }
 }
 
+/// An example's `main`: its flags, a GPU context, then `run` on both; an error goes to stderr.
+pub fn main<A: clap::Parser>(run: fn(&GpuContext, &A) -> muon_wgpu::Result<()>) -> ExitCode {
+    let args = A::parse();
+    match context() {
+        Ok(ctx) => exit(run(&ctx, &args)),
+        Err(code) => code,
+    }
+}
+
 /// Success, or the error on stderr and a failure status.
 pub fn exit(result: muon_wgpu::Result<()>) -> ExitCode {
     match result {
