@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::rates::{RateArgs, Rates};
+use common::rates::{score_grid, RateArgs, Rates};
 use common::{gpu, plot, progress};
 use indicatif::ProgressBar;
 use muon_wgpu::nn::gpt::{self, GptSpec, GptTrainer, GptTrainerOptions, TokenBatchRef};
@@ -410,29 +410,17 @@ fn sweep(setup: Setup) -> muon_wgpu::Result<()> {
             .0
     };
     // 1. AdamW alone, on a 3x grid.
-    let mut scored = Vec::new();
-    for lr in [3e-3, 1e-2, 3e-2] {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: None,
-                adam: lr,
-            })?,
-        ));
-    }
-    let adamw = best(scored);
+    let alone = |lr| Rates {
+        muon: None,
+        adam: lr,
+    };
+    let adamw = best(score_grid(&[3e-3, 1e-2, 3e-2], alone, &score)?);
     // 2. Muon's rate with the AdamW part (embeddings, head, biases) at AdamW's best.
-    let mut scored = Vec::new();
-    for lr in [0.02, 0.05, 0.1] {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: Some(lr),
-                adam: adamw,
-            })?,
-        ));
-    }
-    let muon = best(scored);
+    let with_muon = |lr| Rates {
+        muon: Some(lr),
+        adam: adamw,
+    };
+    let muon = best(score_grid(&[0.02, 0.05, 0.1], with_muon, &score)?);
     println!("best AdamW: adamw {adamw}");
     println!("best Muon + AdamW: muon {muon}, adamw {adamw}");
     Ok(())
@@ -456,16 +444,11 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
             (24, 30),
             ("sans-serif", 14).into_font().color(&BLACK.mix(0.55)),
         ))?;
-        let smoothed: Vec<Vec<f64>> = runs
-            .iter()
-            .map(|r| plot::smooth(&r.train_loss, 10))
-            .collect();
-        let (lo, hi) = smoothed
-            .iter()
-            .flatten()
-            .copied()
-            .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (smoothed, (lo, hi)) = plot::smoothed_losses(
+            runs.iter().map(|r| &r.train_loss[..]),
+            runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)),
+            |_| true,
+        );
         let caption = ("loss (cross-entropy per character, nats)", 20);
         let mut chart = plot::chart(&body, caption, args.steps, (lo - 0.1)..(hi + 0.1))?;
         chart

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use common::rates::{RateArgs, Rates};
+use common::rates::{score_grid, RateArgs, Rates};
 use common::{gpu, plot, progress};
 use indicatif::ProgressBar;
 use muon_wgpu::nn::{self, Activation, Batch, Loss, MlpSpec, Split, Targets, Trainer};
@@ -361,41 +361,32 @@ fn sweep(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wg
 
     // 1. AdamW alone, on a 3x grid.
     const ADAMW_GRID: [f64; 5] = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2];
-    let mut scored = Vec::new();
-    for lr in ADAMW_GRID {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: None,
-                adam: lr,
-            })?,
-        ));
-    }
-    let adamw = best_of(scored);
+    let alone = |lr| Rates {
+        muon: None,
+        adam: lr,
+    };
+    let adamw = best_of(score_grid(&ADAMW_GRID, alone, &mut score)?);
     // 2. Muon's rate with the AdamW part (first and last layer, biases) at AdamW's best.
-    let mut scored = Vec::new();
-    for lr in [0.005, 0.01, 0.02, 0.05, 0.1] {
-        let rates = Rates {
-            muon: Some(lr),
-            adam: adamw,
-        };
-        scored.push((lr, score(rates)?));
-    }
-    let muon = best_of(scored);
+    let with_muon = |lr| Rates {
+        muon: Some(lr),
+        adam: adamw,
+    };
+    let muon = best_of(score_grid(
+        &[0.005, 0.01, 0.02, 0.05, 0.1],
+        with_muon,
+        &mut score,
+    )?);
     // 3. The AdamW part's rate, one grid step either way, at Muon's best.
     let at = ADAMW_GRID
         .iter()
         .position(|&g| g == adamw)
         .expect("on the grid");
-    let mut scored = Vec::new();
-    for &lr in &ADAMW_GRID[at.saturating_sub(1)..(at + 2).min(ADAMW_GRID.len())] {
-        let rates = Rates {
-            muon: Some(muon),
-            adam: lr,
-        };
-        scored.push((lr, score(rates)?));
-    }
-    let aux = best_of(scored);
+    let near = &ADAMW_GRID[at.saturating_sub(1)..(at + 2).min(ADAMW_GRID.len())];
+    let aux_rates = |lr| Rates {
+        muon: Some(muon),
+        adam: lr,
+    };
+    let aux = best_of(score_grid(near, aux_rates, &mut score)?);
     println!("best AdamW: adamw {adamw}");
     println!("best Muon + AdamW: muon {muon}, adamw {aux}");
     Ok(())
@@ -444,17 +435,12 @@ fn step_label(x: &f64) -> String {
 fn loss_panel(area: &plot::Area, runs: &[Run], args: &Args) -> plot::DrawResult {
     use plotters::prelude::*;
 
-    let smoothed: Vec<Vec<f64>> = runs
-        .iter()
-        .map(|r| plot::smooth(&r.train_loss, 10))
-        .collect();
-    let (lo, hi) = smoothed
-        .iter()
-        .flatten()
-        .copied()
-        .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
-        .filter(|v| *v > 0.0)
-        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    // The log scale needs positive values.
+    let (smoothed, (lo, hi)) = plot::smoothed_losses(
+        runs.iter().map(|r| &r.train_loss[..]),
+        runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)),
+        |v| v > 0.0,
+    );
     let caption = ("loss (cross-entropy, log scale)", 22);
     let y = (lo * 0.7..hi * 1.3).log_scale();
     let mut chart = plot::chart(area, caption, args.steps, y)?;

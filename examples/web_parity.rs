@@ -55,6 +55,31 @@ struct Args {
     layers: Option<usize>,
 }
 
+/// `$m::$ty` (a demo's configuration) with the flags given over its defaults, bound to `$d` so that
+/// the mode's own `$field: $value`s can read them; batch, seed and rates are every mode's.
+macro_rules! config {
+    // The MLP modes: hidden widths too.
+    ($m:ident :: $ty:ident, $args:expr, hidden) => {
+        config!($m::$ty, $args, d {
+            hidden: $args.hidden.clone().unwrap_or(d.hidden)
+        })
+    };
+    ($m:ident :: $ty:ident, $args:expr, $d:ident { $($field:ident: $value:expr),* $(,)? }) => {{
+        let $d = $m::$ty::default();
+        #[allow(clippy::needless_update)]
+        let config = $m::$ty {
+            $($field: $value,)*
+            batch: $args.batch.unwrap_or($d.batch),
+            seed: $args.seed,
+            muon_lr: $args.muon_lr.unwrap_or($d.muon_lr),
+            aux_lr: $args.aux_lr.unwrap_or($d.aux_lr),
+            adamw_lr: $args.adamw_lr.unwrap_or($d.adamw_lr),
+            ..$d
+        };
+        config
+    }};
+}
+
 /// Muon + AdamW's value and AdamW's.
 #[derive(Serialize)]
 struct Both<T> {
@@ -99,45 +124,47 @@ fn milli(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Trains in rounds of `per_submit` steps until `steps`, collecting every step's losses.
-fn train_rounds(
-    steps: usize,
+/// One native run: the GPU, the flags, and every step's losses so far.
+struct Native<'a> {
+    ctx: &'a GpuContext,
+    args: &'a Args,
+    /// Steps recorded per submit.
     per_submit: usize,
-    losses: &mut race::Pair<Vec<f64>>,
-    mut round: impl FnMut(usize) -> muon_wgpu::Result<race::Pair<Vec<f64>>>,
-) -> muon_wgpu::Result<()> {
-    let mut done = 0;
-    while done < steps {
-        let n = per_submit.min(steps - done);
-        let step = round(n)?;
-        done += n;
-        losses.muon.extend(step.muon);
-        losses.adamw.extend(step.adamw);
-    }
-    Ok(())
+    losses: race::Pair<Vec<f64>>,
 }
 
-fn gpt_race(
-    ctx: &GpuContext,
-    args: &Args,
-    per_submit: usize,
-    losses: &mut race::Pair<Vec<f64>>,
-) -> muon_wgpu::Result<Outcome> {
-    let d = gpt::GptRaceConfig::default();
-    let config = gpt::GptRaceConfig {
-        context: args.context.unwrap_or(d.context),
-        width: args.width.unwrap_or(d.width),
-        heads: args.heads.unwrap_or(d.heads),
-        layers: args.layers.unwrap_or(d.layers),
-        batch: args.batch.unwrap_or(d.batch),
-        seed: args.seed,
-        muon_lr: args.muon_lr.unwrap_or(d.muon_lr),
-        aux_lr: args.aux_lr.unwrap_or(d.aux_lr),
-        adamw_lr: args.adamw_lr.unwrap_or(d.adamw_lr),
-        ..d
-    };
+impl Native<'_> {
+    /// Trains in rounds of `per_submit` steps until `--steps`, collecting every step's losses.
+    fn train_rounds(
+        &mut self,
+        mut round: impl FnMut(usize) -> muon_wgpu::Result<race::Pair<Vec<f64>>>,
+    ) -> muon_wgpu::Result<()> {
+        let mut done = 0;
+        while done < self.args.steps {
+            let n = self.per_submit.min(self.args.steps - done);
+            let step = round(n)?;
+            done += n;
+            self.losses.muon.extend(step.muon);
+            self.losses.adamw.extend(step.adamw);
+        }
+        Ok(())
+    }
+}
+
+fn gpt_race(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(
+        gpt::GptRaceConfig,
+        args,
+        d {
+            context: args.context.unwrap_or(d.context),
+            width: args.width.unwrap_or(d.width),
+            heads: args.heads.unwrap_or(d.heads),
+            layers: args.layers.unwrap_or(d.layers),
+        }
+    );
     let mut race = gpt::GptRace::new(ctx, config)?;
-    train_rounds(args.steps, per_submit, losses, |n| {
+    native.train_rounds(|n| {
         race.train(n)?;
         pollster::block_on(race.read_losses())
     })?;
@@ -148,26 +175,13 @@ fn gpt_race(
     }))
 }
 
-fn image_fit(
-    ctx: &GpuContext,
-    args: &Args,
-    per_submit: usize,
-    losses: &mut race::Pair<Vec<f64>>,
-) -> muon_wgpu::Result<Outcome> {
-    let defaults = image::ImageConfig::default();
-    let config = image::ImageConfig {
-        hidden: args.hidden.clone().unwrap_or(defaults.hidden),
-        batch: args.batch.unwrap_or(defaults.batch),
-        seed: args.seed,
-        muon_lr: args.muon_lr.unwrap_or(defaults.muon_lr),
-        aux_lr: args.aux_lr.unwrap_or(defaults.aux_lr),
-        adamw_lr: args.adamw_lr.unwrap_or(defaults.adamw_lr),
-        ..defaults
-    };
+fn image_fit(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(image::ImageConfig, args, hidden);
     let (w, h) = (64, 64);
     let target = image::default_image(w, h);
     let mut fit = image::ImageFit::new(ctx, &target, w, h, &config)?;
-    train_rounds(args.steps, per_submit, losses, |n| {
+    native.train_rounds(|n| {
         fit.train(n)?;
         pollster::block_on(fit.read_losses())
     })?;
@@ -188,23 +202,11 @@ fn image_fit(
     }))
 }
 
-fn digits_race(
-    ctx: &GpuContext,
-    args: &Args,
-    per_submit: usize,
-    losses: &mut race::Pair<Vec<f64>>,
-) -> muon_wgpu::Result<Outcome> {
-    let defaults = race::RaceConfig::default();
-    let config = race::RaceConfig {
-        hidden: args.hidden.clone().unwrap_or(defaults.hidden),
-        batch: args.batch.unwrap_or(defaults.batch),
-        seed: args.seed,
-        muon_lr: args.muon_lr.unwrap_or(defaults.muon_lr),
-        aux_lr: args.aux_lr.unwrap_or(defaults.aux_lr),
-        adamw_lr: args.adamw_lr.unwrap_or(defaults.adamw_lr),
-    };
+fn digits_race(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(race::RaceConfig, args, hidden);
     let mut race = race::Race::new(ctx, config)?;
-    train_rounds(args.steps, per_submit, losses, |n| {
+    native.train_rounds(|n| {
         race.train(n)?;
         pollster::block_on(race.read_losses())
     })?;
@@ -223,20 +225,25 @@ fn run(args: &Args) -> muon_wgpu::Result<()> {
     } else {
         args.per_submit.max(1)
     };
-    let mut losses = race::Pair::<Vec<f64>>::default();
+    let mut native = Native {
+        ctx: &ctx,
+        args,
+        per_submit,
+        losses: race::Pair::default(),
+    };
     let started = std::time::Instant::now();
     let outcome = if args.gpt {
-        gpt_race(&ctx, args, per_submit, &mut losses)?
+        gpt_race(&mut native)?
     } else if args.image {
-        image_fit(&ctx, args, per_submit, &mut losses)?
+        image_fit(&mut native)?
     } else {
-        digits_race(&ctx, args, per_submit, &mut losses)?
+        digits_race(&mut native)?
     };
     let output = Output {
         adapter: ctx.describe(),
         steps: args.steps,
         seconds: milli(started.elapsed().as_secs_f64()),
-        loss: losses.into(),
+        loss: native.losses.into(),
         outcome,
     };
     println!(

@@ -27,6 +27,24 @@ pub fn smooth(values: &[f64], half: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Each run's training loss smoothed over 21 steps, and the range `(lo, hi)` of those and of
+/// the `evaluations`, over the values `keep` accepts.
+pub fn smoothed_losses<'a>(
+    train: impl Iterator<Item = &'a [f64]>,
+    evaluations: impl Iterator<Item = f64>,
+    keep: impl Fn(f64) -> bool,
+) -> (Vec<Vec<f64>>, (f64, f64)) {
+    let smoothed: Vec<Vec<f64>> = train.map(|t| smooth(t, 10)).collect();
+    let range = smoothed
+        .iter()
+        .flatten()
+        .copied()
+        .chain(evaluations)
+        .filter(|&v| keep(v))
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    (smoothed, range)
+}
+
 /// Draws a `size` PNG at `path` with `draw` on a white page, into a temporary file next to it
 /// renamed over it when whole; text uses a font shipped in a crate (no system fonts needed).
 pub fn write_png(

@@ -76,3 +76,12 @@ impl RateArgs {
         )
     }
 }
+
+/// `(rate, score)` of each rate of `grid`, the run's rates being `rates(rate)`, in grid order.
+pub fn score_grid<S>(
+    grid: &[f64],
+    rates: impl Fn(f64) -> Rates,
+    mut score: impl FnMut(Rates) -> muon_wgpu::Result<S>,
+) -> muon_wgpu::Result<Vec<(f64, S)>> {
+    grid.iter().map(|&lr| Ok((lr, score(rates(lr))?))).collect()
+}
