@@ -64,30 +64,12 @@ pub fn step(
     ctx.queue.submit([encoder.finish()]);
     readable.slice(..).map_async(wgpu::MapMode::Read, |_| {});
     ctx.wait_idle();
-    let ticks: Vec<u64> = bytemuck::cast_slice(
-        &readable
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| e.to_string())?,
-    )
-    .to_vec();
-    let period = ctx.queue.get_timestamp_period() as f64;
-    let mut out: Vec<(String, usize, f64)> = Vec::new();
     let labels = model_labels
         .iter()
         .map(|l| format!("model {l}"))
         .chain(optimizer_labels.iter().map(|l| format!("optimizer {l}")));
     let starts = (0..model).chain((0..optimizer).map(|i| second as usize / 16 + i));
-    for (label, i) in labels.zip(starts) {
-        let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6;
-        match out.iter_mut().find(|(l, _, _)| *l == label) {
-            Some((_, n, t)) => {
-                *n += 1;
-                *t += ms;
-            }
-            None => out.push((label, 1, ms)),
-        }
-    }
+    let mut out = muon_wgpu::bench::kernel_times(ctx, &readable, labels.zip(starts))?;
     out.sort_by(|a, b| b.2.total_cmp(&a.2));
     Ok(out)
 }

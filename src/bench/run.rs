@@ -268,6 +268,22 @@ fn profile_step(
     ctx.queue.submit([encoder.finish()]);
     read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
     ctx.wait_idle();
+    kernel_times(
+        ctx,
+        &read,
+        labels.iter().enumerate().map(|(i, l)| (l.to_string(), i)),
+    )
+}
+
+/// GPU time per kernel label from `read`, a mapped buffer of resolved timestamps: the launch
+/// labelled `label` with pair index `i` ran from tick `2i` to tick `2i + 1`, so it took
+/// `ms = (t₂ᵢ₊₁ − t₂ᵢ) · period / 10⁶`; summed by label in first-seen order as
+/// `(label, launches, ms)`.
+pub fn kernel_times(
+    ctx: &GpuContext,
+    read: &wgpu::Buffer,
+    labels: impl IntoIterator<Item = (String, usize)>,
+) -> Result<Vec<(String, usize, f64)>, String> {
     let ticks: Vec<u64> = bytemuck::cast_slice(
         &read
             .slice(..)
@@ -277,14 +293,14 @@ fn profile_step(
     .to_vec();
     let period = ctx.queue.get_timestamp_period() as f64;
     let mut out: Vec<(String, usize, f64)> = Vec::new();
-    for (i, label) in labels.iter().enumerate() {
+    for (label, i) in labels {
         let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6;
-        match out.iter_mut().find(|(l, _, _)| l == label) {
+        match out.iter_mut().find(|(l, _, _)| *l == label) {
             Some((_, n, t)) => {
                 *n += 1;
                 *t += ms;
             }
-            None => out.push((label.to_string(), 1, ms)),
+            None => out.push((label, 1, ms)),
         }
     }
     Ok(out)
