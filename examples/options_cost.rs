@@ -109,6 +109,8 @@ fn main() -> muon_wgpu::Result<()> {
             b.add_host(&format!("b{i}"), &shape[..1], &vec![0.0; shape[0]])?;
         }
         let mut opt = b.build()?;
+        // Every call steps on the same gradients, on purpose.
+        opt.allow_stale_gradients(true);
         for (i, shape) in shapes.iter().enumerate() {
             let len: usize = shape.iter().product();
             let g: Vec<f32> = (0..len)
