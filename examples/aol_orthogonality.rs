@@ -5,20 +5,9 @@
 //!
 //! `cargo run --release --example aol_orthogonality`
 
+use muon_wgpu::bench::random::uniform_odd;
 use muon_wgpu::{AdjustLr, GpuContext, OptimizerBuilder, Overrides, Preconditioning, Preset};
 use muon_wgpu::{Route, Source};
-
-fn random(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn orthogonality_error(o: &[f32], rows: usize, cols: usize) -> f64 {
     // O·Oᵀ on the wide view: rows of the wide matrix are O's rows (wide) or columns (tall).
@@ -69,7 +58,10 @@ fn main() -> muon_wgpu::Result<()> {
         }
         let mut opt = b.build()?;
         for (i, s) in shapes.iter().enumerate() {
-            opt.write_gradient(&format!("w{i}"), &random(7 + i as u64, s[0] * s[1]))?;
+            opt.write_gradient(
+                &format!("w{i}"),
+                &uniform_odd(7 + i as u64, s[0] * s[1], 1.0),
+            )?;
         }
         opt.step()?;
         for (i, s) in shapes.iter().enumerate() {

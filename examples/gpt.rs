@@ -26,10 +26,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use common::rates::{score_grid, RateArgs, Rates};
+use common::{gpu, plot, progress};
+use indicatif::ProgressBar;
 use muon_wgpu::nn::gpt::{self, GptSpec, GptTrainer, GptTrainerOptions, TokenBatchRef};
 use muon_wgpu::nn::text::{self, Corpus, TextBatches, TokenBatch};
-use muon_wgpu::{BackendChoice, Error, GpuContext, Overrides, Preset, Route};
+use muon_wgpu::{Error, GpuContext, Route};
+use serde::Serialize;
+
+mod common;
+#[path = "gpt/profile.rs"]
+mod profile;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,15 +61,9 @@ struct Args {
     /// Transformer blocks.
     #[arg(long, default_value_t = 2)]
     layers: usize,
-    /// Muon's learning rate (attention and MLP matrices) [default: the sweep's best].
-    #[arg(long)]
-    muon_lr: Option<f64>,
-    /// AdamW's learning rate next to Muon (embeddings, head, biases) [default: the sweep's best].
-    #[arg(long)]
-    aux_lr: Option<f64>,
-    /// The AdamW-only baseline's learning rate [default: the sweep's best].
-    #[arg(long)]
-    adamw_lr: Option<f64>,
+    /// Muon takes the attention and MLP matrices, AdamW the embeddings, the head and the biases.
+    #[command(flatten)]
+    rates: RateArgs,
     /// Evaluate on the validation split every this many steps.
     #[arg(long, default_value_t = 50)]
     eval_every: usize,
@@ -90,38 +91,6 @@ struct Args {
     /// Time every kernel of one training step of each run (timestamp queries).
     #[arg(long)]
     profile: bool,
-}
-
-/// Learning rates of one run; `muon: None` is AdamW alone.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Rates {
-    muon: Option<f64>,
-    adam: f64,
-}
-
-impl Rates {
-    fn name(&self) -> &'static str {
-        if self.muon.is_some() {
-            "Muon + AdamW"
-        } else {
-            "AdamW"
-        }
-    }
-
-    fn json_name(&self) -> &'static str {
-        if self.muon.is_some() {
-            "muon+adamw"
-        } else {
-            "adamw"
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.muon {
-            Some(m) => format!("muon {m}, adamw {}", self.adam),
-            None => format!("adamw {}", self.adam),
-        }
-    }
 }
 
 /// The sweep's winners for the default model at 150 steps (`--sweep --steps 150`; the README has
@@ -167,18 +136,6 @@ impl Run {
     }
 }
 
-fn settings(rates: Rates) -> muon_wgpu::Result<muon_wgpu::Settings> {
-    // PyTorch semantics (torch.optim.Muon + torch.optim.AdamW), no weight decay in either run,
-    // so the only difference is the optimizer of the block matrices.
-    Preset::Torch.settings(&Overrides {
-        lr: Some(rates.muon.unwrap_or(0.02)),
-        adam_lr: Some(rates.adam),
-        weight_decay: Some(0.0),
-        adam_weight_decay: Some(0.0),
-        ..Default::default()
-    })
-}
-
 fn spec_of(args: &Args, corpus: &Corpus) -> GptSpec {
     GptSpec {
         vocab: corpus.vocab.len(),
@@ -189,16 +146,24 @@ fn spec_of(args: &Args, corpus: &Corpus) -> GptSpec {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train(
-    ctx: &GpuContext,
+/// What every run of this process shares: the GPU, the model's shape, the data and the flags.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    ctx: &'a GpuContext,
     spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    rates: Rates,
-    args: &Args,
-    bar: &ProgressBar,
-) -> muon_wgpu::Result<Run> {
+    corpus: &'a Corpus,
+    validation: &'a TokenBatch,
+    args: &'a Args,
+}
+
+fn train(setup: Setup, rates: Rates, bar: &ProgressBar) -> muon_wgpu::Result<Run> {
+    let Setup {
+        ctx,
+        spec,
+        corpus,
+        validation,
+        args,
+    } = setup;
     let params = gpt::init_params(&spec, args.seed);
     let route = |p: &gpt::GptParam| match rates.muon {
         Some(_) => gpt::muon_for_blocks(p),
@@ -210,7 +175,7 @@ fn train(
         ..Default::default()
     };
     let pipelines_before = muon_wgpu::kernels::pipeline_time();
-    let mut trainer = GptTrainer::new(ctx, spec, &params, settings(rates)?, route, options)?;
+    let mut trainer = GptTrainer::new(ctx, spec, &params, rates.settings()?, route, options)?;
     let pipelines = muon_wgpu::kernels::pipeline_time() - pipelines_before;
     let mut batches = TextBatches::new(corpus.train(), args.batch, spec.context, args.seed)?;
     let mut run = Run {
@@ -266,7 +231,7 @@ fn train(
     }
     if args.profile {
         let batch = batches.next_batch(corpus.train());
-        run.profile = profile_step(ctx, &mut trainer, &batch).map_err(|reason| {
+        run.profile = profile::step(ctx, &mut trainer, &batch).map_err(|reason| {
             Error::InvalidHyperparameter {
                 key: "profile".into(),
                 value: "true".into(),
@@ -277,144 +242,57 @@ fn train(
     Ok(run)
 }
 
-/// GPU time per kernel label over one timed training step: `(label, launches, ms)`.
-fn profile_step(
-    ctx: &GpuContext,
-    trainer: &mut GptTrainer,
-    batch: &TokenBatch,
-) -> Result<Vec<(String, usize, f64)>, String> {
-    if !ctx
-        .device
-        .features()
-        .contains(wgpu::Features::TIMESTAMP_QUERY)
-    {
-        return Err("--profile needs timestamp queries, which this adapter lacks".into());
-    }
-    let model = trainer.train_plan().ops().len();
-    let optimizer = trainer.optimizer().stats().dispatches;
-    let query_set = |n: usize| {
-        ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("gpt profile"),
-            ty: wgpu::QueryType::Timestamp,
-            count: 2 * n as u32,
-        })
+/// The `--json` line: the adapter, each run's rates and results, and the first run's sample.
+#[derive(Serialize)]
+struct Summary<'a> {
+    adapter: &'a str,
+    runs: Vec<RunSummary>,
+    sample: &'a str,
+}
+
+#[derive(Serialize)]
+struct RunSummary {
+    optimizer: &'static str,
+    /// Muon's rate (`null` for AdamW alone).
+    lr: Option<f64>,
+    adam_lr: f64,
+    val_loss: f64,
+    tokens_per_s: f64,
+    wall_s: f64,
+    dispatches_per_step: usize,
+}
+
+/// `x` rounded to `digits` decimals.
+fn rounded(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+fn print_json(runs: &[Run], adapter: &str) {
+    let summary = Summary {
+        adapter,
+        runs: runs
+            .iter()
+            .map(|r| RunSummary {
+                optimizer: r.rates.json_name(),
+                lr: r.rates.muon,
+                adam_lr: r.rates.adam,
+                val_loss: rounded(r.val_loss(), 6),
+                tokens_per_s: rounded(r.tokens_per_s(), 1),
+                wall_s: rounded(r.wall.as_secs_f64(), 3),
+                dispatches_per_step: r.dispatches,
+            })
+            .collect(),
+        sample: &runs[0].sample,
     };
-    let (model_queries, optimizer_queries) = (query_set(model), query_set(optimizer));
-    let buffer = |n: usize, usage| {
-        ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gpt profile"),
-            size: 16 * n as u64,
-            usage,
-            mapped_at_creation: false,
-        })
-    };
-    let resolve = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
-    let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-    // The optimizer's timestamps start at the next resolve alignment (256 bytes) after the model's.
-    let second = (16 * model as u64).next_multiple_of(wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT);
-    let total = second as usize / 16 + optimizer;
-    let (resolved, readable) = (buffer(total, resolve), buffer(total, read));
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let (model_labels, optimizer_labels) = trainer
-        .record_step_timed(
-            &mut encoder,
-            TokenBatchRef {
-                inputs: &batch.inputs,
-                targets: &batch.targets,
-            },
-            &model_queries,
-            &optimizer_queries,
-        )
-        .map_err(|e| e.to_string())?;
-    encoder.resolve_query_set(&model_queries, 0..2 * model as u32, &resolved, 0);
-    encoder.resolve_query_set(
-        &optimizer_queries,
-        0..2 * optimizer as u32,
-        &resolved,
-        second,
+    println!(
+        "{}",
+        serde_json::to_string(&summary).expect("the summary serializes")
     );
-    encoder.copy_buffer_to_buffer(&resolved, 0, &readable, 0, 16 * total as u64);
-    ctx.queue.submit([encoder.finish()]);
-    readable.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-    ctx.wait_idle();
-    let ticks: Vec<u64> = bytemuck::cast_slice(
-        &readable
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| e.to_string())?,
-    )
-    .to_vec();
-    let period = ctx.queue.get_timestamp_period() as f64;
-    let mut out: Vec<(String, usize, f64)> = Vec::new();
-    let labels = model_labels
-        .iter()
-        .map(|l| format!("model {l}"))
-        .chain(optimizer_labels.iter().map(|l| format!("optimizer {l}")));
-    let starts = (0..model).chain((0..optimizer).map(|i| second as usize / 16 + i));
-    for (label, i) in labels.zip(starts) {
-        let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6;
-        match out.iter_mut().find(|(l, _, _)| *l == label) {
-            Some((_, n, t)) => {
-                *n += 1;
-                *t += ms;
-            }
-            None => out.push((label, 1, ms)),
-        }
-    }
-    out.sort_by(|a, b| b.2.total_cmp(&a.2));
-    Ok(out)
 }
 
-fn progress_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{prefix:>13} [{bar:28.cyan/blue}] {pos:>4}/{len} {msg} ({elapsed})",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ")
-}
-
-/// A string as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn race(
-    ctx: &GpuContext,
-    spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    args: &Args,
-) -> muon_wgpu::Result<()> {
-    let (muon, adamw) = DEFAULT_RATES;
-    let muon = Rates {
-        muon: Some(args.muon_lr.unwrap_or(muon.muon.expect("a Muon rate"))),
-        adam: args.aux_lr.unwrap_or(muon.adam),
-    };
-    let adamw = Rates {
-        muon: None,
-        adam: args.adamw_lr.unwrap_or(adamw.adam),
-    };
-    let bars = MultiProgress::new();
-    if args.json {
-        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let mut runs = Vec::new();
-    for rates in [muon, adamw] {
-        let bar = bars.add(ProgressBar::new(args.steps as u64).with_style(progress_style()));
-        runs.push(train(ctx, spec, corpus, validation, rates, args, &bar)?);
-    }
-    let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);
+/// The results table and its legend.
+fn print_table(runs: &[Run], args: &Args, adapter: &str, validation_sequences: usize) {
     println!();
     println!(
         "{:<13} {:<22} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9}  adapter",
@@ -427,14 +305,13 @@ fn race(
         "dispatches",
         "pipelines"
     );
-    for run in &runs {
-        let last = &run.train_loss[run.train_loss.len().saturating_sub(50)..];
+    for run in runs {
         println!(
             "{:<13} {:<22} {:>9.4} {:>10.4} {:>9.0} {:>8.1}s {:>10} {:>8.2}s  {adapter}",
             run.rates.name(),
             run.rates.describe(),
             run.val_loss(),
-            last.iter().sum::<f64>() / last.len() as f64,
+            common::mean_of_last(&run.train_loss, 50),
             run.tokens_per_s(),
             run.wall.as_secs_f64(),
             run.dispatches,
@@ -446,10 +323,13 @@ fn race(
          train loss: mean of the last 50 steps;\ntokens/s: training tokens per second of wall time without \
          the evaluations (every {} steps); dispatches: kernel launches per training step (model + optimizer), one submit;\n\
          pipelines: creating and compiling the kernels before the first step, apart from all of these.",
-        validation.sequences(spec.context),
-        args.eval_every
+        validation_sequences, args.eval_every
     );
-    for run in &runs {
+}
+
+/// Each model's text sample, and the kernel profiles (`--profile`).
+fn print_samples_and_profiles(runs: &[Run], args: &Args) {
+    for run in runs {
         if !run.sample.is_empty() {
             println!(
                 "\n--- {} writes (temperature {}):\n{}",
@@ -472,41 +352,36 @@ fn race(
             );
         }
     }
+}
+
+fn race(setup: Setup) -> muon_wgpu::Result<()> {
+    let Setup {
+        ctx,
+        spec,
+        validation,
+        args,
+        ..
+    } = setup;
+    let (muon, adamw) = args.rates.race(DEFAULT_RATES);
+    let bars = progress::stack(args.json);
+    let mut runs = Vec::new();
+    for rates in [muon, adamw] {
+        let bar = bars.add(progress::bar(args.steps));
+        runs.push(train(setup, rates, &bar)?);
+    }
+    let adapter = format!("{} ({:?})", ctx.info.name, ctx.info.backend);
+    print_table(&runs, args, &adapter, validation.sequences(spec.context));
+    print_samples_and_profiles(&runs, args);
     plot(&runs, args, &spec, &adapter)?;
     println!("\ncurves: {}", args.plot.display());
     if args.json {
-        let runs_json: Vec<String> = runs
-            .iter()
-            .map(|r| {
-                format!(
-                    "{{\"optimizer\": \"{}\", \"lr\": {}, \"adam_lr\": {}, \"val_loss\": {:.6}, \"tokens_per_s\": {:.1}, \"wall_s\": {:.3}, \"dispatches_per_step\": {}}}",
-                    r.rates.json_name(),
-                    r.rates.muon.map_or("null".into(), |m| m.to_string()),
-                    r.rates.adam,
-                    r.val_loss(),
-                    r.tokens_per_s(),
-                    r.wall.as_secs_f64(),
-                    r.dispatches
-                )
-            })
-            .collect();
-        println!(
-            "{{\"adapter\": {}, \"runs\": [{}], \"sample\": {}}}",
-            json_string(&adapter),
-            runs_json.join(", "),
-            json_string(&runs[0].sample)
-        );
+        print_json(&runs, &adapter);
     }
     Ok(())
 }
 
-fn sweep(
-    ctx: &GpuContext,
-    spec: GptSpec,
-    corpus: &Corpus,
-    validation: &TokenBatch,
-    args: &Args,
-) -> muon_wgpu::Result<()> {
+fn sweep(setup: Setup) -> muon_wgpu::Result<()> {
+    let args = setup.args;
     println!(
         "sweep: {} steps per run; score: validation loss after the last step (lower is better)",
         args.steps
@@ -516,8 +391,8 @@ fn sweep(
         "optimizer", "learning rates", "val loss"
     );
     let score = |rates: Rates| -> muon_wgpu::Result<f64> {
-        let bar = ProgressBar::new(args.steps as u64).with_style(progress_style());
-        let run = train(ctx, spec, corpus, validation, rates, args, &bar)?;
+        let bar = progress::bar(args.steps);
+        let run = train(setup, rates, &bar)?;
         bar.finish_and_clear();
         println!(
             "{:<13} {:<24} {:>9.4}",
@@ -535,67 +410,26 @@ fn sweep(
             .0
     };
     // 1. AdamW alone, on a 3x grid.
-    let mut scored = Vec::new();
-    for lr in [3e-3, 1e-2, 3e-2] {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: None,
-                adam: lr,
-            })?,
-        ));
-    }
-    let adamw = best(scored);
+    let alone = |lr| Rates {
+        muon: None,
+        adam: lr,
+    };
+    let adamw = best(score_grid(&[3e-3, 1e-2, 3e-2], alone, &score)?);
     // 2. Muon's rate with the AdamW part (embeddings, head, biases) at AdamW's best.
-    let mut scored = Vec::new();
-    for lr in [0.02, 0.05, 0.1] {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: Some(lr),
-                adam: adamw,
-            })?,
-        ));
-    }
-    let muon = best(scored);
+    let with_muon = |lr| Rates {
+        muon: Some(lr),
+        adam: adamw,
+    };
+    let muon = best(score_grid(&[0.02, 0.05, 0.1], with_muon, &score)?);
     println!("best AdamW: adamw {adamw}");
     println!("best Muon + AdamW: muon {muon}, adamw {adamw}");
     Ok(())
 }
 
-/// Centered moving average over `2·half + 1` steps (shorter at the ends).
-fn smooth(values: &[f64], half: usize) -> Vec<f64> {
-    (0..values.len())
-        .map(|i| {
-            let window = &values[i.saturating_sub(half)..(i + half + 1).min(values.len())];
-            window.iter().sum::<f64>() / window.len() as f64
-        })
-        .collect()
-}
-
 fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::Result<()> {
-    use plotters::element::DashedPathElement;
     use plotters::prelude::*;
 
-    let io_error = |e: Box<dyn std::error::Error>| Error::Io {
-        path: args.plot.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    };
-    if let Some(dir) = args.plot.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        epaint_default_fonts::HACK_REGULAR,
-    )
-    .map_err(|_| io_error("the embedded font does not parse".into()))?;
-    let draw = |path: &std::path::Path| -> Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (1000, 620)).into_drawing_area();
-        root.fill(&WHITE)?;
+    plot::write_png(&args.plot, (1000, 620), |root| {
         let (title, body) = root.split_vertically(48);
         title.draw(&Text::new(
             format!(
@@ -610,104 +444,38 @@ fn plot(runs: &[Run], args: &Args, spec: &GptSpec, adapter: &str) -> muon_wgpu::
             (24, 30),
             ("sans-serif", 14).into_font().color(&BLACK.mix(0.55)),
         ))?;
-        let colors = [RGBColor(214, 39, 40), RGBColor(31, 119, 180)];
-        let smoothed: Vec<Vec<f64>> = runs.iter().map(|r| smooth(&r.train_loss, 10)).collect();
-        let (lo, hi) = smoothed
-            .iter()
-            .flatten()
-            .copied()
-            .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let mut chart = ChartBuilder::on(&body)
-            .margin(16)
-            .caption(
-                "loss (cross-entropy per character, nats)",
-                ("sans-serif", 20),
-            )
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..args.steps as f64, (lo - 0.1)..(hi + 0.1))?;
+        let (smoothed, (lo, hi)) = plot::smoothed_losses(
+            runs.iter().map(|r| &r.train_loss[..]),
+            runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)),
+            |_| true,
+        );
+        let caption = ("loss (cross-entropy per character, nats)", 20);
+        let mut chart = plot::chart(&body, caption, args.steps, (lo - 0.1)..(hi + 0.1))?;
         chart
             .configure_mesh()
             .x_desc("step")
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
             .draw()?;
-        for ((run, color), smooth) in runs.iter().zip(colors).zip(&smoothed) {
-            chart
-                .draw_series(LineSeries::new(
-                    smooth.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)),
-                    color.stroke_width(2),
-                ))?
-                .label(format!(
-                    "{} ({}): training",
-                    run.rates.name(),
-                    run.rates.describe()
-                ))
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(DashedLineSeries::new(
-                    run.evals.iter().map(|e| (e.0 as f64, e.1)),
-                    8,
-                    5,
-                    color.stroke_width(2),
-                ))?
-                .label(format!(
-                    "{}: validation, {:.3} at the end",
-                    run.rates.name(),
-                    run.val_loss()
-                ))
-                .legend(move |(x, y)| {
-                    DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, color.stroke_width(2))
-                });
+        for ((run, color), smooth) in runs.iter().zip(plot::COLORS).zip(&smoothed) {
+            let name = run.rates.name();
+            let training = smooth.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v));
+            let label = format!("{name} ({}): training", run.rates.describe());
+            plot::line(&mut chart, training, color, label)?;
+            let validation = run.evals.iter().map(|e| (e.0 as f64, e.1));
+            let label = format!("{name}: validation, {:.3} at the end", run.val_loss());
+            plot::dashed(&mut chart, validation, color, label)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
-        root.present()?;
-        Ok(())
-    };
-    // Drawn into a temporary file next to the plot, renamed over it when whole.
-    muon_wgpu::io::atomic_file::replace_with(&args.plot, |temp| draw(temp).map_err(io_error))
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let ctx = match pollster::block_on(GpuContext::new(BackendChoice::Env)) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!(
-                "This example trains on a GPU through wgpu. On Linux without one, install Mesa \
-                 (`apt-get install mesa-vulkan-drivers`); `cargo run --bin muon-wgpu -- info` lists \
-                 the adapters; MUON_WGPU_BACKEND=vulkan|gl|metal|dx12 picks a backend."
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match run(&ctx, &args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    gpu::main(run)
 }
 
 fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
-    if args.eval_every == 0 || args.steps == 0 {
-        return Err(Error::InvalidHyperparameter {
-            key: "steps / eval-every".into(),
-            value: format!("{} / {}", args.steps, args.eval_every),
-            reason: "must be positive".into(),
-        });
-    }
+    gpu::check_steps(args.steps, args.eval_every)?;
     let corpus = text::shakespeare()?;
     let spec = spec_of(args, &corpus);
     spec.validate()?;
@@ -733,9 +501,16 @@ fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
         args.steps,
         args.seed
     );
+    let setup = Setup {
+        ctx,
+        spec,
+        corpus: &corpus,
+        validation: &validation,
+        args,
+    };
     if args.sweep {
-        sweep(ctx, spec, &corpus, &validation, args)
+        sweep(setup)
     } else {
-        race(ctx, spec, &corpus, &validation, args)
+        race(setup)
     }
 }

@@ -2,7 +2,7 @@
 //! (plus a bias per matrix, for AdamW) stepped with each option alone and with none.
 //!
 //! ```sh
-//! cargo run --release --example options_cost -- [steps] [shape set]
+//! cargo run --release --example options_cost -- [STEPS] [MODEL]   # e.g. 8 nano; --help
 //! ```
 //! Prints the minimum, median and mean time of a call to `step` (one submit and a wait) of each
 //! configuration, stepped in turns (under accumulation, calls alternate between accumulating and
@@ -10,10 +10,22 @@
 
 use std::time::Instant;
 
+use clap::Parser;
 use muon_wgpu::{
     BackendChoice, Clip, Ema, GpuContext, LrSchedule, OptimizerBuilder, Overrides, Preset,
     Settings, StepOptions,
 };
+
+#[derive(Parser, Debug)]
+#[command(about = "Time a step with each Keras base-optimizer option alone, and with none")]
+struct Args {
+    /// Timed calls of `step` per configuration.
+    #[arg(default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    steps: u64,
+    /// The shape set (as `muon-wgpu bench --model`).
+    #[arg(default_value = "nano", value_parser = clap::builder::PossibleValuesParser::new(muon_wgpu::bench::MODELS))]
+    model: String,
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -21,10 +33,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> muon_wgpu::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(8);
-    let model = args.get(2).map(String::as_str).unwrap_or("nano");
-    let shapes = muon_wgpu::bench::model_shapes(model).expect("a named shape set");
+    let Args { steps, model } = Args::parse();
+    let shapes = muon_wgpu::bench::model_shapes(&model).expect("a named shape set");
     let ctx = pollster::block_on(GpuContext::new(BackendChoice::Env))?;
     println!("{} steps of `{model}` on {}", steps, ctx.describe());
     let ema = Ema {
@@ -99,6 +109,8 @@ fn main() -> muon_wgpu::Result<()> {
             b.add_host(&format!("b{i}"), &shape[..1], &vec![0.0; shape[0]])?;
         }
         let mut opt = b.build()?;
+        // Every call steps on the same gradients, on purpose.
+        opt.allow_stale_gradients(true);
         for (i, shape) in shapes.iter().enumerate() {
             let len: usize = shape.iter().product();
             let g: Vec<f32> = (0..len)

@@ -26,9 +26,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use common::rates::{score_grid, RateArgs, Rates};
+use common::{gpu, plot, progress};
+use indicatif::ProgressBar;
 use muon_wgpu::nn::{self, Activation, Batch, Loss, MlpSpec, Split, Targets, Trainer};
-use muon_wgpu::{BackendChoice, Error, GpuContext, Overrides, Preset, Route};
+use muon_wgpu::{GpuContext, Route};
+
+mod common;
+#[path = "train/distributed.rs"]
+mod distributed;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Task {
@@ -55,15 +61,9 @@ struct Args {
     /// relu, gelu, gelu_tanh, tanh or identity.
     #[arg(long, default_value = "relu")]
     activation: Activation,
-    /// Muon's learning rate (hidden matrices) [default: the sweep's best for the task].
-    #[arg(long)]
-    muon_lr: Option<f64>,
-    /// AdamW's learning rate next to Muon (first and last layer, biases) [default: the sweep's best].
-    #[arg(long)]
-    aux_lr: Option<f64>,
-    /// The AdamW-only baseline's learning rate [default: the sweep's best].
-    #[arg(long)]
-    adamw_lr: Option<f64>,
+    /// Muon takes the hidden matrices, AdamW the first and last layer and the biases.
+    #[command(flatten)]
+    rates: RateArgs,
     /// Test accuracy whose first crossing is reported as "steps to target".
     #[arg(long, default_value_t = 0.97)]
     target: f64,
@@ -84,30 +84,6 @@ struct Args {
     /// rank 0 then repeats the run alone on whole batches and compares the losses.
     #[arg(long)]
     distributed: bool,
-}
-
-/// Learning rates of one run; `muon: None` is AdamW alone.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Rates {
-    muon: Option<f64>,
-    adam: f64,
-}
-
-impl Rates {
-    fn name(&self) -> &'static str {
-        if self.muon.is_some() {
-            "Muon + AdamW"
-        } else {
-            "AdamW"
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.muon {
-            Some(m) => format!("muon {m}, adamw {}", self.adam),
-            None => format!("adamw {}", self.adam),
-        }
-    }
 }
 
 /// The sweep's winners for the default network, 300 steps, batch 64 (`--sweep`; the README has
@@ -174,18 +150,6 @@ impl Run {
     }
 }
 
-fn settings(rates: Rates) -> muon_wgpu::Result<muon_wgpu::Settings> {
-    // PyTorch semantics (torch.optim.Muon + torch.optim.AdamW), no weight decay in either run,
-    // so the only difference between the runs is the optimizer of the hidden matrix.
-    Preset::Torch.settings(&Overrides {
-        lr: Some(rates.muon.unwrap_or(0.02)),
-        adam_lr: Some(rates.adam),
-        weight_decay: Some(0.0),
-        adam_weight_decay: Some(0.0),
-        ..Default::default()
-    })
-}
-
 fn train(
     ctx: &GpuContext,
     spec: &MlpSpec,
@@ -207,7 +171,14 @@ fn train(
     };
     // Building the trainer compiles every pipeline of its steps and evaluations (see kernels::warm_up).
     let pipelines_before = muon_wgpu::kernels::pipeline_time();
-    let mut trainer = Trainer::new(ctx, spec.clone(), &params, settings(rates)?, route, options)?;
+    let mut trainer = Trainer::new(
+        ctx,
+        spec.clone(),
+        &params,
+        rates.settings()?,
+        route,
+        options,
+    )?;
     let pipelines = muon_wgpu::kernels::pipeline_time() - pipelines_before;
     let mut batches = nn::data::Batches::new(data.train.len(), args.batch, args.seed)?;
     // wgpu's GL backend holds its context for a whole submit: keep GL submits to one step.
@@ -271,14 +242,6 @@ fn train(
     Ok(run)
 }
 
-fn progress_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{prefix:>13} [{bar:28.cyan/blue}] {pos:>4}/{len} {msg} ({elapsed})",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ")
-}
-
 fn task_data(task: Task) -> muon_wgpu::Result<Split> {
     match task {
         Task::Digits => nn::data::digits(),
@@ -291,19 +254,11 @@ fn format_steps(steps: Option<usize>) -> String {
 }
 
 fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgpu::Result<()> {
-    let (muon, adamw) = default_rates(args.task);
-    let muon = Rates {
-        muon: Some(args.muon_lr.unwrap_or(muon.muon.expect("a Muon rate"))),
-        adam: args.aux_lr.unwrap_or(muon.adam),
-    };
-    let adamw = Rates {
-        muon: None,
-        adam: args.adamw_lr.unwrap_or(adamw.adam),
-    };
-    let bars = MultiProgress::new();
+    let (muon, adamw) = args.rates.race(default_rates(args.task));
+    let bars = progress::stack(false);
     let mut runs = Vec::new();
     for rates in [muon, adamw] {
-        let bar = bars.add(ProgressBar::new(args.steps as u64).with_style(progress_style()));
+        let bar = bars.add(progress::bar(args.steps));
         runs.push(train(ctx, spec, data, rates, args, &bar)?);
     }
 
@@ -322,7 +277,6 @@ fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgp
     );
     for run in &runs {
         let (loss, acc) = run.final_eval();
-        let last = &run.train_loss[run.train_loss.len().saturating_sub(50)..];
         println!(
             "{:<13} {:<22} {:>8.1}% {:>9.4} {:>14} {:>10.4} {:>8.1}s {:>8.1} {:>8.2}s",
             run.rates.name(),
@@ -330,7 +284,7 @@ fn race(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wgp
             100.0 * acc,
             loss,
             format_steps(run.steps_to_target),
-            last.iter().sum::<f64>() / last.len() as f64,
+            common::mean_of_last(&run.train_loss, 50),
             run.wall.as_secs_f64(),
             run.ms_per_step(),
             run.pipelines.as_secs_f64()
@@ -382,7 +336,7 @@ fn sweep(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wg
         if let Some(&(_, s)) = cache.iter().find(|(r, _)| *r == rates) {
             return Ok(s);
         }
-        let bar = ProgressBar::new(args.steps as u64).with_style(progress_style());
+        let bar = progress::bar(args.steps);
         let run = train(ctx, spec, &holdout, rates, args, &bar)?;
         bar.finish_and_clear();
         let s = run.tail(5);
@@ -407,82 +361,41 @@ fn sweep(ctx: &GpuContext, spec: &MlpSpec, data: &Split, args: &Args) -> muon_wg
 
     // 1. AdamW alone, on a 3x grid.
     const ADAMW_GRID: [f64; 5] = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2];
-    let mut scored = Vec::new();
-    for lr in ADAMW_GRID {
-        scored.push((
-            lr,
-            score(Rates {
-                muon: None,
-                adam: lr,
-            })?,
-        ));
-    }
-    let adamw = best_of(scored);
+    let alone = |lr| Rates {
+        muon: None,
+        adam: lr,
+    };
+    let adamw = best_of(score_grid(&ADAMW_GRID, alone, &mut score)?);
     // 2. Muon's rate with the AdamW part (first and last layer, biases) at AdamW's best.
-    let mut scored = Vec::new();
-    for lr in [0.005, 0.01, 0.02, 0.05, 0.1] {
-        let rates = Rates {
-            muon: Some(lr),
-            adam: adamw,
-        };
-        scored.push((lr, score(rates)?));
-    }
-    let muon = best_of(scored);
+    let with_muon = |lr| Rates {
+        muon: Some(lr),
+        adam: adamw,
+    };
+    let muon = best_of(score_grid(
+        &[0.005, 0.01, 0.02, 0.05, 0.1],
+        with_muon,
+        &mut score,
+    )?);
     // 3. The AdamW part's rate, one grid step either way, at Muon's best.
     let at = ADAMW_GRID
         .iter()
         .position(|&g| g == adamw)
         .expect("on the grid");
-    let mut scored = Vec::new();
-    for &lr in &ADAMW_GRID[at.saturating_sub(1)..(at + 2).min(ADAMW_GRID.len())] {
-        let rates = Rates {
-            muon: Some(muon),
-            adam: lr,
-        };
-        scored.push((lr, score(rates)?));
-    }
-    let aux = best_of(scored);
+    let near = &ADAMW_GRID[at.saturating_sub(1)..(at + 2).min(ADAMW_GRID.len())];
+    let aux_rates = |lr| Rates {
+        muon: Some(muon),
+        adam: lr,
+    };
+    let aux = best_of(score_grid(near, aux_rates, &mut score)?);
     println!("best AdamW: adamw {adamw}");
     println!("best Muon + AdamW: muon {muon}, adamw {aux}");
     Ok(())
 }
 
-/// Centered moving average over `2·half + 1` steps (shorter at the ends): a readable training
-/// loss curve that does not lag behind the test loss.
-fn smooth(values: &[f64], half: usize) -> Vec<f64> {
-    (0..values.len())
-        .map(|i| {
-            let window = &values[i.saturating_sub(half)..(i + half + 1).min(values.len())];
-            window.iter().sum::<f64>() / window.len() as f64
-        })
-        .collect()
-}
-
 fn plot(runs: &[Run], args: &Args, sizes: &[usize], adapter: &str) -> muon_wgpu::Result<()> {
-    use plotters::element::DashedPathElement;
     use plotters::prelude::*;
 
-    let io_error = |e: Box<dyn std::error::Error>| Error::Io {
-        path: args.plot.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    };
-    if let Some(dir) = args.plot.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    // Text needs a font: one shipped inside a crate, so no system fonts or fontconfig are needed.
-    plotters::style::register_font(
-        "sans-serif",
-        FontStyle::Normal,
-        epaint_default_fonts::HACK_REGULAR,
-    )
-    .map_err(|_| io_error("the embedded font does not parse".into()))?;
-
-    let draw = |path: &std::path::Path| -> Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (1400, 580)).into_drawing_area();
-        root.fill(&WHITE)?;
+    plot::write_png(&args.plot, (1400, 580), |root| {
         let (title, body) = root.split_vertically(48);
         title.draw(&Text::new(
             format!(
@@ -509,163 +422,99 @@ fn plot(runs: &[Run], args: &Args, sizes: &[usize], adapter: &str) -> muon_wgpu:
             small,
         ))?;
         let (left, right) = body.split_horizontally(700);
-        let colors = [RGBColor(214, 39, 40), RGBColor(31, 119, 180)];
-        let steps = args.steps as f64;
-        let step_label = |x: &f64| format!("{x:.0}");
+        loss_panel(&left, runs, args)?;
+        accuracy_panel(&right, runs, args)
+    })
+}
 
-        // Training loss per step (faint), its centered 21-step mean, and the test loss.
-        let smoothed: Vec<Vec<f64>> = runs.iter().map(|r| smooth(&r.train_loss, 10)).collect();
-        let (lo, hi) = smoothed
-            .iter()
-            .flatten()
-            .copied()
-            .chain(runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)))
-            .filter(|v| *v > 0.0)
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let mut chart = ChartBuilder::on(&left)
-            .margin(16)
-            .caption("loss (cross-entropy, log scale)", ("sans-serif", 22))
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..steps, (lo * 0.7..hi * 1.3).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_label_formatter(&step_label)
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .draw()?;
-        for ((run, color), smooth) in runs.iter().zip(colors).zip(&smoothed) {
-            let at_step = |v: &[f64]| -> Vec<(f64, f64)> {
-                v.iter()
-                    .enumerate()
-                    .map(|(i, &v)| ((i + 1) as f64, v.clamp(lo * 0.7, hi * 1.3)))
-                    .collect()
-            };
-            chart.draw_series(LineSeries::new(at_step(&run.train_loss), color.mix(0.15)))?;
-            chart
-                .draw_series(LineSeries::new(at_step(smooth), color.stroke_width(2)))?
-                .label(format!(
-                    "{} ({}): training",
-                    run.rates.name(),
-                    run.rates.describe()
-                ))
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(DashedLineSeries::new(
-                    run.evals.iter().map(|e| (e.0 as f64, e.1)),
-                    8,
-                    5,
-                    color.stroke_width(2),
-                ))?
-                .label(format!("{}: test", run.rates.name()))
-                .legend(move |(x, y)| {
-                    DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+fn step_label(x: &f64) -> String {
+    format!("{x:.0}")
+}
 
-        let low = runs
-            .iter()
-            .flat_map(|r| r.evals.iter().map(|e| e.2))
-            .fold(1.0f64, f64::min);
-        let floor = (((low.min(args.target) - 0.02) * 20.0).floor() / 20.0).max(0.0);
-        let mut chart = ChartBuilder::on(&right)
-            .margin(16)
-            .caption("test accuracy (%)", ("sans-serif", 22))
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..steps, floor * 100.0..100.0)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_label_formatter(&step_label)
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .draw()?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.0, args.target * 100.0), (steps, args.target * 100.0)],
-                6,
-                6,
-                BLACK.mix(0.5).stroke_width(1),
-            ))?
-            .label(format!("target: {:.0}%", 100.0 * args.target))
-            .legend(|(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, BLACK.mix(0.5)));
-        for (run, color) in runs.iter().zip(colors) {
-            chart
-                .draw_series(LineSeries::new(
-                    run.evals.iter().map(|e| (e.0 as f64, 100.0 * e.2)),
-                    color.stroke_width(2),
-                ))?
-                .label(format!(
-                    "{}: {:.1}% at the end, {:.0}% {}",
-                    run.rates.name(),
-                    100.0 * run.final_eval().1,
-                    100.0 * args.target,
-                    run.steps_to_target
-                        .map_or("not reached".into(), |s| format!("at step {s}"))
-                ))
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
-        root.present()?;
-        Ok(())
-    };
-    // Drawn into a temporary file next to the plot, renamed over it when whole.
-    muon_wgpu::io::atomic_file::replace_with(&args.plot, |temp| draw(temp).map_err(io_error))
+/// Training loss per step (faint), its centered 21-step mean, and the test loss.
+fn loss_panel(area: &plot::Area, runs: &[Run], args: &Args) -> plot::DrawResult {
+    use plotters::prelude::*;
+
+    // The log scale needs positive values.
+    let (smoothed, (lo, hi)) = plot::smoothed_losses(
+        runs.iter().map(|r| &r.train_loss[..]),
+        runs.iter().flat_map(|r| r.evals.iter().map(|e| e.1)),
+        |v| v > 0.0,
+    );
+    let caption = ("loss (cross-entropy, log scale)", 22);
+    let y = (lo * 0.7..hi * 1.3).log_scale();
+    let mut chart = plot::chart(area, caption, args.steps, y)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&step_label)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    for ((run, color), smooth) in runs.iter().zip(plot::COLORS).zip(&smoothed) {
+        let at_step = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, &v)| ((i + 1) as f64, v.clamp(lo * 0.7, hi * 1.3)))
+                .collect()
+        };
+        chart.draw_series(LineSeries::new(at_step(&run.train_loss), color.mix(0.15)))?;
+        let name = run.rates.name();
+        let label = format!("{name} ({}): training", run.rates.describe());
+        plot::line(&mut chart, at_step(smooth), color, label)?;
+        let test = run.evals.iter().map(|e| (e.0 as f64, e.1));
+        plot::dashed(&mut chart, test, color, format!("{name}: test"))?;
+    }
+    plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// Test accuracy of both runs, and the target.
+fn accuracy_panel(area: &plot::Area, runs: &[Run], args: &Args) -> plot::DrawResult {
+    use plotters::element::DashedPathElement;
+    use plotters::prelude::*;
+
+    let low = runs
+        .iter()
+        .flat_map(|r| r.evals.iter().map(|e| e.2))
+        .fold(1.0f64, f64::min);
+    let floor = (((low.min(args.target) - 0.02) * 20.0).floor() / 20.0).max(0.0);
+    let caption = ("test accuracy (%)", 22);
+    let mut chart = plot::chart(area, caption, args.steps, floor * 100.0..100.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&step_label)
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    let (steps, target) = (args.steps as f64, args.target * 100.0);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(0.0, target), (steps, target)],
+            6,
+            6,
+            BLACK.mix(0.5).stroke_width(1),
+        ))?
+        .label(format!("target: {target:.0}%"))
+        .legend(|(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, BLACK.mix(0.5)));
+    for (run, color) in runs.iter().zip(plot::COLORS) {
+        let accuracy = run.evals.iter().map(|e| (e.0 as f64, 100.0 * e.2));
+        let reached = run
+            .steps_to_target
+            .map_or("not reached".into(), |s| format!("at step {s}"));
+        let label = format!(
+            "{}: {:.1}% at the end, {target:.0}% {reached}",
+            run.rates.name(),
+            100.0 * run.final_eval().1,
+        );
+        plot::line(&mut chart, accuracy, color, label)?;
+    }
+    plot::legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let ctx = match pollster::block_on(GpuContext::new(BackendChoice::Env)) {
-        Ok(ctx) => ctx,
-        Err(e @ (Error::NoAdapter { .. } | Error::RequestDevice { .. })) => {
-            eprintln!("error: {e}");
-            eprintln!(
-                "This example trains on a GPU through wgpu and found none it can use. On Linux, \
-                 install Mesa: `apt-get install mesa-vulkan-drivers` (Vulkan, lavapipe on a CPU) or \
-                 `apt-get install libegl1 libgl1-mesa-dri` (OpenGL, llvmpipe); then check with \
-                 `cargo run --bin muon-wgpu -- info`. MUON_WGPU_BACKEND=vulkan|gl|metal|dx12 picks \
-                 a backend."
-            );
-            if let Ok(backend) = std::env::var(muon_wgpu::gpu::BACKEND_ENV) {
-                eprintln!(
-                    "{} is set to `{backend}`: unset it to try every backend.",
-                    muon_wgpu::gpu::BACKEND_ENV
-                );
-            }
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run(&ctx, &args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    gpu::main(run)
 }
 
 fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
@@ -674,13 +523,7 @@ fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
     sizes.extend(&args.hidden);
     sizes.push(data.train.classes);
     let spec = MlpSpec::new(&sizes, args.activation, Loss::SoftmaxCrossEntropy)?;
-    if args.eval_every == 0 || args.steps == 0 {
-        return Err(Error::InvalidHyperparameter {
-            key: "steps / eval-every".into(),
-            value: format!("{} / {}", args.steps, args.eval_every),
-            reason: "must be positive".into(),
-        });
-    }
+    gpu::check_steps(args.steps, args.eval_every)?;
     println!(
         "adapter: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type
@@ -698,141 +541,10 @@ fn run(ctx: &GpuContext, args: &Args) -> muon_wgpu::Result<()> {
         args.seed
     );
     if args.distributed {
-        distributed(ctx, &spec, &data, args)
+        distributed::run(ctx, &spec, &data, args)
     } else if args.sweep {
         sweep(ctx, &spec, &data, args)
     } else {
         race(ctx, &spec, &data, args)
     }
-}
-
-/// `--distributed`: data-parallel Muon + AdamW on every rank of `mpirun` (see `src/distributed`).
-#[cfg(feature = "mpi")]
-fn distributed(
-    ctx: &GpuContext,
-    spec: &MlpSpec,
-    data: &Split,
-    args: &Args,
-) -> muon_wgpu::Result<()> {
-    use muon_wgpu::distributed::{data_parallel::DataParallelTrainer, Comm};
-    let comm = std::rc::Rc::new(Comm::init()?);
-    let (rank, world) = (comm.rank(), comm.size());
-    let mut rates = default_rates(args.task).0;
-    rates.muon = args.muon_lr.or(rates.muon);
-    rates.adam = args.aux_lr.unwrap_or(rates.adam);
-    let params = nn::init_params(spec, args.seed);
-    let mut trainer = DataParallelTrainer::new(
-        ctx,
-        comm.clone(),
-        spec.clone(),
-        &params,
-        settings(rates)?,
-        nn::muon_for_hidden,
-        args.batch.div_ceil(world),
-    )?;
-    if rank == 0 {
-        let a = trainer.optimizer().assignment();
-        println!(
-            "{world} ranks, {} each ({}); Muon matrices per rank {:?}, Newton-Schulz load max/mean {:.2}",
-            args.batch / world,
-            rates.describe(),
-            (0..world).map(|r| a.share(r).len()).collect::<Vec<_>>(),
-            a.imbalance()
-        );
-    }
-    let mut batches = nn::data::Batches::new(data.train.len(), args.batch, args.seed)?;
-    let all: Vec<_> = (0..args.steps)
-        .map(|_| data.train.gather(batches.next_indices()))
-        .collect();
-    let (mut losses, mut exchange, mut all_reduce) = (Vec::new(), Duration::ZERO, Duration::ZERO);
-    let start = Instant::now();
-    for (step, (inputs, labels)) in all.iter().enumerate() {
-        let batch = Batch {
-            inputs,
-            targets: Targets::Labels(labels),
-        };
-        trainer.step(batch, labels.len())?;
-        let times = trainer.optimizer().times();
-        exchange += times.exchange;
-        all_reduce += times.all_reduce;
-        if (step + 1) % args.eval_every == 0 || step + 1 == args.steps {
-            let metrics = pollster::block_on(trainer.read_metrics())?;
-            losses.extend(metrics.iter().map(|m| m.loss));
-            if rank == 0 {
-                println!(
-                    "step {:>4}  train loss {:.4}",
-                    step + 1,
-                    losses[losses.len() - 1]
-                );
-            }
-        }
-    }
-    let wall = start.elapsed();
-    if rank != 0 {
-        return Ok(());
-    }
-    let per_step = |d: Duration| d.as_secs_f64() * 1e3 / args.steps as f64;
-    println!(
-        "rank 0: {:.1} ms/step, of which gradient all-reduce {:.2} ms and parameter exchange {:.2} ms",
-        per_step(wall),
-        per_step(all_reduce),
-        per_step(exchange)
-    );
-    // The same run in this process alone, on whole batches.
-    let options = nn::TrainerOptions {
-        batch_size: args.batch,
-        ..Default::default()
-    };
-    let mut one = Trainer::new(
-        ctx,
-        spec.clone(),
-        &params,
-        settings(rates)?,
-        nn::muon_for_hidden,
-        options,
-    )?;
-    let mut single = Vec::new();
-    for (step, (inputs, labels)) in all.iter().enumerate() {
-        one.step(Batch {
-            inputs,
-            targets: Targets::Labels(labels),
-        })?;
-        // The trainer keeps the last 4096 steps' metrics: read well before they wrap.
-        if (step + 1) % 1000 == 0 {
-            single.extend(
-                pollster::block_on(one.read_metrics())?
-                    .iter()
-                    .map(|m| m.loss),
-            );
-        }
-    }
-    single.extend(
-        pollster::block_on(one.read_metrics())?
-            .iter()
-            .map(|m| m.loss),
-    );
-    let relative: Vec<f64> = (losses.iter().zip(&single))
-        .map(|(a, b)| (a - b).abs() / b.abs())
-        .collect();
-    let agree = relative.iter().take_while(|&&r| r <= 1e-4).count();
-    println!(
-        "one process on whole batches: final train loss {:.4} against {:.4}; losses within 1e-4 \
-         relative for the first {agree} of {} steps (worst there {:.1e}), worst over all {:.1e} \
-         (f32 rounding differences grow through training)",
-        single[single.len() - 1],
-        losses[losses.len() - 1],
-        single.len(),
-        relative[..agree].iter().cloned().fold(0.0, f64::max),
-        relative.iter().cloned().fold(0.0, f64::max),
-    );
-    Ok(())
-}
-
-#[cfg(not(feature = "mpi"))]
-fn distributed(_: &GpuContext, _: &MlpSpec, _: &Split, _: &Args) -> muon_wgpu::Result<()> {
-    Err(Error::InvalidHyperparameter {
-        key: "distributed".into(),
-        value: "true".into(),
-        reason: "this build has no MPI: build with `--features mpi` and run under mpirun".into(),
-    })
 }

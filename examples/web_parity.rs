@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use muon_wgpu::demo::{gpt, image, race};
 use muon_wgpu::{BackendChoice, GpuContext};
+use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(about = "Run the web demo's training natively and print every step's losses as JSON")]
@@ -54,9 +55,166 @@ struct Args {
     layers: Option<usize>,
 }
 
-fn json_list(values: &[f64]) -> String {
-    let items: Vec<String> = values.iter().map(|v| format!("{v:e}")).collect();
-    format!("[{}]", items.join(","))
+/// `$m::$ty` (a demo's configuration) with the flags given over its defaults, bound to `$d` so that
+/// the mode's own `$field: $value`s can read them; batch, seed and rates are every mode's.
+macro_rules! config {
+    // The MLP modes: hidden widths too.
+    ($m:ident :: $ty:ident, $args:expr, hidden) => {
+        config!($m::$ty, $args, d {
+            hidden: $args.hidden.clone().unwrap_or(d.hidden)
+        })
+    };
+    ($m:ident :: $ty:ident, $args:expr, $d:ident { $($field:ident: $value:expr),* $(,)? }) => {{
+        let $d = $m::$ty::default();
+        #[allow(clippy::needless_update)]
+        let config = $m::$ty {
+            $($field: $value,)*
+            batch: $args.batch.unwrap_or($d.batch),
+            seed: $args.seed,
+            muon_lr: $args.muon_lr.unwrap_or($d.muon_lr),
+            aux_lr: $args.aux_lr.unwrap_or($d.aux_lr),
+            adamw_lr: $args.adamw_lr.unwrap_or($d.adamw_lr),
+            ..$d
+        };
+        config
+    }};
+}
+
+/// Muon + AdamW's value and AdamW's.
+#[derive(Serialize)]
+struct Both<T> {
+    muon: T,
+    adamw: T,
+}
+
+impl<T> From<race::Pair<T>> for Both<T> {
+    fn from(p: race::Pair<T>) -> Self {
+        Self {
+            muon: p.muon,
+            adamw: p.adamw,
+        }
+    }
+}
+
+/// What the mode measured at the end, a field of the output beside the losses.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    /// `--gpt`: the validation loss.
+    ValLoss(Both<f64>),
+    /// `--image`: the reconstruction's PSNR in dB (three decimals).
+    Psnr(Both<f64>),
+    /// The digits: test accuracy.
+    Accuracy(Both<f64>),
+}
+
+/// The line printed: `{"adapter", "steps", "seconds", "loss": {"muon": [...], "adamw": [...]}, <outcome>}`.
+#[derive(Serialize)]
+struct Output {
+    adapter: String,
+    steps: usize,
+    seconds: f64,
+    loss: Both<Vec<f64>>,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+/// `x` to three decimals.
+fn milli(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// One native run: the GPU, the flags, and every step's losses so far.
+struct Native<'a> {
+    ctx: &'a GpuContext,
+    args: &'a Args,
+    /// Steps recorded per submit.
+    per_submit: usize,
+    losses: race::Pair<Vec<f64>>,
+}
+
+impl Native<'_> {
+    /// Trains in rounds of `per_submit` steps until `--steps`, collecting every step's losses.
+    fn train_rounds(
+        &mut self,
+        mut round: impl FnMut(usize) -> muon_wgpu::Result<race::Pair<Vec<f64>>>,
+    ) -> muon_wgpu::Result<()> {
+        let mut done = 0;
+        while done < self.args.steps {
+            let n = self.per_submit.min(self.args.steps - done);
+            let step = round(n)?;
+            done += n;
+            self.losses.muon.extend(step.muon);
+            self.losses.adamw.extend(step.adamw);
+        }
+        Ok(())
+    }
+}
+
+fn gpt_race(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(
+        gpt::GptRaceConfig,
+        args,
+        d {
+            context: args.context.unwrap_or(d.context),
+            width: args.width.unwrap_or(d.width),
+            heads: args.heads.unwrap_or(d.heads),
+            layers: args.layers.unwrap_or(d.layers),
+        }
+    );
+    let mut race = gpt::GptRace::new(ctx, config)?;
+    native.train_rounds(|n| {
+        race.train(n)?;
+        pollster::block_on(race.read_losses())
+    })?;
+    let val = pollster::block_on(race.evaluate())?;
+    Ok(Outcome::ValLoss(Both {
+        muon: val.muon.loss,
+        adamw: val.adamw.loss,
+    }))
+}
+
+fn image_fit(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(image::ImageConfig, args, hidden);
+    let (w, h) = (64, 64);
+    let target = image::default_image(w, h);
+    let mut fit = image::ImageFit::new(ctx, &target, w, h, &config)?;
+    native.train_rounds(|n| {
+        fit.train(n)?;
+        pollster::block_on(fit.read_losses())
+    })?;
+    let out = pollster::block_on(fit.predict())?;
+    let psnr = |p: &[f32]| {
+        let mse = p
+            .iter()
+            .zip(&target)
+            .map(|(a, b)| (a.clamp(0.0, 1.0) - b) as f64)
+            .map(|d| d * d)
+            .sum::<f64>()
+            / p.len() as f64;
+        milli(-10.0 * mse.log10())
+    };
+    Ok(Outcome::Psnr(Both {
+        muon: psnr(&out.muon),
+        adamw: psnr(&out.adamw),
+    }))
+}
+
+fn digits_race(native: &mut Native) -> muon_wgpu::Result<Outcome> {
+    let (ctx, args) = (native.ctx, native.args);
+    let config = config!(race::RaceConfig, args, hidden);
+    let mut race = race::Race::new(ctx, config)?;
+    native.train_rounds(|n| {
+        race.train(n)?;
+        pollster::block_on(race.read_losses())
+    })?;
+    let test = pollster::block_on(race.evaluate())?;
+    Ok(Outcome::Accuracy(Both {
+        muon: test.muon.accuracy,
+        adamw: test.adamw.accuracy,
+    }))
 }
 
 fn run(args: &Args) -> muon_wgpu::Result<()> {
@@ -67,109 +225,30 @@ fn run(args: &Args) -> muon_wgpu::Result<()> {
     } else {
         args.per_submit.max(1)
     };
-    let mut losses = race::Pair::<Vec<f64>>::default();
+    let mut native = Native {
+        ctx: &ctx,
+        args,
+        per_submit,
+        losses: race::Pair::default(),
+    };
     let started = std::time::Instant::now();
-    let extra = if args.gpt {
-        let d = gpt::GptRaceConfig::default();
-        let config = gpt::GptRaceConfig {
-            context: args.context.unwrap_or(d.context),
-            width: args.width.unwrap_or(d.width),
-            heads: args.heads.unwrap_or(d.heads),
-            layers: args.layers.unwrap_or(d.layers),
-            batch: args.batch.unwrap_or(d.batch),
-            seed: args.seed,
-            muon_lr: args.muon_lr.unwrap_or(d.muon_lr),
-            aux_lr: args.aux_lr.unwrap_or(d.aux_lr),
-            adamw_lr: args.adamw_lr.unwrap_or(d.adamw_lr),
-            ..d
-        };
-        let mut race = gpt::GptRace::new(&ctx, config)?;
-        let mut done = 0;
-        while done < args.steps {
-            let n = per_submit.min(args.steps - done);
-            race.train(n)?;
-            done += n;
-            let step = pollster::block_on(race.read_losses())?;
-            losses.muon.extend(step.muon);
-            losses.adamw.extend(step.adamw);
-        }
-        let val = pollster::block_on(race.evaluate())?;
-        format!(
-            ",\"val_loss\":{{\"muon\":{},\"adamw\":{}}}",
-            val.muon.loss, val.adamw.loss
-        )
+    let outcome = if args.gpt {
+        gpt_race(&mut native)?
     } else if args.image {
-        let defaults = image::ImageConfig::default();
-        let config = image::ImageConfig {
-            hidden: args.hidden.clone().unwrap_or(defaults.hidden),
-            batch: args.batch.unwrap_or(defaults.batch),
-            seed: args.seed,
-            muon_lr: args.muon_lr.unwrap_or(defaults.muon_lr),
-            aux_lr: args.aux_lr.unwrap_or(defaults.aux_lr),
-            adamw_lr: args.adamw_lr.unwrap_or(defaults.adamw_lr),
-            ..defaults
-        };
-        let (w, h) = (64, 64);
-        let mut fit = image::ImageFit::new(&ctx, &image::default_image(w, h), w, h, &config)?;
-        let mut done = 0;
-        while done < args.steps {
-            let n = per_submit.min(args.steps - done);
-            fit.train(n)?;
-            done += n;
-            let step = pollster::block_on(fit.read_losses())?;
-            losses.muon.extend(step.muon);
-            losses.adamw.extend(step.adamw);
-        }
-        let target = image::default_image(w, h);
-        let out = pollster::block_on(fit.predict())?;
-        let psnr = |p: &[f32]| {
-            let mse = p
-                .iter()
-                .zip(&target)
-                .map(|(a, b)| (a.clamp(0.0, 1.0) - b) as f64)
-                .map(|d| d * d)
-                .sum::<f64>()
-                / p.len() as f64;
-            -10.0 * mse.log10()
-        };
-        format!(
-            ",\"psnr\":{{\"muon\":{:.3},\"adamw\":{:.3}}}",
-            psnr(&out.muon),
-            psnr(&out.adamw)
-        )
+        image_fit(&mut native)?
     } else {
-        let defaults = race::RaceConfig::default();
-        let config = race::RaceConfig {
-            hidden: args.hidden.clone().unwrap_or(defaults.hidden),
-            batch: args.batch.unwrap_or(defaults.batch),
-            seed: args.seed,
-            muon_lr: args.muon_lr.unwrap_or(defaults.muon_lr),
-            aux_lr: args.aux_lr.unwrap_or(defaults.aux_lr),
-            adamw_lr: args.adamw_lr.unwrap_or(defaults.adamw_lr),
-        };
-        let mut race = race::Race::new(&ctx, config)?;
-        let mut done = 0;
-        while done < args.steps {
-            let n = per_submit.min(args.steps - done);
-            race.train(n)?;
-            done += n;
-            let step = pollster::block_on(race.read_losses())?;
-            losses.muon.extend(step.muon);
-            losses.adamw.extend(step.adamw);
-        }
-        let test = pollster::block_on(race.evaluate())?;
-        format!(
-            ",\"accuracy\":{{\"muon\":{},\"adamw\":{}}}",
-            test.muon.accuracy, test.adamw.accuracy
-        )
+        digits_race(&mut native)?
+    };
+    let output = Output {
+        adapter: ctx.describe(),
+        steps: args.steps,
+        seconds: milli(started.elapsed().as_secs_f64()),
+        loss: native.losses.into(),
+        outcome,
     };
     println!(
-        "{{\"adapter\":{:?},\"steps\":{},\"seconds\":{:.3},\"loss\":{{\"muon\":{},\"adamw\":{}}}{extra}}}",
-        ctx.describe(),
-        args.steps,
-        started.elapsed().as_secs_f64(),
-        json_list(&losses.muon),
-        json_list(&losses.adamw)
+        "{}",
+        serde_json::to_string(&output).expect("the output serializes")
     );
     Ok(())
 }

@@ -42,8 +42,9 @@ fn assert_close(got: &[f64], want: &[f64], tolerance: f64, what: &str) {
     );
 }
 
+/// [`muon_wgpu::bench::random::uniform`] in f64, times `scale`.
 fn random64(seed: u64, len: usize, scale: f64) -> Vec<f64> {
-    random(seed, len)
+    muon_wgpu::bench::random::uniform(seed, len)
         .iter()
         .map(|&v| v as f64 * scale)
         .collect()

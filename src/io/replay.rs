@@ -1,4 +1,4 @@
-//! Replay cases (`../shared/spec/replay.md`): a starting set of parameters, a sequence of
+//! Replay cases (`docs/src/replay.md`): a starting set of parameters, a sequence of
 //! gradients and the optimizer settings in one safetensors file; replaying applies the optimizer
 //! on the GPU and returns the parameters and state after the last step.
 

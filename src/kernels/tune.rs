@@ -222,29 +222,17 @@ pub fn tune(ctx: &crate::GpuContext, budget: f64) -> (super::Kernels, TuneReport
     (kernels, report)
 }
 
-/// Seconds for one Gram and one apply product (best of three), or `None` if a result is wrong.
+/// The two test products on `x` (`m × n`): the Gram `G = X·Xᵀ / n` into `gram`, then
+/// `O = G·X + ½·X` into `out`.
 #[cfg(not(target_arch = "wasm32"))]
-fn time_variant(
-    ctx: &crate::GpuContext,
+fn test_products(
+    device: &wgpu::Device,
     kernels: &super::Kernels,
-    x: &[f32],
+    [x, gram, out]: [&wgpu::Buffer; 3],
     m: u32,
     n: u32,
-) -> Option<f64> {
+) -> Vec<super::Dispatch> {
     use super::ns::{NsOperands, NsProduct, Strided};
-    use wgpu::util::DeviceExt;
-
-    let device = &ctx.device;
-    let storage = |label: &str, data: &[f32]| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        })
-    };
-    let xb = storage("tune x", x);
-    let gram = storage("tune gram", &vec![0.0; (m * m) as usize]);
-    let out = storage("tune out", &vec![0.0; (m * n) as usize]);
     let whole = |row| Strided {
         base: 0,
         row,
@@ -276,33 +264,69 @@ fn time_variant(
         beta: 0.5,
         diag: 0.0,
     };
-    let dispatches = [
-        kernels.ns_products(
-            device,
-            true,
-            &[gram_product],
-            NsOperands {
-                left: &xb,
-                right: &xb,
-                addend: &xb,
-                result: &gram,
-                halves: None,
-            },
-        ),
-        kernels.ns_products(
-            device,
-            false,
-            &[apply_product],
-            NsOperands {
-                left: &gram,
-                right: &xb,
-                addend: &xb,
-                result: &out,
-                halves: None,
-            },
-        ),
+    let operands = |left, result| NsOperands {
+        left,
+        right: x,
+        addend: x,
+        result,
+        halves: None,
+    };
+    [
+        kernels.ns_products(device, true, &[gram_product], operands(x, gram)),
+        kernels.ns_products(device, false, &[apply_product], operands(gram, out)),
     ]
-    .concat();
+    .concat()
+}
+
+/// Whether a few entries of both test products (`gram`: `m × m`, `out`: `m × n`) match the host's
+/// f64 products within `1e-4 · (1 + |want|)`.
+#[cfg(not(target_arch = "wasm32"))]
+fn products_are_right(x: &[f32], gram: &[f32], out: &[f32], m: usize, n: usize) -> bool {
+    let close = |got: f32, want: f64| (got as f64 - want).abs() <= 1e-4 * (1.0 + want.abs());
+    let g = |i: usize, j: usize| {
+        (0..n)
+            .map(|k| x[i * n + k] as f64 * x[j * n + k] as f64)
+            .sum::<f64>()
+            / n as f64
+    };
+    let gram_right = [(0, 0), (3, 200), (200, 3), (m - 1, m - 1), (37, 129)]
+        .iter()
+        .all(|&(i, j)| close(gram[i * m + j], g(i, j)));
+    let apply = |i: usize, j: usize| {
+        (0..m)
+            .map(|k| gram[i * m + k] as f64 * x[k * n + j] as f64)
+            .sum::<f64>()
+            + 0.5 * x[i * n + j] as f64
+    };
+    let apply_right = [(0, 0), (5, n - 1), (m - 1, 300), (100, 64)]
+        .iter()
+        .all(|&(i, j)| close(out[i * n + j], apply(i, j)));
+    gram_right && apply_right
+}
+
+/// Seconds for one Gram and one apply product (best of three), or `None` if a result is wrong.
+#[cfg(not(target_arch = "wasm32"))]
+fn time_variant(
+    ctx: &crate::GpuContext,
+    kernels: &super::Kernels,
+    x: &[f32],
+    m: u32,
+    n: u32,
+) -> Option<f64> {
+    use wgpu::util::DeviceExt;
+
+    let device = &ctx.device;
+    let storage = |label: &str, data: &[f32]| {
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        })
+    };
+    let xb = storage("tune x", x);
+    let gram = storage("tune gram", &vec![0.0; (m * m) as usize]);
+    let out = storage("tune out", &vec![0.0; (m * n) as usize]);
+    let dispatches = test_products(device, kernels, [&xb, &gram, &out], m, n);
     let run = || {
         let start = std::time::Instant::now();
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -328,30 +352,7 @@ fn time_variant(
         &[range(&gram, m * m), range(&out, m * n)],
     ))
     .ok()?;
-    // A few entries of both products against the host, in f64.
-    let (m, n) = (m as usize, n as usize);
-    let g = |i: usize, j: usize| {
-        (0..n)
-            .map(|k| x[i * n + k] as f64 * x[j * n + k] as f64)
-            .sum::<f64>()
-            / n as f64
-    };
-    for &(i, j) in &[(0, 0), (3, 200), (200, 3), (m - 1, m - 1), (37, 129)] {
-        let want = g(i, j);
-        if (got[0][i * m + j] as f64 - want).abs() > 1e-4 * (1.0 + want.abs()) {
-            return None;
-        }
-    }
-    for &(i, j) in &[(0, 0), (5, n - 1), (m - 1, 300), (100, 64)] {
-        let want = (0..m)
-            .map(|k| got[0][i * m + k] as f64 * x[k * n + j] as f64)
-            .sum::<f64>()
-            + 0.5 * x[i * n + j] as f64;
-        if (got[1][i * n + j] as f64 - want).abs() > 1e-4 * (1.0 + want.abs()) {
-            return None;
-        }
-    }
-    Some(best)
+    products_are_right(x, &got[0], &got[1], m as usize, n as usize).then_some(best)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -359,24 +360,14 @@ mod disk {
     use super::{NsVariant, CACHE_ENV};
     use std::path::PathBuf;
 
-    /// `$MUON_WGPU_TUNE_CACHE`, else the platform's user cache directory.
+    /// `$MUON_WGPU_TUNE_CACHE`, else the platform's user cache directory ([`dirs::cache_dir`]:
+    /// `$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+    /// Windows).
     fn path() -> Option<PathBuf> {
         if let Ok(p) = std::env::var(CACHE_ENV) {
             return (p != "off" && !p.is_empty()).then(|| PathBuf::from(p));
         }
-        let env = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let base = if cfg!(windows) {
-            env("LOCALAPPDATA")?
-        } else if cfg!(target_os = "macos") {
-            env("HOME")?.join("Library/Caches")
-        } else {
-            env("XDG_CACHE_HOME").or_else(|| env("HOME").map(|h| h.join(".cache")))?
-        };
-        Some(base.join("muon-wgpu").join("ns-kernels.tsv"))
+        Some(dirs::cache_dir()?.join("muon-wgpu").join("ns-kernels.tsv"))
     }
 
     fn entries() -> Vec<(String, String)> {

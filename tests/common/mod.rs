@@ -55,19 +55,9 @@ pub fn is_gl(ctx: &GpuContext) -> bool {
     ctx.info.backend == wgpu::Backend::Gl
 }
 
-/// Deterministic uniform values in [-1, 1).
+/// Deterministic uniform values in [-1, 1) (the library's generator, [`muon_wgpu::bench::random`]).
 pub fn random(seed: u64, len: usize) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(0x2545_F491_4F6C_DD1D);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    muon_wgpu::bench::random::uniform(seed, len)
 }
 
 pub fn to_f64(x: &[f32]) -> Vec<f64> {
