@@ -3,7 +3,6 @@
 //   s_ij = q_i . k_j / sqrt(d)   (j <= i)     p_ij = softmax_j(s_ij)     y_i = sum_j p_ij v_j
 // p is kept for the backward pass, zero above the diagonal.
 
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 

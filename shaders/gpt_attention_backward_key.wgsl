@@ -1,13 +1,9 @@
-#import gpt_attention_dims
+#import gpt_attention_backward_bindings
 // Backward of gpt_attention.wgsl, second pass, one invocation per (sequence, head, key j), after
 // the query pass wrote ds:
 //   dk_j = sum_{i >= j} ds_ij q_i / sqrt(d)      dv_j = sum_{i >= j} p_ij dy_i
 
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> probs: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read> dscores: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -1,13 +1,9 @@
-#import gpt_attention_dims
+#import gpt_attention_backward_bindings
 // Backward of gpt_attention.wgsl, first pass, one invocation per (sequence, head, query i):
 //   dp_ij = dy_i . v_j      ds_ij = p_ij (dp_ij - sum_j' p_ij' dp_ij')      dq_i = sum_j ds_ij k_j / sqrt(d)
 // ds (j <= i) is kept for the key pass (gpt_attention_backward_key.wgsl).
 
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> probs: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dscores: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dqkv: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -14,6 +14,7 @@ struct AttentionDims {
 }
 
 @group(0) @binding(0) var<uniform> dims: AttentionDims;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
 
 // Index in qkv of part (0 q, 1 k, 2 v) of head h at row n, element 0.
 fn qkv_at(part: u32, n: u32, h: u32) -> u32 {

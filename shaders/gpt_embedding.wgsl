@@ -1,16 +1,8 @@
+#import gpt_embedding_dims
 // Token and learned position embedding of a batch of sequences (rows = sequences x positions):
 //   x[n, c] = wte[token[n], c] + wpe[n mod positions, c]
 // Tokens are checked on the host; the clamp keeps a bad one inside the table anyway.
 
-struct EmbeddingDims {
-    rows: u32,
-    width: u32,
-    positions: u32,
-    vocab: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: EmbeddingDims;
-@group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> wte: array<f32>;
 @group(0) @binding(3) var<storage, read> wpe: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;

@@ -1,17 +1,9 @@
+#import gpt_embedding_dims
 // Gradients of the embedding tables, written over their gradient buffers; one invocation per
 // table element, each summing its rows (no float atomics in WGSL, and the tables are small):
 //   dwte[v, c] = sum over n with token[n] = v of dx[n, c]
 //   dwpe[p, c] = sum over sequences s of dx[s positions + p, c]
 
-struct EmbeddingDims {
-    rows: u32,
-    width: u32,
-    positions: u32,
-    vocab: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: EmbeddingDims;
-@group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> dx: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dwte: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dwpe: array<f32>;

@@ -1,16 +1,8 @@
+#import gpt_rms_norm_dims
 // RMSNorm without a learned gain (PyTorch's F.rms_norm(x, (cols,), eps=eps), as modded-nanogpt's
 // norm), one invocation per row; rstd is kept for the backward pass:
 //   rstd_r = 1 / sqrt(mean_c x[r, c]^2 + eps)      y[r, c] = x[r, c] rstd_r
 
-struct NormDims {
-    rows: u32,
-    cols: u32,
-    eps: f32,
-    accumulate: u32,   // backward only
-}
-
-@group(0) @binding(0) var<uniform> dims: NormDims;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
 

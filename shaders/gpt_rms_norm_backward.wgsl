@@ -1,16 +1,8 @@
+#import gpt_rms_norm_dims
 // Backward of gpt_rms_norm.wgsl, one invocation per row, with y = x rstd:
 //   dx[r, c] = rstd_r (dy[r, c] - y[r, c] mean_c'(dy[r, c'] y[r, c']))
 // added to (accumulate = 1: the residual stream's gradient) or written over (0) dx.
 
-struct NormDims {
-    rows: u32,
-    cols: u32,
-    eps: f32,          // forward only
-    accumulate: u32,
-}
-
-@group(0) @binding(0) var<uniform> dims: NormDims;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> rstd: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;

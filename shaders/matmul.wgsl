@@ -1,3 +1,4 @@
+#import tiled_operands
 // Batched matrix product with an axpby epilogue, the building block of Newton-Schulz:
 //   C = alpha * op(L) op(R) + beta * D
 // op(L) = L (stored m x k) or L^T (TRANSPOSE_L, stored k x m);
@@ -22,20 +23,10 @@ struct MatmulDims {
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
-@group(0) @binding(1) var<storage, read> left: array<f32>;
-@group(0) @binding(2) var<storage, read> right: array<f32>;
-@group(0) @binding(3) var<storage, read> addend: array<f32>;
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;
-
-// Invocations per side of the workgroup (tile side = 4 * WG) and the k-depth of a stage.
-override WG: u32 = 16u;
-override BK: u32 = 16u;
 // Room for a (4 WG) x BK stage of each operand: 4 KiB each, so 4 * WG * BK <= 1024.
 const STAGE: u32 = 1024u;
-
-// Stored k-major so that the inner loop reads consecutive rows and columns.
-var<workgroup> tile_l: array<f32, STAGE>;
-var<workgroup> tile_r: array<f32, STAGE>;
+// The tiles (tiled_operands.wgsl) are stored k-major so that the inner loop reads consecutive
+// rows and columns.
 
 @compute @workgroup_size(WG, WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -33,3 +33,12 @@ fn view_stride() -> u32 {
     }
     return dims.ws_stride;
 }
+
+// Index in the workspace view (ws_cols = view_cols() elements per row) of element (row, col) of
+// the stored matrix: transposed for tall matrices.
+fn view_index(row: u32, col: u32, ws_cols: u32) -> u32 {
+    if dims.transposed != 0u {
+        return col * ws_cols + row;
+    }
+    return row * ws_cols + col;
+}

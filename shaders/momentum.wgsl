@@ -1,11 +1,10 @@
 #import matrix_view
-#import step_scalars
+#import muon_steps
 // Muon momentum and its Nesterov combination, written into the Newton-Schulz workspace.
 //   m <- decay_m * m + decay_g * g          (EMA: beta, 1-beta; heavy ball: beta, 1)
 //   u  = use_m * m + use_g * g              (Nesterov, plain, or bias-corrected, chosen on the host)
 // u is stored transposed for tall matrices so that Newton-Schulz always sees rows <= cols.
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<f32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
@@ -33,11 +32,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let mi = matrix * dims.mat_stride + e;
             let m = fma(decay_m, momentum[mi], decay_g * g);
             momentum[mi] = m;
-            var xi = row * ws_cols + col;
-            if dims.transposed != 0u {
-                xi = col * ws_cols + row;
-            }
-            x[dims.ws_base + matrix * ws_stride + xi] = fma(use_m, m, use_g * g);
+            x[dims.ws_base + matrix * ws_stride + view_index(row, col, ws_cols)] = fma(use_m, m, use_g * g);
         }
     }
 }

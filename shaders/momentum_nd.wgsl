@@ -1,6 +1,6 @@
 #import nd_view
 #import mu_dtype
-#import step_scalars
+#import muon_steps
 // Muon momentum for any parameter rank and momentum dtype, written into the workspace per the
 // dimension numbers (nd_view.wgsl):
 //   m' = decay_m * m + decay_g * g                                  (f32 momentum)
@@ -8,7 +8,6 @@
 //   u  = use_m * m' + use_g * g;   m <- m' (stored rounded to nearest even)
 // One invocation per pair of elements, so a packed word has one writer.
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<u32>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;

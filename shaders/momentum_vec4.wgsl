@@ -1,5 +1,5 @@
 #import matrix_view
-#import step_scalars
+#import muon_steps
 // momentum.wgsl on 4 x 4 blocks, for matrices whose rows, columns, strides and offsets are all
 // multiples of 4 (almost every layer):
 //   m <- decay_m * m + decay_g * g
@@ -7,7 +7,6 @@
 // Why blocks of vec4: a CPU driver loads a vec4 in about the time of one f32, and a 4 x 4 block
 // transposes in registers, so tall matrices are written as whole rows of the workspace too.
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> grad: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> momentum: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;

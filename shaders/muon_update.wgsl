@@ -1,10 +1,9 @@
 #import matrix_view
-#import step_scalars
+#import muon_steps
 // The Muon update with decoupled weight decay:  W <- W * keep - lr_eff * O,
 // keep = 1 - lr * wd and lr_eff = lr * shape scale, both from the batch's MuonStep.
 // O is read transposed back for tall matrices.
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> ortho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 
@@ -23,11 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var i = gid.z; i < dims.count; i += groups.z) {
         for (var row = gid.y; row < dims.rows; row += groups.y) {
             let e = row * dims.cols + col;
-            var xi = row * ws_cols + col;
-            if dims.transposed != 0u {
-                xi = col * ws_cols + row;
-            }
-            let o = ortho[dims.ws_base + (dims.first + i) * ws_stride + xi];
+            let o = ortho[dims.ws_base + (dims.first + i) * ws_stride + view_index(row, col, ws_cols)];
             let pi = i * dims.stride + e;
             param[pi] = fma(param[pi], keep, -lr_eff * o);
         }

@@ -1,9 +1,8 @@
 #import nd_view
-#import step_scalars
+#import muon_steps
 // The Muon update for any parameter rank (nd_view.wgsl), with optax's adaptive scale:
 //   W <- W * keep - lr_eff * f * O,   f = <U, O> of the whole parameter (adaptive) or 1.
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> ortho: array<f32>;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(4) var<storage, read> inner: array<f32>;

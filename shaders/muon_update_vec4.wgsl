@@ -1,10 +1,9 @@
 #import matrix_view
-#import step_scalars
+#import muon_steps
 // muon_update.wgsl on 4 x 4 blocks, for matrices whose rows, columns, strides and offsets are
 // all multiples of 4:  W <- W * keep - lr_eff * O, O read from the workspace view (a tall
 // matrix's block is read as rows of the transposed view and transposed in registers).
 
-@group(0) @binding(1) var<storage, read> steps: array<MuonStep>;
 @group(0) @binding(2) var<storage, read> ortho: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> param: array<vec4<f32>>;
 

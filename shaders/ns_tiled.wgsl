@@ -1,4 +1,5 @@
 #import ns_problems
+#import tiled_operands
 // The Newton-Schulz products for GPUs:
 //   C = alpha * L * R^T + beta * D + diag * I   (SYMMETRIC: upper-triangle tiles, mirrored)
 //   C = alpha * L * R   + beta * D              (otherwise)
@@ -8,20 +9,9 @@
 // dimension to the tile, so no load or store needs a bounds check.
 // The problem table and tile lookup are ns_problems.wgsl.
 
-@group(0) @binding(1) var<storage, read> left: array<f32>;
-@group(0) @binding(2) var<storage, read> right: array<f32>;
-@group(0) @binding(3) var<storage, read> addend: array<f32>;
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;
-
-// Invocations per side of the workgroup (tile side = 4 * WG) and the k-depth of a stage.
-override WG: u32 = 16u;
-override BK: u32 = 16u;
 // Room for BK x (tile + 1) floats (one column of padding against bank conflicts): 16 KiB for
 // both stages, WebGPU's default limit; tile 64 allows BK <= 16, tile 32 allows BK <= 32.
 const STAGE: u32 = 2048u;
-
-var<workgroup> tile_l: array<f32, STAGE>;
-var<workgroup> tile_r: array<f32, STAGE>;
 
 @compute @workgroup_size(WG, WG)
 fn main(

@@ -1,4 +1,5 @@
 #import locate_matrix
+#import workgroup_reduce
 // optax's spectral preconditioning: X <- X / (sigma_max(X) + eps), sigma_max^2 the largest
 // eigenvalue of A = X X^T, by power iteration on A from the previous step's vector (warm start;
 // a fixed pseudo-random one the first time). It stops when the Rayleigh quotient changes by at
@@ -24,21 +25,16 @@ struct SpecDims {
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> vectors: array<f32>;
 
-var<workgroup> partial: array<vec3<f32>, 256>;
 var<workgroup> shared_sums: vec3<f32>;
 
-// Sums of the three values over the workgroup, the same for every invocation.
+// Sums of the three values over the workgroup (each workgroup_reduce.wgsl's tree), the same for
+// every invocation and uniform, so the power iteration may branch on them.
 fn sums(lid: u32, value: vec3<f32>) -> vec3<f32> {
-    partial[lid] = value;
-    workgroupBarrier();
-    for (var width = 128u; width > 0u; width >>= 1u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let x = workgroup_sum(lid, value.x);
+    let y = workgroup_sum(lid, value.y);
+    let z = workgroup_sum(lid, value.z);
     if lid == 0u {
-        shared_sums = partial[0];
+        shared_sums = vec3(x, y, z);
     }
     return workgroupUniformLoad(&shared_sums);
 }

@@ -186,6 +186,26 @@ pub const FILES: &[(&str, &str)] = &[
         "gpt_rms_norm_backward.wgsl",
         include_str!("../shaders/gpt_rms_norm_backward.wgsl"),
     ),
+    (
+        "gpt_attention_backward_bindings.wgsl",
+        include_str!("../shaders/gpt_attention_backward_bindings.wgsl"),
+    ),
+    (
+        "gpt_embedding_dims.wgsl",
+        include_str!("../shaders/gpt_embedding_dims.wgsl"),
+    ),
+    (
+        "gpt_rms_norm_dims.wgsl",
+        include_str!("../shaders/gpt_rms_norm_dims.wgsl"),
+    ),
+    (
+        "muon_steps.wgsl",
+        include_str!("../shaders/muon_steps.wgsl"),
+    ),
+    (
+        "tiled_operands.wgsl",
+        include_str!("../shaders/tiled_operands.wgsl"),
+    ),
 ];
 
 /// The text on disk of a file of `shaders/`.

@@ -13,7 +13,7 @@ use crate::gpu::GpuContext;
 use crate::io::tensors::Tensor;
 use crate::kernels::NsVariant;
 use crate::optimizer::layout::{Layout, Limits, ParamSpec};
-use crate::optimizer::{NonFinitePolicy, Optimizer, OptimizerBuilder, Source};
+use crate::optimizer::{write_host, NonFinitePolicy, Optimizer, OptimizerBuilder, Source};
 use crate::settings::{Group, Route, Settings};
 use crate::shape::check_length;
 
@@ -339,17 +339,7 @@ impl DistributedOptimizer {
         let p = self.param(name)?;
         let range = if grad { &p.grad } else { &p.value };
         check_length(name, what, &p.shape, range.len, values.len())?;
-        if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
-            return Err(Error::InvalidBuffer {
-                name: name.into(),
-                what: what.into(),
-                reason: "writing from the host needs COPY_DST usage".into(),
-            });
-        }
-        self.ctx
-            .queue
-            .write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
-        Ok(())
+        write_host(&self.ctx, name, range, what, values)
     }
 
     /// Uploads this rank's gradient of a parameter (the gradients of matrices other ranks own

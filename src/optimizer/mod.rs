@@ -384,17 +384,7 @@ impl Optimizer {
     }
 
     fn write(&self, p: &ParamInfo, range: &BufferRange, what: &str, values: &[f32]) -> Result<()> {
-        if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
-            return Err(Error::InvalidBuffer {
-                name: p.name.clone(),
-                what: what.into(),
-                reason: "writing from the host needs COPY_DST usage".into(),
-            });
-        }
-        self.ctx
-            .queue
-            .write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
-        Ok(())
+        write_host(&self.ctx, &p.name, range, what, values)
     }
 
     /// Uploads a gradient from the host (staged on the queue; used by the next submit).
@@ -509,4 +499,25 @@ impl Optimizer {
     pub fn owns(&self, name: &str) -> Result<bool> {
         Ok(self.param(name)?.owned)
     }
+}
+
+/// Stages `values` into `range` on the queue (used by the next submit); the buffer `what` of
+/// parameter `name` must have COPY_DST usage. Shared with the distributed optimizer.
+pub(crate) fn write_host(
+    ctx: &GpuContext,
+    name: &str,
+    range: &BufferRange,
+    what: &str,
+    values: &[f32],
+) -> Result<()> {
+    if !range.buffer.usage().contains(wgpu::BufferUsages::COPY_DST) {
+        return Err(Error::InvalidBuffer {
+            name: name.into(),
+            what: what.into(),
+            reason: "writing from the host needs COPY_DST usage".into(),
+        });
+    }
+    ctx.queue
+        .write_buffer(&range.buffer, range.offset, bytemuck::cast_slice(values));
+    Ok(())
 }
