@@ -120,7 +120,7 @@ impl Extras {
 /// `clipvalue`: `g ← clamp(g, −c, c)`).
 pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
     let (device, kernels, extras) = (r.device, r.kernels, r.keras);
-    let options = &r.settings.options;
+    let options = &r.settings.keras;
     let params = &r.buffers.params;
     let loss_scale = options.loss_scale_factor.unwrap_or(1.0) as f32;
     if let Some(steps) = options.accumulation_steps {
@@ -178,10 +178,10 @@ pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
 
 /// A call between the updates of gradient accumulation: `acc ← g/scale + acc` per tensor.
 pub(super) fn accumulate(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
-    let Some(steps) = r.settings.options.accumulation_steps else {
+    let Some(steps) = r.settings.keras.accumulation_steps else {
         return;
     };
-    let loss_scale = r.settings.options.loss_scale_factor.unwrap_or(1.0) as f32;
+    let loss_scale = r.settings.keras.loss_scale_factor.unwrap_or(1.0) as f32;
     for (p, acc) in r.buffers.params.iter().zip(&r.keras.accumulators) {
         let seg = Segment {
             mode: 0,

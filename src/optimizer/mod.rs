@@ -238,7 +238,7 @@ impl Optimizer {
             });
         }
         self.step = step;
-        self.extras.calls = step.saturating_mul(self.settings.options.steps_per_update());
+        self.extras.calls = step.saturating_mul(self.settings.keras.steps_per_update());
         if let Some(skip) = &self.skip {
             let mut c = skip.counts();
             c.t_sync = step;

@@ -223,7 +223,7 @@ impl Optimizer {
         let Some(skip) = &self.skip else { return };
         let dirty = skip.counts().table_dirty;
         // A schedule's rate changes every call: the table follows it.
-        if dirty || self.settings.options.schedule.is_some() {
+        if dirty || self.settings.keras.schedule.is_some() {
             self.write_step_table(eta);
         }
         encoder.clear_buffer(&skip.control, 0, Some(4));

@@ -49,7 +49,7 @@ impl Optimizer {
     /// is an update (not, between the updates of gradient accumulation). On error nothing
     /// changes.
     fn begin_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<bool> {
-        let options = &self.settings.options;
+        let options = &self.settings.keras;
         let k = self.extras.calls;
         let update = options.is_update(k);
         if update {
@@ -61,7 +61,7 @@ impl Optimizer {
                 None => self.write_step_scalars(encoder, self.step, eta),
             }
         }
-        let options = &self.settings.options;
+        let options = &self.settings.keras;
         self.extras
             .write_ema_step(&self.ctx.device, encoder, options, k);
         self.extras.calls += 1;

@@ -94,7 +94,7 @@ impl ReferenceOptimizer {
                 .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
             crate::settings::check_listed(&self.settings, routed)?;
         }
-        let options = self.settings.options.clone();
+        let options = self.settings.keras.clone();
         let k = self.calls;
         let eta = match options.is_update(k) {
             true => Some(options.rate_factor(k)?),

@@ -92,12 +92,13 @@ impl Preset {
         self.apply_muon(o, &mut muon)?;
         self.follow_muon(&muon, &mut adam);
         apply_adam(o, &mut adam);
-        apply_routing(o, &mut routing);
+        apply_routing(o, &mut routing)?;
         let settings = Settings {
             muon: vec![muon],
             adam: vec![adam],
             routing,
-            options: crate::settings::keras::StepOptions::from_overrides(o)?,
+            keras: crate::settings::keras::StepOptions::from_overrides(o)?,
+            non_finite: o.non_finite.unwrap_or_default(),
         };
         settings.validate()?;
         Ok(settings)
@@ -287,16 +288,14 @@ fn apply_adam(o: &Overrides, adam: &mut AdamWConfig) {
 }
 
 /// `o`'s routing keys (Keras Muon's).
-fn apply_routing(o: &Overrides, routing: &mut RoutingRule) {
+fn apply_routing(o: &Overrides, routing: &mut RoutingRule) -> Result<()> {
     if let Some(v) = o.exclude_embeddings {
         routing.exclude_embeddings = v;
     }
     if let Some(v) = &o.exclude_layers {
-        routing.exclude_layers = (v.split(';').map(str::trim))
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .collect();
+        routing.exclude_layers = super::routing::patterns(v)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
