@@ -114,6 +114,18 @@ mod tests {
             [&a[..]].into_iter(),
         );
         assert_eq!(first_difference(&base, &lr), Some(PARTS[0]));
+        // The non-finite policy is a field of the settings: the ranks compare it there.
+        let skipping = crate::settings::Settings {
+            non_finite: crate::settings::NonFinitePolicy::SkipStep,
+            ..settings.clone()
+        };
+        let policy = fingerprint(
+            &skipping,
+            "",
+            std::slice::from_ref(&spec),
+            [&a[..]].into_iter(),
+        );
+        assert_eq!(first_difference(&base, &policy), Some(PARTS[0]));
         let shape = ParamSpec {
             shape: vec![4, 1],
             ..spec.clone()

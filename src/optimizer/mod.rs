@@ -76,7 +76,7 @@ struct Launches {
 
 impl Recorder<'_> {
     /// Every kernel launch of a step, in the order they run. The one dispatch list: each
-    /// option records its own launches ([`non_finite`], [`keras_options`], [`options`] from
+    /// option records its own launches ([`non_finite`], [`keras`], [`optax`] from
     /// within Muon's stages), none elsewhere.
     fn record(&self) -> Launches {
         let mut update = Vec::new();

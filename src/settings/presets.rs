@@ -325,4 +325,47 @@ mod tests {
             assert_eq!(muon.shape_scale(&[2, 8]), 1.0);
         }
     }
+
+    /// The `non_finite` key lands in the settings, and the settings refuse `skip_step` with
+    /// gradient accumulation or EMA, naming both keys.
+    #[test]
+    fn non_finite_is_a_setting_checked_with_the_options_it_cannot_join() {
+        use crate::settings::NonFinitePolicy;
+        let skip = Some(NonFinitePolicy::SkipStep);
+        let o = Overrides {
+            non_finite: skip,
+            ..Default::default()
+        };
+        assert_eq!(
+            Preset::Torch.settings(&o).unwrap().non_finite,
+            NonFinitePolicy::SkipStep
+        );
+        let plain = Preset::Torch.settings(&Overrides::default()).unwrap();
+        assert_eq!(plain.non_finite, NonFinitePolicy::Propagate);
+        let combos = [
+            (
+                Overrides {
+                    gradient_accumulation_steps: Some(2),
+                    ..o.clone()
+                },
+                "gradient_accumulation_steps",
+            ),
+            (
+                Overrides {
+                    use_ema: Some(true),
+                    ..o.clone()
+                },
+                "use_ema",
+            ),
+        ];
+        for (o, other) in combos {
+            let err = Preset::Keras.settings(&o).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidHyperparameter { key, value, reason }
+                    if *key == format!("non_finite, {other}") && value == "skip_step"
+                        && *reason == format!("skip_step cannot be combined with {other}")),
+                "{err}"
+            );
+        }
+    }
 }

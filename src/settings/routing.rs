@@ -102,3 +102,37 @@ pub fn patterns(text: &str) -> Result<Vec<Pattern>> {
         .map(Pattern::new)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_layers_are_compiled_once_and_compared_by_their_text() {
+        let rule = RoutingRule {
+            exclude_layers: patterns(" head ;; ^out").unwrap(),
+            ..RoutingRule::default()
+        };
+        let texts: Vec<&str> = rule.exclude_layers.iter().map(Pattern::as_str).collect();
+        assert_eq!(texts, ["head", "^out"]);
+        assert_eq!(format!("{:?}", rule.exclude_layers), r#"["head", "^out"]"#);
+        assert_eq!(rule.clone(), rule);
+        assert_ne!(
+            Pattern::new("head").unwrap(),
+            Pattern::new("^head").unwrap()
+        );
+        assert!(rule.routes_to_muon("blocks.0.out", &[4, 4]));
+        assert!(!rule.routes_to_muon("lm_head", &[4, 4]));
+        assert!(!rule.routes_to_muon("out_proj", &[4, 4]));
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_an_error_naming_the_key_and_the_pattern() {
+        let err = patterns("head;(unclosed").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidHyperparameter { key, value, .. }
+                if key == "exclude_layers" && value == "(unclosed"),
+            "{err}"
+        );
+    }
+}
