@@ -135,12 +135,9 @@ impl SkipStep {
 }
 
 impl Optimizer {
-    /// The non-finite policy this optimizer was built with.
+    /// The non-finite policy this optimizer was built with (its settings' `non_finite`).
     pub fn non_finite_policy(&self) -> NonFinitePolicy {
-        match self.skip {
-            Some(_) => NonFinitePolicy::SkipStep,
-            None => NonFinitePolicy::Propagate,
-        }
+        self.settings.non_finite
     }
 
     /// The skip_step policy's control words on the GPU, `[flag, applied since the host's last
