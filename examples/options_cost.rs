@@ -99,7 +99,7 @@ fn main() -> muon_wgpu::Result<()> {
     let mut runs = Vec::new();
     for (label, options) in configs {
         let settings = Settings {
-            options,
+            keras: options,
             ..Preset::Torch.settings(&Overrides::default())?
         };
         let mut b = OptimizerBuilder::new(&ctx, settings)?;

@@ -100,7 +100,7 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "step_scalars.wgsl",
         include_str!("../shaders/step_scalars.wgsl"),
-    ), // The Keras base optimizer's options (src/kernels/keras_options.rs).
+    ), // The Keras base optimizer's options (src/kernels/keras.rs).
     ("segment.wgsl", include_str!("../shaders/segment.wgsl")),
     (
         "grad_unscale.wgsl",

@@ -91,7 +91,7 @@ fn run(ctx: &muon_wgpu::GpuContext, settings: Settings, calls: usize, g: f32) ->
         for (k, v) in state {
             want.insert(format!("state/{}/{k}", p.name), v.clone());
         }
-        if settings.options.ema.is_some() {
+        if settings.keras.ema.is_some() {
             want.insert(format!("ema/{}", p.name), p.ema.clone());
         }
     }
@@ -125,7 +125,7 @@ fn settings(preset: Preset, options: StepOptions) -> Settings {
         ..Default::default()
     };
     Settings {
-        options,
+        keras: options,
         ..preset.settings(&o).unwrap()
     }
 }
@@ -269,17 +269,17 @@ fn option_keys_reach_the_settings_and_bad_ones_name_their_key() {
             .unwrap();
     }
     let s = Preset::Keras.settings(&o).unwrap();
-    assert_eq!(s.options.clip, Some(Clip::GlobalNorm(1.5)));
-    assert_eq!(s.options.accumulation_steps, Some(4));
-    assert_eq!(s.options.loss_scale_factor, Some(128.0));
+    assert_eq!(s.keras.clip, Some(Clip::GlobalNorm(1.5)));
+    assert_eq!(s.keras.accumulation_steps, Some(4));
+    assert_eq!(s.keras.loss_scale_factor, Some(128.0));
     assert_eq!(
-        s.options.ema,
+        s.keras.ema,
         Some(Ema {
             momentum: 0.9,
             overwrite_frequency: Some(10)
         })
     );
-    assert_eq!(s.options.schedule.as_ref().unwrap().factor(5), 0.5);
+    assert_eq!(s.keras.schedule.as_ref().unwrap().factor(5), 0.5);
     assert!(s.routing.routes_to_muon("token_embedding", &[9, 4]));
     assert!(!s.routing.routes_to_muon("lm_head", &[9, 4]));
     assert!(!s.routing.routes_to_muon("out_proj", &[9, 4]));
@@ -365,13 +365,16 @@ fn skip_step_refuses_accumulation_and_ema_naming_both_keys() {
         ),
     ];
     for (options, key) in combos {
-        let mut b = OptimizerBuilder::new(&a.ctx, settings(Preset::Torch, options)).unwrap();
-        b.add_host("w", &[4, 3], &[0.5; 12]).unwrap();
-        b.non_finite(muon_wgpu::optimizer::NonFinitePolicy::SkipStep);
-        let Err(err) = b.build() else {
+        let skipping = Settings {
+            non_finite: muon_wgpu::optimizer::NonFinitePolicy::SkipStep,
+            ..settings(Preset::Torch, options)
+        };
+        // The settings refuse the combination, and so does the builder that validates them.
+        let Err(err) = OptimizerBuilder::new(&a.ctx, skipping.clone()) else {
             panic!("skip_step with {key} must be refused")
         };
         let text = err.to_string();
         assert!(text.contains("non_finite") && text.contains(key), "{text}");
+        assert_eq!(skipping.validate().unwrap_err().to_string(), text);
     }
 }

@@ -27,7 +27,8 @@ fn settings() -> Settings {
             ..Default::default()
         }],
         routing: RoutingRule::default(),
-        options: Default::default(),
+        keras: Default::default(),
+        non_finite: Default::default(),
     }
 }
 

@@ -23,11 +23,12 @@ fn build(
         .settings(&Overrides {
             lr: Some(0.02),
             weight_decay: Some(0.1),
+            non_finite: Some(policy),
             ..Default::default()
         })
         .unwrap();
+    assert_eq!(settings.non_finite, policy);
     let mut b = OptimizerBuilder::new(ctx, settings).unwrap();
-    b.non_finite(policy);
     for (i, (name, shape)) in params.iter().enumerate() {
         b.add_host(name, shape, &random(i as u64, shape.iter().product()))
             .unwrap();

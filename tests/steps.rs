@@ -409,7 +409,8 @@ fn several_groups_keep_their_own_hyperparameters() {
                 },
             ],
             routing: Default::default(),
-            options: Default::default(),
+            keras: Default::default(),
+            non_finite: Default::default(),
         };
         let routes = [
             ("m0", Route::Muon(0)),

@@ -4,8 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::NsVariant;
-use crate::optimizer::NonFinitePolicy;
-use crate::settings::Settings;
+use crate::settings::{NonFinitePolicy, Settings};
 
 use super::comm::Comm;
 use super::fingerprint::{first_difference, Fingerprint};
@@ -33,20 +32,16 @@ pub(super) fn agree(comm: &Comm, ours: &Fingerprint) -> Result<()> {
 /// holds only its share of the Muon matrices, so they would silently differ from one process.
 /// Called once the ranks agree on the settings, so the error is every rank's
 /// ([`Error::Distributed`]).
-pub(super) fn refuse_unshared(
-    comm: &Comm,
-    settings: &Settings,
-    non_finite: NonFinitePolicy,
-) -> Result<()> {
-    let options = &settings.options;
+pub(super) fn refuse_unshared(comm: &Comm, settings: &Settings) -> Result<()> {
+    let keras = &settings.keras;
     let (key, value, why) = if matches!(
-        options.clip,
+        keras.clip,
         Some(crate::settings::keras::Clip::GlobalNorm(_))
     ) {
         ("global_clipnorm", "set", MATRICES)
-    } else if options.ema.is_some() {
+    } else if keras.ema.is_some() {
         ("use_ema", "set", MATRICES)
-    } else if non_finite == NonFinitePolicy::SkipStep {
+    } else if settings.non_finite == NonFinitePolicy::SkipStep {
         let why = "each rank sees only its share of the gradients";
         ("non_finite", "skip_step", why)
     } else {

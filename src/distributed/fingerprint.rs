@@ -94,26 +94,17 @@ mod tests {
         };
         let a = [1.0f32, 2.0, 3.0, 4.0];
         let b = [1.0f32, 2.0, 3.0, 4.5];
-        let base = fingerprint(
-            &settings,
-            "",
-            std::slice::from_ref(&spec),
-            [&a[..]].into_iter(),
-        );
-        let same = fingerprint(
-            &settings,
-            "",
-            std::slice::from_ref(&spec),
-            [&a[..]].into_iter(),
-        );
-        assert_eq!(first_difference(&base, &same), None);
-        let lr = fingerprint(
-            &other,
-            "",
-            std::slice::from_ref(&spec),
-            [&a[..]].into_iter(),
-        );
-        assert_eq!(first_difference(&base, &lr), Some(PARTS[0]));
+        let of =
+            |s: &Settings| fingerprint(s, "", std::slice::from_ref(&spec), [&a[..]].into_iter());
+        let base = of(&settings);
+        assert_eq!(first_difference(&base, &of(&settings)), None);
+        assert_eq!(first_difference(&base, &of(&other)), Some(PARTS[0]));
+        // The non-finite policy is a field of the settings: the ranks compare it there.
+        let skipping = Settings {
+            non_finite: crate::settings::NonFinitePolicy::SkipStep,
+            ..settings.clone()
+        };
+        assert_eq!(first_difference(&base, &of(&skipping)), Some(PARTS[0]));
         let shape = ParamSpec {
             shape: vec![4, 1],
             ..spec.clone()

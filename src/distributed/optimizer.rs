@@ -13,7 +13,7 @@ use crate::gpu::GpuContext;
 use crate::io::tensors::Tensor;
 use crate::kernels::NsVariant;
 use crate::optimizer::layout::{Layout, Limits, ParamSpec};
-use crate::optimizer::{write_host, NonFinitePolicy, Optimizer, OptimizerBuilder, Source};
+use crate::optimizer::{write_host, Optimizer, OptimizerBuilder, Source};
 use crate::settings::{Group, Route, Settings};
 use crate::shape::check_length;
 
@@ -29,7 +29,6 @@ pub struct DistributedBuilder {
     inner: OptimizerBuilder,
     comm: Rc<Comm>,
     average_gradients: bool,
-    non_finite: NonFinitePolicy,
     agreed: String,
 }
 
@@ -39,7 +38,6 @@ impl DistributedBuilder {
             inner: OptimizerBuilder::new(ctx, settings)?,
             comm,
             average_gradients: false,
-            non_finite: NonFinitePolicy::default(),
             agreed: String::new(),
         })
     }
@@ -83,14 +81,6 @@ impl DistributedBuilder {
         self
     }
 
-    /// What a step does with a non-finite gradient, as [`OptimizerBuilder::non_finite`]:
-    /// [`NonFinitePolicy::SkipStep`] is refused at build (each rank sees only its share of the
-    /// gradients, so the ranks could disagree on a skip).
-    pub fn non_finite(&mut self, policy: NonFinitePolicy) -> &mut Self {
-        self.non_finite = policy;
-        self
-    }
-
     /// Uses this Newton-Schulz kernel variant (every rank the same); otherwise rank 0 chooses it
     /// as a single process would and the others follow.
     pub fn ns_variant(&mut self, variant: NsVariant) -> &mut Self {
@@ -116,17 +106,16 @@ impl DistributedBuilder {
             Source::Buffers { .. } => None,
         });
         let options = format!(
-            "average_gradients={} gram_form={} ns_variant={:?} non_finite={:?} {}",
+            "average_gradients={} gram_form={} ns_variant={:?} {}",
             self.average_gradients,
             reg.gram_form,
             reg.ns_variant.map(|v| v.name()),
-            self.non_finite,
             self.agreed
         );
         let ours = fingerprint(&reg.settings, &options, &specs, host);
         agree(&comm, &ours)?;
         // After the agreement, so that every rank refuses the same option together.
-        refuse_unshared(&comm, &reg.settings, self.non_finite)?;
+        refuse_unshared(&comm, &reg.settings)?;
 
         // Rank 0 picks the Newton-Schulz kernel (tuning, as one process would); the rest follow,
         // so every matrix is orthogonalized by the same code whichever rank owns it.

@@ -19,7 +19,6 @@ pub async fn run_case(
     comm: Rc<Comm>,
 ) -> Result<Option<Vec<Tensor>>> {
     let mut builder = DistributedBuilder::new(ctx, case.settings()?, comm)?;
-    builder.non_finite(case.overrides.non_finite.unwrap_or_default());
     for (name, shape, values) in &case.params {
         builder.add(name, shape, Source::Host(values), case.route(name))?;
     }

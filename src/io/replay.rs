@@ -183,7 +183,6 @@ impl Case {
     /// Replays the case on the GPU: every parameter and state tensor after the last step.
     pub async fn run(&self, ctx: &GpuContext) -> Result<Vec<Tensor>> {
         let mut builder = OptimizerBuilder::new(ctx, self.settings()?)?;
-        builder.non_finite(self.overrides.non_finite.unwrap_or_default());
         for (name, shape, values) in &self.params {
             builder.add(name, shape, Source::Host(values), self.route(name))?;
         }
@@ -203,7 +202,7 @@ impl Case {
         for (name, shape, values) in &self.params {
             opt.add(name, shape, values, self.route(name))?;
         }
-        let skip = self.overrides.non_finite == Some(crate::settings::NonFinitePolicy::SkipStep);
+        let skip = opt.settings.non_finite == crate::settings::NonFinitePolicy::SkipStep;
         for grads in self.grads.iter().take(self.steps) {
             // skip_step: a NaN or Inf anywhere skips the whole step (no state, no count).
             if skip && grads.values().flatten().any(|g| !g.is_finite()) {
@@ -232,7 +231,7 @@ impl Case {
                 ));
             }
         }
-        if opt.settings.options.ema.is_some() {
+        if opt.settings.keras.ema.is_some() {
             for p in &opt.params {
                 out.push((format!("ema/{}", p.name), p.shape.clone(), p.ema.clone()));
             }

@@ -194,7 +194,7 @@ pub struct Buffers {
     /// Momentum, first and second moments.
     pub state_bytes: u64,
     /// What optax's options need (`adaptive`, `spectral`).
-    pub options: super::optax_buffers::OptionBuffers,
+    pub optax: super::optax_buffers::OptaxBuffers,
 }
 
 fn step_buffer(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {
@@ -253,7 +253,7 @@ impl Buffers {
             workspace: Workspace::new(device, layout, half),
             steps,
             state_bytes,
-            options: super::optax_buffers::OptionBuffers::new(device, layout, settings),
+            optax: super::optax_buffers::OptaxBuffers::new(device, layout, settings),
         }
     }
 }

@@ -23,7 +23,6 @@ pub struct OptimizerBuilder {
     names: HashMap<String, usize>,
     ns_variant: Option<NsVariant>,
     gram_form: bool,
-    non_finite: NonFinitePolicy,
 }
 
 fn check_buffer(
@@ -60,7 +59,8 @@ fn check_buffer(
 }
 
 impl OptimizerBuilder {
-    /// Starts an optimizer with these groups and routing; the settings are validated here.
+    /// Starts an optimizer with these settings (groups, routing, options, non-finite policy);
+    /// they are validated here, combinations included ([`Settings::validate`]).
     pub fn new(ctx: &GpuContext, settings: Settings) -> Result<Self> {
         settings.validate()?;
         Ok(Self {
@@ -70,7 +70,6 @@ impl OptimizerBuilder {
             names: HashMap::new(),
             ns_variant: None,
             gram_form: true,
-            non_finite: NonFinitePolicy::default(),
         })
     }
 
@@ -86,12 +85,6 @@ impl OptimizerBuilder {
     /// turn it off to run every matrix through the libraries' own sequence of products.
     pub fn gram_form(&mut self, allowed: bool) -> &mut Self {
         self.gram_form = allowed;
-        self
-    }
-
-    /// What a NaN or Inf in a gradient does (default: [`NonFinitePolicy::Propagate`]).
-    pub fn non_finite(&mut self, policy: NonFinitePolicy) -> &mut Self {
-        self.non_finite = policy;
         self
     }
 
@@ -174,25 +167,6 @@ impl OptimizerBuilder {
     }
 
     fn build_unscoped(self) -> Result<Optimizer> {
-        if self.non_finite == NonFinitePolicy::SkipStep {
-            let options = &self.settings.options;
-            let other = if options.accumulation_steps.is_some() {
-                Some("gradient_accumulation_steps")
-            } else if options.ema.is_some() {
-                Some("use_ema")
-            } else {
-                None
-            };
-            if let Some(other) = other {
-                // A skipped step is decided on the GPU; the host's micro-step and EMA counts
-                // could not follow it without a readback.
-                return Err(Error::InvalidHyperparameter {
-                    key: format!("non_finite, {other}"),
-                    value: "skip_step".into(),
-                    reason: format!("skip_step cannot be combined with {other}"),
-                });
-            }
-        }
         let device = &self.ctx.device;
         let (kernels, tune_report) = match self.ns_variant {
             Some(v) => (Kernels::with_variant(device, v), None),
@@ -227,9 +201,8 @@ impl OptimizerBuilder {
             &self.settings,
         );
         // The options' own buffers: the Keras base optimizer's, the skip_step policy's.
-        let extras =
-            super::keras::Extras::allocate(device, &self.settings.options, &buffers.params);
-        let skip = (self.non_finite == NonFinitePolicy::SkipStep)
+        let extras = super::keras::Extras::allocate(device, &self.settings.keras, &buffers.params);
+        let skip = (self.settings.non_finite == NonFinitePolicy::SkipStep)
             .then(|| Box::new(non_finite::SkipStep::allocate(device, &buffers.steps)));
         // 3. Recording: every launch of a step, replayed as is.
         let Launches {

@@ -46,25 +46,25 @@ fn segment(range: &crate::gpu::readback::BufferRange) -> Segment {
 }
 
 impl Extras {
-    /// The buffers `options` need for `params`.
-    pub fn allocate(device: &wgpu::Device, options: &StepOptions, params: &[ParamInfo]) -> Self {
+    /// The buffers the Keras options `keras` need for `params`.
+    pub fn allocate(device: &wgpu::Device, keras: &StepOptions, params: &[ParamInfo]) -> Self {
         let per_param = |label, on: bool, len: fn(&ParamInfo) -> usize| -> Vec<wgpu::Buffer> {
             (params.iter().filter(|_| on))
                 .map(|p| storage_buffer(device, label, len(p) as u64 * 4))
                 .collect()
         };
-        let accumulate = options.accumulation_steps.is_some();
+        let accumulate = keras.accumulation_steps.is_some();
         let accumulators = per_param("gradient accumulator", accumulate, |p| p.grad.len);
-        let averages = per_param("ema", options.ema.is_some(), |p| p.value.len);
+        let averages = per_param("ema", keras.ema.is_some(), |p| p.value.len);
         let tensors = params.len().max(1) as u64;
-        let norm = matches!(options.clip, Some(Clip::Norm(_) | Clip::GlobalNorm(_)));
+        let norm = matches!(keras.clip, Some(Clip::Norm(_) | Clip::GlobalNorm(_)));
         let partials = norm.then(|| {
             let bytes = tensors * NORM_PARTIALS as u64 * 4;
             storage_buffer(device, "gradient norm partials", bytes)
         });
         let factors =
-            (options.clip.is_some()).then(|| storage_buffer(device, "clip factors", tensors * 4));
-        let ema_step = options.ema.map(|_| {
+            (keras.clip.is_some()).then(|| storage_buffer(device, "clip factors", tensors * 4));
+        let ema_step = keras.ema.map(|_| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("ema step"),
                 size: std::mem::size_of::<EmaStep>() as u64,
@@ -93,10 +93,10 @@ impl Extras {
         &self,
         device: &wgpu::Device,
         encoder: &mut wgpu::CommandEncoder,
-        options: &StepOptions,
+        keras: &StepOptions,
         k: u64,
     ) {
-        let (Some(buffer), Some((f, overwrite))) = (&self.ema_step, options.ema_step(k)) else {
+        let (Some(buffer), Some((f, overwrite))) = (&self.ema_step, keras.ema_step(k)) else {
             return;
         };
         let step = EmaStep {
@@ -120,10 +120,10 @@ impl Extras {
 /// `clipvalue`: `g ← clamp(g, −c, c)`).
 pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
     let (device, kernels, extras) = (r.device, r.kernels, r.keras);
-    let options = &r.settings.options;
+    let keras = &r.settings.keras;
     let params = &r.buffers.params;
-    let loss_scale = options.loss_scale_factor.unwrap_or(1.0) as f32;
-    if let Some(steps) = options.accumulation_steps {
+    let loss_scale = keras.loss_scale_factor.unwrap_or(1.0) as f32;
+    if let Some(steps) = keras.accumulation_steps {
         for (p, acc) in params.iter().zip(&extras.accumulators) {
             let seg = Segment {
                 mode: 1,
@@ -133,7 +133,7 @@ pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
             };
             out.push(kernels.grad_accumulate(device, seg, &p.grad.buffer, acc));
         }
-    } else if options.loss_scale_factor.is_some() {
+    } else if keras.loss_scale_factor.is_some() {
         for p in params {
             let seg = Segment {
                 a: loss_scale,
@@ -142,7 +142,7 @@ pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
             out.push(kernels.grad_unscale(device, seg, &p.grad.buffer));
         }
     }
-    let (Some(clip), Some(factors)) = (options.clip, &extras.factors) else {
+    let (Some(clip), Some(factors)) = (keras.clip, &extras.factors) else {
         return;
     };
     let (mode, value) = match clip {
@@ -178,10 +178,10 @@ pub(super) fn transforms(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
 
 /// A call between the updates of gradient accumulation: `acc ← g/scale + acc` per tensor.
 pub(super) fn accumulate(r: &Recorder<'_>, out: &mut Vec<Dispatch>) {
-    let Some(steps) = r.settings.options.accumulation_steps else {
+    let Some(steps) = r.settings.keras.accumulation_steps else {
         return;
     };
-    let loss_scale = r.settings.options.loss_scale_factor.unwrap_or(1.0) as f32;
+    let loss_scale = r.settings.keras.loss_scale_factor.unwrap_or(1.0) as f32;
     for (p, acc) in r.buffers.params.iter().zip(&r.keras.accumulators) {
         let seg = Segment {
             mode: 0,

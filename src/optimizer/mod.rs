@@ -76,7 +76,7 @@ struct Launches {
 
 impl Recorder<'_> {
     /// Every kernel launch of a step, in the order they run. The one dispatch list: each
-    /// option records its own launches ([`non_finite`], [`keras_options`], [`options`] from
+    /// option records its own launches ([`non_finite`], [`keras`], [`optax`] from
     /// within Muon's stages), none elsewhere.
     fn record(&self) -> Launches {
         let mut update = Vec::new();
@@ -158,7 +158,7 @@ impl StepStats {
             param_bytes: params.iter().map(|p| p.value.bytes()).sum(),
             state_bytes: buffers.state_bytes,
             workspace_bytes: buffers.workspace.bytes()
-                + buffers.options.bytes()
+                + buffers.optax.bytes()
                 + steps.muon.size()
                 + steps.adam.size(),
             ns_variant: Some(variant),
@@ -238,7 +238,7 @@ impl Optimizer {
             });
         }
         self.step = step;
-        self.extras.calls = step.saturating_mul(self.settings.options.steps_per_update());
+        self.extras.calls = step.saturating_mul(self.settings.keras.steps_per_update());
         if let Some(skip) = &self.skip {
             let mut c = skip.counts();
             c.t_sync = step;

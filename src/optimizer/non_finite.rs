@@ -135,12 +135,9 @@ impl SkipStep {
 }
 
 impl Optimizer {
-    /// The non-finite policy this optimizer was built with.
+    /// The non-finite policy this optimizer was built with (its settings' `non_finite`).
     pub fn non_finite_policy(&self) -> NonFinitePolicy {
-        match self.skip {
-            Some(_) => NonFinitePolicy::SkipStep,
-            None => NonFinitePolicy::Propagate,
-        }
+        self.settings.non_finite
     }
 
     /// The skip_step policy's control words on the GPU, `[flag, applied since the host's last
@@ -223,7 +220,7 @@ impl Optimizer {
         let Some(skip) = &self.skip else { return };
         let dirty = skip.counts().table_dirty;
         // A schedule's rate changes every call: the table follows it.
-        if dirty || self.settings.options.schedule.is_some() {
+        if dirty || self.settings.keras.schedule.is_some() {
             self.write_step_table(eta);
         }
         encoder.clear_buffer(&skip.control, 0, Some(4));

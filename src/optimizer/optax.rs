@@ -35,7 +35,7 @@ fn nd_dims(r: &Recorder<'_>, bi: usize, first: usize, count: usize) -> NdDims {
         ws_mat: (b.padded.0 * b.padded.1) as u32,
         ws_base: b.place.0,
         keep_u: cfg.adaptive as u32,
-        ip_base: r.buffers.options.inner_base[bi],
+        ip_base: r.buffers.optax.inner_base[bi],
         ..Default::default()
     }
     .with_map(map)
@@ -71,7 +71,7 @@ pub(super) fn momentum(
             &p.grad.buffer,
             &r.buffers.momentum[bi],
             &r.buffers.workspace.x0,
-            &r.buffers.options.u,
+            &r.buffers.optax.u,
         ));
         runs.push((dims, p.value.buffer.clone()));
     }
@@ -88,7 +88,7 @@ pub(super) fn update(
     out: &mut Vec<Dispatch>,
 ) {
     let b = &r.layout.batches[bi];
-    let opts = &r.buffers.options;
+    let opts = &r.buffers.optax;
     if dims.keep_u != 0 {
         let len = (b.slices * b.padded.0 * b.padded.1) as u32;
         let inner = InnerDims {
@@ -155,7 +155,7 @@ pub(super) fn spectral(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
             count,
             x_base: b.place.0,
             a_base: b.place.1,
-            v_base: r.buffers.options.vector_base[bi],
+            v_base: r.buffers.optax.vector_base[bi],
             max_iters: SPECTRAL_MAX_ITERATIONS,
             eps: cfg.eps as f32,
             tol: SPECTRAL_TOLERANCE,
@@ -173,13 +173,10 @@ pub(super) fn spectral(r: &Recorder<'_>, wave: &Wave, out: &mut Vec<Dispatch>) {
     }
     let ops = ws.operands(&ws.x0, &ws.x0, &ws.x0, &ws.gram);
     out.extend(r.kernels.ns_products(r.device, true, &grams, ops));
-    out.push(r.kernels.spectral_norm(
-        r.device,
-        &table,
-        &ws.x0,
-        &ws.gram,
-        &r.buffers.options.vectors,
-    ));
+    out.push(
+        r.kernels
+            .spectral_norm(r.device, &table, &ws.x0, &ws.gram, &r.buffers.optax.vectors),
+    );
 }
 
 /// AOL / Schatten-4 on the first iteration's `X` (in `x0`) and `A` (in `gram`) of the wave's

@@ -8,7 +8,7 @@ use super::layout::Layout;
 use crate::gpu::storage_buffer;
 
 /// Per Muon batch, where its option data lives.
-pub struct OptionBuffers {
+pub struct OptaxBuffers {
     /// `U` in the workspace layout (`x_len` elements) when a batch is adaptive, else a dummy.
     pub u: wgpu::Buffer,
     /// `⟨U, O⟩` per parameter of the adaptive batches.
@@ -22,7 +22,7 @@ pub struct OptionBuffers {
     pub vector_base: Vec<u32>,
 }
 
-impl OptionBuffers {
+impl OptaxBuffers {
     pub fn new(device: &wgpu::Device, layout: &Layout, settings: &Settings) -> Self {
         let cfg = |g: usize| &settings.muon[g];
         let adaptive = layout.batches.iter().any(|b| cfg(b.group).adaptive);

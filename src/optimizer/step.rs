@@ -49,11 +49,11 @@ impl Optimizer {
     /// is an update (not, between the updates of gradient accumulation). On error nothing
     /// changes.
     fn begin_step(&mut self, encoder: &mut wgpu::CommandEncoder) -> Result<bool> {
-        let options = &self.settings.options;
+        let keras = &self.settings.keras;
         let k = self.extras.calls;
-        let update = options.is_update(k);
+        let update = keras.is_update(k);
         if update {
-            let eta = options.rate_factor(k)?;
+            let eta = keras.rate_factor(k)?;
             // Saturating: 2⁶⁴ steps are never reached, and the scalars stay finite for any count.
             self.step = self.step.saturating_add(1);
             match self.skip {
@@ -61,9 +61,9 @@ impl Optimizer {
                 None => self.write_step_scalars(encoder, self.step, eta),
             }
         }
-        let options = &self.settings.options;
+        let keras = &self.settings.keras;
         self.extras
-            .write_ema_step(&self.ctx.device, encoder, options, k);
+            .write_ema_step(&self.ctx.device, encoder, keras, k);
         self.extras.calls += 1;
         Ok(update)
     }

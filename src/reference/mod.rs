@@ -94,18 +94,18 @@ impl ReferenceOptimizer {
                 .map(|p| (p.name.as_str(), p.shape.as_slice(), p.route));
             crate::settings::check_listed(&self.settings, routed)?;
         }
-        let options = self.settings.options.clone();
+        let keras = self.settings.keras.clone();
         let k = self.calls;
-        let eta = match options.is_update(k) {
-            true => Some(options.rate_factor(k)?),
+        let eta = match keras.is_update(k) {
+            true => Some(keras.rate_factor(k)?),
             false => None,
         };
         self.calls += 1;
-        let scale = options.loss_scale_factor.unwrap_or(1.0);
+        let scale = keras.loss_scale_factor.unwrap_or(1.0);
         let mut g: Vec<Vec<f64>> = (self.params.iter())
             .map(|p| grads[&p.name].iter().map(|&v| v as f64 / scale).collect())
             .collect();
-        if let Some(steps) = options.accumulation_steps {
+        if let Some(steps) = keras.accumulation_steps {
             for (p, g) in self.params.iter_mut().zip(&mut g) {
                 for (a, g) in p.accumulator.iter_mut().zip(g.iter_mut()) {
                     if eta.is_some() {
@@ -118,11 +118,11 @@ impl ReferenceOptimizer {
             }
         }
         if let Some(eta) = eta {
-            crate::settings::keras::reference::clip(options.clip, &mut g);
+            crate::settings::keras::reference::clip(keras.clip, &mut g);
             self.step += 1;
             self.update(&g, eta)?;
         }
-        if let Some((f, overwrite)) = options.ema_step(k) {
+        if let Some((f, overwrite)) = keras.ema_step(k) {
             for p in &mut self.params {
                 for (avg, w) in p.ema.iter_mut().zip(p.value.iter_mut()) {
                     *avg = f * *avg + (1.0 - f) * *w;

@@ -21,12 +21,13 @@ pub use muon::{
     WeightLayout, MAX_NS_STEPS,
 };
 pub use non_finite::NonFinitePolicy;
-pub use routing::{Group, Route, RoutingRule};
+pub use routing::{Group, Pattern, Route, RoutingRule};
 pub use scalars::{AdamScalars, MuonScalars};
 
 use crate::error::{Error, Result};
 
-/// Everything an optimizer needs: its groups and its automatic routing.
+/// Everything an optimizer needs: its groups, its automatic routing, Keras' options and the
+/// non-finite policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Muon groups; automatic routing uses group 0.
@@ -35,17 +36,38 @@ pub struct Settings {
     pub adam: Vec<AdamWConfig>,
     pub routing: RoutingRule,
     /// The Keras base optimizer's options: clipping, accumulation, loss scale, schedule, EMA.
-    pub options: crate::settings::keras::StepOptions,
+    pub keras: keras::StepOptions,
+    /// What a NaN or Inf in a gradient does (default: [`NonFinitePolicy::Propagate`]).
+    pub non_finite: NonFinitePolicy,
 }
 
 impl Settings {
-    /// Checks every group.
+    /// Checks every group, Keras' options, and the combinations that cannot run together.
     pub fn validate(&self) -> Result<()> {
         self.muon.iter().try_for_each(MuonConfig::validate)?;
         self.adam.iter().try_for_each(AdamWConfig::validate)?;
-        self.options.validate()?;
-        (self.routing.exclude_layers.iter()).try_for_each(|p| routing::compile(p).map(|_| ()))?;
-        Ok(())
+        self.keras.validate()?;
+        self.check_combinations()
+    }
+
+    /// `skip_step` refuses gradient accumulation and EMA: a skipped step is decided on the GPU,
+    /// and the host's micro-step and EMA counts could not follow it without a readback.
+    fn check_combinations(&self) -> Result<()> {
+        if self.non_finite != NonFinitePolicy::SkipStep {
+            return Ok(());
+        }
+        let other = if self.keras.accumulation_steps.is_some() {
+            "gradient_accumulation_steps"
+        } else if self.keras.ema.is_some() {
+            "use_ema"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidHyperparameter {
+            key: format!("non_finite, {other}"),
+            value: "skip_step".into(),
+            reason: format!("skip_step cannot be combined with {other}"),
+        })
     }
 }
 

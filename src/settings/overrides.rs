@@ -24,7 +24,7 @@ pub struct Overrides {
     pub rms_scale: Option<f64>,
     pub adam_betas: Option<(f64, f64)>,
     pub adam_eps: Option<f64>,
-    /// What a NaN or Inf in a gradient does (`non_finite`); applied by the builder.
+    /// What a NaN or Inf in a gradient does (`non_finite`), into [`super::Settings::non_finite`].
     pub non_finite: Option<crate::settings::NonFinitePolicy>,
     /// optax's options (see [`crate::settings::optax`]).
     pub preconditioning: Option<Preconditioning>,

@@ -92,12 +92,13 @@ impl Preset {
         self.apply_muon(o, &mut muon)?;
         self.follow_muon(&muon, &mut adam);
         apply_adam(o, &mut adam);
-        apply_routing(o, &mut routing);
+        apply_routing(o, &mut routing)?;
         let settings = Settings {
             muon: vec![muon],
             adam: vec![adam],
             routing,
-            options: crate::settings::keras::StepOptions::from_overrides(o)?,
+            keras: crate::settings::keras::StepOptions::from_overrides(o)?,
+            non_finite: o.non_finite.unwrap_or_default(),
         };
         settings.validate()?;
         Ok(settings)
@@ -287,16 +288,14 @@ fn apply_adam(o: &Overrides, adam: &mut AdamWConfig) {
 }
 
 /// `o`'s routing keys (Keras Muon's).
-fn apply_routing(o: &Overrides, routing: &mut RoutingRule) {
+fn apply_routing(o: &Overrides, routing: &mut RoutingRule) -> Result<()> {
     if let Some(v) = o.exclude_embeddings {
         routing.exclude_embeddings = v;
     }
     if let Some(v) = &o.exclude_layers {
-        routing.exclude_layers = (v.split(';').map(str::trim))
-            .filter(|p| !p.is_empty())
-            .map(String::from)
-            .collect();
+        routing.exclude_layers = super::routing::patterns(v)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -324,6 +323,49 @@ mod tests {
             }
             assert_eq!(muon.shape_scale(&[8, 2]), 2.0);
             assert_eq!(muon.shape_scale(&[2, 8]), 1.0);
+        }
+    }
+
+    /// The `non_finite` key lands in the settings, and the settings refuse `skip_step` with
+    /// gradient accumulation or EMA, naming both keys.
+    #[test]
+    fn non_finite_is_a_setting_checked_with_the_options_it_cannot_join() {
+        use crate::settings::NonFinitePolicy;
+        let skip = Some(NonFinitePolicy::SkipStep);
+        let o = Overrides {
+            non_finite: skip,
+            ..Default::default()
+        };
+        assert_eq!(
+            Preset::Torch.settings(&o).unwrap().non_finite,
+            NonFinitePolicy::SkipStep
+        );
+        let plain = Preset::Torch.settings(&Overrides::default()).unwrap();
+        assert_eq!(plain.non_finite, NonFinitePolicy::Propagate);
+        let combos = [
+            (
+                Overrides {
+                    gradient_accumulation_steps: Some(2),
+                    ..o.clone()
+                },
+                "gradient_accumulation_steps",
+            ),
+            (
+                Overrides {
+                    use_ema: Some(true),
+                    ..o.clone()
+                },
+                "use_ema",
+            ),
+        ];
+        for (o, other) in combos {
+            let err = Preset::Keras.settings(&o).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidHyperparameter { key, value, reason }
+                    if *key == format!("non_finite, {other}") && value == "skip_step"
+                        && *reason == format!("skip_step cannot be combined with {other}")),
+                "{err}"
+            );
         }
     }
 }

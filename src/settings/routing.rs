@@ -12,9 +12,9 @@ pub struct RoutingRule {
     pub exclude: Vec<String>,
     /// Names containing `embedding` (case-insensitive) go to AdamW, as Keras does.
     pub exclude_embeddings: bool,
-    /// Keras Muon's `exclude_layers`: regular expressions; a name matching any (`re.search`) goes
-    /// to AdamW.
-    pub exclude_layers: Vec<String>,
+    /// Keras Muon's `exclude_layers`: regular expressions, compiled once; a name matching any
+    /// (`re.search`) goes to AdamW.
+    pub exclude_layers: Vec<Pattern>,
 }
 
 impl RoutingRule {
@@ -28,7 +28,7 @@ impl RoutingRule {
             return false;
         }
         !self.exclude.iter().any(|k| name.contains(k.as_str()))
-            && !excluded(&self.exclude_layers, name)
+            && !self.exclude_layers.iter().any(|p| p.is_match(name))
     }
 }
 
@@ -50,26 +50,89 @@ pub enum Group {
     AdamW(usize),
 }
 
-/// The `;`-separated regular expressions of `exclude_layers`, compiled; an invalid one is an
-/// error naming the key.
-pub fn patterns(text: &str) -> Result<Vec<regex_lite::Regex>> {
+/// One `exclude_layers` regular expression with its source text. It is compiled when made, so
+/// routing never compiles; equality, `Debug` and the fingerprint see only the source text.
+#[derive(Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex_lite::Regex,
+}
+
+impl Pattern {
+    /// Compiles `source`; an invalid one is an error naming the key and the pattern.
+    pub fn new(source: &str) -> Result<Self> {
+        let regex = regex_lite::Regex::new(source).map_err(|e| Error::InvalidHyperparameter {
+            key: "exclude_layers".into(),
+            value: source.into(),
+            reason: format!("not a regular expression: {e}"),
+        })?;
+        Ok(Self {
+            source: source.into(),
+            regex,
+        })
+    }
+
+    /// The regular expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether `name` matches anywhere (Python's `re.search`, case-sensitive).
+    pub fn is_match(&self, name: &str) -> bool {
+        self.regex.is_match(name)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+/// The `;`-separated regular expressions of `exclude_layers` (blank ones dropped), compiled; an
+/// invalid one is an error naming the key and the pattern.
+pub fn patterns(text: &str) -> Result<Vec<Pattern>> {
     (text.split(';').map(str::trim).filter(|p| !p.is_empty()))
-        .map(compile)
+        .map(Pattern::new)
         .collect()
 }
 
-/// One `exclude_layers` pattern, compiled; an invalid one is an error naming the key.
-pub fn compile(pattern: &str) -> Result<regex_lite::Regex> {
-    regex_lite::Regex::new(pattern).map_err(|e| Error::InvalidHyperparameter {
-        key: "exclude_layers".into(),
-        value: pattern.into(),
-        reason: format!("not a regular expression: {e}"),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Whether `name` matches any pattern anywhere (Python's `re.search`, case-sensitive).
-pub fn excluded(patterns: &[String], name: &str) -> bool {
-    patterns
-        .iter()
-        .any(|p| regex_lite::Regex::new(p).is_ok_and(|r| r.is_match(name)))
+    #[test]
+    fn exclude_layers_are_compiled_once_and_compared_by_their_text() {
+        let rule = RoutingRule {
+            exclude_layers: patterns(" head ;; ^out").unwrap(),
+            ..RoutingRule::default()
+        };
+        let texts: Vec<&str> = rule.exclude_layers.iter().map(Pattern::as_str).collect();
+        assert_eq!(texts, ["head", "^out"]);
+        assert_eq!(format!("{:?}", rule.exclude_layers), r#"["head", "^out"]"#);
+        assert_eq!(rule.clone(), rule);
+        assert_ne!(
+            Pattern::new("head").unwrap(),
+            Pattern::new("^head").unwrap()
+        );
+        assert!(rule.routes_to_muon("blocks.0.out", &[4, 4]));
+        assert!(!rule.routes_to_muon("lm_head", &[4, 4]));
+        assert!(!rule.routes_to_muon("out_proj", &[4, 4]));
+    }
+
+    #[test]
+    fn an_invalid_pattern_is_an_error_naming_the_key_and_the_pattern() {
+        let err = patterns("head;(unclosed").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidHyperparameter { key, value, .. }
+                if key == "exclude_layers" && value == "(unclosed"),
+            "{err}"
+        );
+    }
 }

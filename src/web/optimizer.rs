@@ -12,9 +12,7 @@ use crate as mw;
 use mw::settings::overrides::{self, Kind};
 use mw::{GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route};
 
-fn muon_settings(
-    options: &JsValue,
-) -> Result<(mw::Settings, mw::optimizer::NonFinitePolicy), JsError> {
+fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
     // The options are "preset" and the override keys, in camelCase (one table: overrides::KEYS).
     let known: Vec<&str> = std::iter::once("preset")
         .chain(overrides::KEYS.iter().map(|k| k.js_name))
@@ -43,8 +41,7 @@ fn muon_settings(
             key.set(&mut o, &text).map_err(js_error)?;
         }
     }
-    let policy = o.non_finite.unwrap_or_default();
-    Ok((preset.settings(&o).map_err(js_error)?, policy))
+    preset.settings(&o).map_err(js_error)
 }
 
 // One per JS object: the size of the variants does not matter.
@@ -83,10 +80,9 @@ impl MuonOptimizer {
     pub async fn create(
         #[wasm_bindgen(unchecked_optional_param_type = "MuonOptions")] options: JsValue,
     ) -> Result<MuonOptimizer, JsError> {
-        let (settings, policy) = muon_settings(&options)?;
+        let settings = muon_settings(&options)?;
         let ctx = context().await?;
-        let mut builder = OptimizerBuilder::new(&ctx, settings).map_err(js_error)?;
-        builder.non_finite(policy);
+        let builder = OptimizerBuilder::new(&ctx, settings).map_err(js_error)?;
         Ok(Self {
             ctx,
             stage: RefCell::new(Stage::Collecting(builder)),
