@@ -33,6 +33,7 @@ mod bridge;
 pub mod config;
 pub mod error;
 pub mod gpu;
+pub mod learner;
 pub mod optimizer;
 pub mod params;
 pub mod preset;

@@ -214,7 +214,7 @@ impl MuonWgpu {
         self.last.skipped = without.len();
         let kept = self.kept_states(&without);
         let scratch = self.scratch_for(kept.iter().map(|r| r.bytes()).sum());
-        muon_wgpu::device_health::scoped(&ctx, "burn step", || {
+        scoped(&ctx, || {
             let mut encoder =
                 (ctx.device).create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("muon-wgpu-burn step"),
@@ -291,6 +291,34 @@ impl MuonWgpu {
     pub fn load_record(mut self, record: &[u8]) -> Result<Self> {
         self.optimizer.load_state(record)?;
         Ok(self)
+    }
+}
+
+/// Runs `f` with the device's GPU errors captured by error scopes: an error of this step's own
+/// commands is returned as [`Error::Core`] (`Gpu`), a loss as [`Error::DeviceLost`].
+fn scoped(
+    ctx: &muon_wgpu::GpuContext,
+    f: impl FnOnce() -> muon_wgpu::Result<()>,
+) -> Result<()> {
+    ctx.health().check()?;
+    let device = &ctx.device;
+    let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
+    let out = f();
+    let errors: Vec<wgpu::Error> = [internal.pop(), validation.pop(), oom.pop()]
+        .into_iter()
+        .filter_map(pollster::block_on)
+        .collect();
+    ctx.health().check()?;
+    out?;
+    match errors.first() {
+        Some(e) => Err(muon_wgpu::Error::Gpu {
+            operation: "muon-wgpu-burn step".into(),
+            message: e.to_string(),
+        }
+        .into()),
+        None => Ok(()),
     }
 }
 

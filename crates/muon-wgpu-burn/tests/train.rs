@@ -216,3 +216,24 @@ fn burn_adjust_lr_fn_maps_to_the_core_shape_scale() {
     assert_eq!(s.muon[0].shape_scale(&[1024, 512]), 0.2 * 32.0);
     assert_eq!(s.adam[0].eps, f64::from(1e-5f32));
 }
+
+#[test]
+fn the_learner_hook_steps_the_installed_optimizer_and_keeps_errors() {
+    let device = device();
+    let model = Mlp::new(8, 8, 3, &device);
+    let x = tensor(vec![0.25; 4 * 8], [4, 8], &device);
+    let t = Tensor::<1, Int>::from_data(TensorData::new(vec![0i32, 1, 2, 1], [4]), &device);
+    let grads = GradientsParams::from_grads(model.loss(x.clone(), t.clone()).backward(), &model);
+    let before = values(&model);
+    // Nothing installed: the model comes back unchanged and the error is kept.
+    let model = muon_wgpu_burn::learner::optimize(model, 0.01.into(), grads);
+    assert_eq!(values(&model), before);
+    assert!(muon_wgpu_burn::learner::take_error().is_some());
+    let optim = MuonWgpuConfig::new().init(&model, gpu()).unwrap();
+    muon_wgpu_burn::learner::install(optim);
+    let grads = GradientsParams::from_grads(model.loss(x, t).backward(), &model);
+    let model = muon_wgpu_burn::learner::optimize(model, 0.01.into(), grads);
+    assert!(muon_wgpu_burn::learner::take_error().is_none());
+    assert_ne!(values(&model), before);
+    assert_eq!(muon_wgpu_burn::learner::uninstall().unwrap().step_count(), 1);
+}
