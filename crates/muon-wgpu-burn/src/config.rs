@@ -19,6 +19,7 @@ pub struct MuonWgpuConfig {
     preset: Preset,
     overrides: Overrides,
     adam_lr_ratio: Option<f64>,
+    gram_form: Option<bool>,
 }
 
 impl MuonWgpuConfig {
@@ -88,6 +89,14 @@ impl MuonWgpuConfig {
         self
     }
 
+    /// Whether matrices at least twice as wide as tall may run the Gram form of Newton-Schulz:
+    /// the same iteration in fewer operations, rounded differently. Default: off under the
+    /// `burn` preset (burn's own sequence of products, for parity), on under the core presets.
+    pub fn with_gram_form(mut self, allowed: bool) -> Self {
+        self.gram_form = Some(allowed);
+        self
+    }
+
     /// Regular expressions (`re.search` on burn's parameter path) whose matches go to AdamW,
     /// replacing the preset's (the `burn` preset's is [`crate::preset::HEAD_PATTERN`]).
     pub fn with_exclude_layers(mut self, patterns: &[&str]) -> Self {
@@ -122,6 +131,7 @@ impl MuonWgpuConfig {
         if let Some(policy) = non_finite {
             builder.non_finite(policy);
         }
+        builder.gram_form(self.gram_form.unwrap_or(self.preset != Preset::Burn));
         let expected = gpu.device.clone().inner();
         let mut registered = Vec::new();
         for entry in collect(model) {

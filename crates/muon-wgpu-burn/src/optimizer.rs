@@ -296,10 +296,7 @@ impl MuonWgpu {
 
 /// Runs `f` with the device's GPU errors captured by error scopes: an error of this step's own
 /// commands is returned as [`Error::Core`] (`Gpu`), a loss as [`Error::DeviceLost`].
-fn scoped(
-    ctx: &muon_wgpu::GpuContext,
-    f: impl FnOnce() -> muon_wgpu::Result<()>,
-) -> Result<()> {
+fn scoped(ctx: &muon_wgpu::GpuContext, f: impl FnOnce() -> muon_wgpu::Result<()>) -> Result<()> {
     ctx.health().check()?;
     let device = &ctx.device;
     let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

@@ -10,7 +10,7 @@ use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, ModuleOptimizer, MuonConfig};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, MuonConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use muon_wgpu::Group;
 use muon_wgpu_burn::{BurnWgpu, MuonWgpu};
@@ -164,4 +164,29 @@ pub fn worst_relative(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> (St
 /// A float tensor from values.
 pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// A second `GradientsParams` holding the same gradient tensors for `module`'s parameters.
+///
+/// burn's forward and backward are not reproducible from call to call on lavapipe (the
+/// gradients of one model on one batch, computed three times, differed by up to 4e-2), so
+/// comparisons give both optimizers the same gradients rather than two backward passes.
+pub fn same_grads<M: Module>(grads: &GradientsParams, module: &M) -> GradientsParams {
+    struct Copy<'a> {
+        from: &'a GradientsParams,
+        to: GradientsParams,
+    }
+    impl ModuleVisitor for Copy<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.get::<D>(param.id) {
+                self.to.register(param.id, g);
+            }
+        }
+    }
+    let mut copy = Copy {
+        from: grads,
+        to: GradientsParams::new(),
+    };
+    module.visit(&mut copy);
+    copy.to
 }
