@@ -17,6 +17,11 @@
 //! ```
 //! burn stores these values as `f32`; the preset takes the same `f32` values.
 //!
+//! burn's heavy-ball momentum and torch's EMA (`m ← β·m + (1−β)·G`) differ by the factor
+//! `1 − β` in `U` (with zero initial state, `m = (1−β)·v` at every step), which the
+//! normalization divides away: the two give the same Muon update wherever the `ε` clamp is
+//! inactive. The preset still keeps burn's momentum, so its state matches burn's.
+//!
 //! Routing: rank 2 to Muon, except names containing `embedding` (burn's `Embedding` is 2-D) and
 //! layers named `head` / `lm_head` (regular expression [`HEAD_PATTERN`]); everything else to
 //! AdamW. burn's own `MuonConfig::init()` sends every parameter to Muon (and panics on rank ≠ 2),

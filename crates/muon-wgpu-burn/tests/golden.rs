@@ -20,8 +20,7 @@ fn read(name: &str, file: &SafeTensors) -> Vec<f32> {
         .collect()
 }
 
-#[test]
-fn burn_preset_reproduces_burns_muon_and_adamw_golden_files() {
+fn golden_files() -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir())
         .expect("tests/golden exists")
         .map(|e| e.unwrap().path())
@@ -32,8 +31,17 @@ fn burn_preset_reproduces_burns_muon_and_adamw_golden_files() {
         files.len() >= 2,
         "golden files missing: run the burn_golden example"
     );
+    files
+}
+
+/// Replays every golden file with the config `configure` makes from the stored burn configs;
+/// the worst relative difference of each file.
+fn replay(
+    configure: impl Fn(&MuonConfig, &AdamWConfig) -> MuonWgpuConfig,
+) -> Vec<(String, String, f64)> {
     let device = gpu().device.clone().autodiff();
-    for path in files {
+    let mut out = Vec::new();
+    for path in golden_files() {
         let bytes = std::fs::read(&path).unwrap();
         let file = SafeTensors::deserialize(&bytes).unwrap();
         let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
@@ -46,9 +54,7 @@ fn burn_preset_reproduces_burns_muon_and_adamw_golden_files() {
             .map(|(n, _)| (n.to_string(), read(&format!("init/{n}"), &file)))
             .collect();
         let mut model = GoldenModel::from_values(&init, &device);
-        let mut ours = (MuonWgpuConfig::from_burn(&muon, &adamw).unwrap())
-            .init(&model, gpu())
-            .unwrap();
+        let mut ours = configure(&muon, &adamw).init(&model, gpu()).unwrap();
         for (p, group) in ours.routes() {
             let adamw = ADAMW_PATHS.contains(&p.as_str());
             assert_eq!(
@@ -87,11 +93,30 @@ fn burn_preset_reproduces_burns_muon_and_adamw_golden_files() {
             .map(|(n, _)| (n.clone(), read(&format!("expected/{n}"), &file)))
             .collect();
         let (name, err) = worst_relative(&values(&model), &expected);
-        eprintln!("{}: worst {name} {err:.2e}", path.display());
-        assert!(
-            err <= 1e-5,
-            "{}: {name} differs by {err:.2e}",
-            path.display()
-        );
+        out.push((path.display().to_string(), name, err));
+    }
+    out
+}
+
+#[test]
+fn burn_preset_reproduces_burns_muon_and_adamw_golden_files() {
+    for (file, name, err) in replay(|m, a| MuonWgpuConfig::from_burn(m, a).unwrap()) {
+        eprintln!("{file}: worst {name} {err:.2e}");
+        assert!(err <= 1e-5, "{file}: {name} differs by {err:.2e}");
+    }
+}
+
+#[test]
+fn golden_files_see_the_shape_scale() {
+    // Without burn's shape scale (`sqrt(max(1, A/B))` is 1.55 for the 12x5 matrix, and
+    // `0.2·sqrt(max(A, B))` differs from 1 for both) the files are missed by far.
+    for (file, name, err) in replay(|m, a| {
+        MuonWgpuConfig::new().with_overrides(muon_wgpu::Overrides {
+            adjust_lr: Some(muon_wgpu::AdjustLr::None),
+            ..muon_wgpu_burn::preset::overrides_from_burn(m, a).unwrap()
+        })
+    }) {
+        eprintln!("no shape scale on {file}: worst {name} {err:.2e}");
+        assert!(err > 1e-3, "{file}: cannot tell the shape scale");
     }
 }
