@@ -125,6 +125,9 @@ fn train(
             Which::Ours(o) => o.step(a.lr, model, grads)?,
         };
         wait();
+        if let (Which::Ours(o), true) = (&optim, std::env::var("MUON_WGPU_BURN_TIMING").is_ok()) {
+            eprintln!("{:?}", o.last_timing());
+        }
         if step >= a.warmup {
             optimizer_ms += optimizing.elapsed().as_secs_f64() * 1e3;
             step_ms += started.elapsed().as_secs_f64() * 1e3;

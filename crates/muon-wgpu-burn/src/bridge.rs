@@ -24,8 +24,6 @@ pub(crate) struct Pinned {
     pub buffer: wgpu::Buffer,
     /// Byte offset of the first `f32`.
     pub offset: u64,
-    /// Size in bytes of the tensor (`4 × elements`).
-    pub bytes: u64,
     /// The cubecl guard and tensor: dropping them releases the allocation to cubecl.
     _hold: Vec<Box<dyn Any>>,
 }
@@ -69,7 +67,6 @@ fn pin(name: &str, tensor: CubeTensor, bytes: u64) -> Result<Pinned> {
     Ok(Pinned {
         buffer: resource.buffer.clone(),
         offset: resource.offset,
-        bytes,
         _hold: vec![Box::new(guard), Box::new(tensor)],
     })
 }
@@ -104,4 +101,11 @@ pub(crate) fn fresh<const D: usize>(
         });
     }
     Ok((tensor, pin(name, cube, bytes)?))
+}
+
+/// The identity of a tensor's storage in burn's fusion layer (shared by its clones), or `None`
+/// when it is not a float tensor on the cube backend. Host only: nothing runs on the GPU.
+pub(crate) fn identity<const D: usize>(tensor: &Tensor<D>) -> Option<u64> {
+    let fusion = tensor.clone().inner().try_into_primitive::<Cube>().ok()?;
+    Some(fusion.id.value())
 }

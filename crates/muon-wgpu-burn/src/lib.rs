@@ -37,6 +37,7 @@ pub mod learner;
 pub mod optimizer;
 pub mod params;
 pub mod preset;
+mod step;
 
 pub use config::MuonWgpuConfig;
 pub use error::{Error, Result};

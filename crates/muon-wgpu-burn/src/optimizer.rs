@@ -2,12 +2,14 @@
 //!
 //! # A step
 //!
-//! 1. burn's side, per parameter with a gradient: the gradient's and the value's buffer ranges
-//!    (after burn's pending work, see [`crate::bridge`]) and a fresh output tensor's.
-//! 2. Our side, one command encoder, **one submit**: copy every gradient and value into the
-//!    optimizer's buffers, record the muon-wgpu step (Muon for the matrices in same-shape
-//!    batches, AdamW for the rest), copy every new value into its fresh burn tensor.
-//! 3. The model gets the fresh tensors (with the parameters' autodiff state, as burn's
+//! 1. burn's side ([`crate::step`]): the gradients, concatenated; the values burn holds that are
+//!    not the ones we returned last step, concatenated; one fresh output tensor, of which every
+//!    stepped parameter gets a view. Three buffers, reached after burn's pending work (see
+//!    [`crate::bridge`]).
+//! 2. Our side, one command encoder, **one submit**: copy every gradient (and changed value)
+//!    into the optimizer's buffers, record the muon-wgpu step (Muon for the matrices in
+//!    same-shape batches, AdamW for the rest), copy every new value into the fresh output.
+//! 3. The model gets its views of the output (with the parameters' autodiff state, as burn's
 //!    optimizers restore it).
 //!
 //! A parameter without a gradient this step keeps its value and its optimizer state, as in
@@ -18,15 +20,15 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
 use muon_wgpu::{Group, Optimizer};
 
-use crate::bridge::{self, Pinned};
+use crate::bridge::Pinned;
 use crate::error::{Error, Result};
 use crate::gpu::BurnWgpu;
 use crate::params::{ParamEntry, collect};
+use crate::step::{Gathered, ViewMapper, gather};
 
 /// A parameter as `init` saw it.
 #[derive(Clone, Debug)]
@@ -53,6 +55,11 @@ pub struct MuonWgpu {
     optimizer: Optimizer,
     params: Vec<Registered>,
     by_id: HashMap<ParamId, usize>,
+    /// Elements of each parameter.
+    lens: Vec<usize>,
+    /// burn's identity of the tensor we returned for each parameter last step: while the model
+    /// still holds it, our copy of the value is current and is not copied in again.
+    returned: Vec<Option<u64>>,
     adam_lr_ratio: f64,
     /// Holds the state of parameters without a gradient across a step; grown on demand.
     scratch: Option<wgpu::Buffer>,
@@ -66,17 +73,13 @@ pub struct StepTiming {
     pub gather_ms: f64,
     /// Recording and submitting our encoder (the GPU runs it asynchronously).
     pub submit_ms: f64,
+    /// The whole call, from `step` to its return.
+    pub step_ms: f64,
     /// Parameters with a gradient (copied and updated) and without (state kept).
     pub stepped: usize,
     pub skipped: usize,
-}
-
-/// One parameter's buffers for this step.
-struct Transfer {
-    index: usize,
-    grad: Pinned,
-    value: Pinned,
-    out: Pinned,
+    /// Stepped parameters whose value was copied in (changed outside the optimizer, or first step).
+    pub values_copied: usize,
 }
 
 impl MuonWgpu {
@@ -87,11 +90,14 @@ impl MuonWgpu {
         adam_lr_ratio: f64,
     ) -> Self {
         let by_id = params.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let lens: Vec<usize> = params.iter().map(|p| p.shape.iter().product()).collect();
         Self {
             gpu,
             optimizer,
+            returned: vec![None; params.len()],
             params,
             by_id,
+            lens,
             adam_lr_ratio,
             scratch: None,
             last: StepTiming::default(),
@@ -136,29 +142,45 @@ impl MuonWgpu {
         self.check_model(&module)?;
         self.set_lr(lr)?;
         let started = Instant::now();
-        let mut mapper = StepMapper {
-            path: Vec::new(),
-            by_id: &self.by_id,
-            params: &self.params,
-            grads,
-            device: self.gpu.device.clone().inner(),
-            transfers: Vec::new(),
-            error: None,
-        };
-        let module = module.map(&mut mapper);
-        if let Some(e) = mapper.error {
-            return Err(e);
+        let result = self.map_and_submit(module, grads);
+        if result.is_err() {
+            // Our copies of the values may not match what burn holds any more.
+            self.returned.iter_mut().for_each(|r| *r = None);
         }
-        let gathered = Instant::now();
-        let transfers = mapper.transfers;
-        self.submit(&transfers)?;
-        drop(transfers); // unpins burn's allocations (our commands are already queued before any later use)
-        self.last = StepTiming {
-            gather_ms: ms(gathered - started),
-            submit_ms: ms(gathered.elapsed()),
-            stepped: self.last.stepped,
-            skipped: self.last.skipped,
-        };
+        let module = result?;
+        self.last.step_ms = ms(started.elapsed());
+        Ok(module)
+    }
+
+    fn map_and_submit<M: Module>(&mut self, module: M, grads: GradientsParams) -> Result<M> {
+        let started = Instant::now();
+        let device = self.gpu.device.clone().inner();
+        let (gathered, out) = gather(
+            &module,
+            &grads,
+            &self.by_id,
+            &self.lens,
+            &self.returned,
+            &device,
+        )?;
+        let submitting = Instant::now();
+        self.submit(&gathered)?;
+        let at: HashMap<usize, usize> = gathered.slots.iter().map(|s| (s.index, s.at)).collect();
+        // Our step moved the values of parameters without a gradient too (their state is
+        // restored, their values are not): copy burn's in again next time.
+        (self.returned.iter_mut().enumerate())
+            .filter(|(i, _)| !at.contains_key(i))
+            .for_each(|(_, r)| *r = None);
+        let module = module.map(&mut ViewMapper {
+            by_id: &self.by_id,
+            lens: &self.lens,
+            at,
+            out,
+            returned: &mut self.returned,
+        });
+        drop(gathered); // unpins burn's buffers: our commands are queued before any later use
+        self.last.gather_ms = ms(submitting - started);
+        self.last.submit_ms = ms(submitting.elapsed());
         Ok(module)
     }
 
@@ -202,16 +224,17 @@ impl MuonWgpu {
         Ok(())
     }
 
-    /// One encoder, one submit: gradients and values in, the step, values out; the state of
-    /// parameters without a gradient is saved before and restored after.
-    fn submit(&mut self, transfers: &[Transfer]) -> Result<()> {
+    /// One encoder, one submit: gradients (and changed values) in, the step, values out; the
+    /// state of parameters without a gradient is saved before and restored after.
+    fn submit(&mut self, g: &Gathered) -> Result<()> {
         let ctx = self.gpu.context.clone();
-        let with_grad: Vec<usize> = transfers.iter().map(|t| t.index).collect();
+        let stepped: Vec<usize> = g.slots.iter().map(|s| s.index).collect();
         let without: Vec<usize> = (0..self.params.len())
-            .filter(|i| !with_grad.contains(i))
+            .filter(|i| !stepped.contains(i))
             .collect();
-        self.last.stepped = with_grad.len();
+        self.last.stepped = stepped.len();
         self.last.skipped = without.len();
+        self.last.values_copied = g.slots.iter().filter(|s| s.value_at.is_some()).count();
         let kept = self.kept_states(&without);
         let scratch = self.scratch_for(kept.iter().map(|r| r.bytes()).sum());
         scoped(&ctx, || {
@@ -220,29 +243,35 @@ impl MuonWgpu {
                     label: Some("muon-wgpu-burn step"),
                 });
             let params = self.optimizer.params();
-            for t in transfers {
-                let ours = &params[t.index];
-                copy(&mut encoder, &t.grad, &ours.grad);
-                copy(&mut encoder, &t.value, &ours.value);
+            for s in &g.slots {
+                let ours = &params[s.index];
+                if let Some(grads) = &g.grads {
+                    copy_in(&mut encoder, grads, s.at, &ours.grad);
+                }
+                if let (Some(values), Some(at)) = (&g.values, s.value_at) {
+                    copy_in(&mut encoder, values, at, &ours.value);
+                }
             }
             move_states(&mut encoder, &kept, scratch.as_ref(), true);
             self.optimizer.record_step(&mut encoder)?;
             move_states(&mut encoder, &kept, scratch.as_ref(), false);
-            let params = self.optimizer.params();
-            for t in transfers {
-                let ours = &params[t.index].value;
-                encoder.copy_buffer_to_buffer(
-                    &ours.buffer,
-                    ours.offset,
-                    &t.out.buffer,
-                    t.out.offset,
-                    t.out.bytes,
-                );
+            if let Some(out) = &g.out {
+                let params = self.optimizer.params();
+                for s in &g.slots {
+                    let ours = &params[s.index].value;
+                    let to = out.offset + s.at as u64 * 4;
+                    encoder.copy_buffer_to_buffer(
+                        &ours.buffer,
+                        ours.offset,
+                        &out.buffer,
+                        to,
+                        ours.bytes(),
+                    );
+                }
             }
             ctx.queue.submit([encoder.finish()]);
             Ok(())
-        })?;
-        Ok(())
+        })
     }
 
     /// The optimizer-state ranges of these parameters.
@@ -290,6 +319,8 @@ impl MuonWgpu {
     /// and settings (typed errors on any mismatch), like burn's `load_record`.
     pub fn load_record(mut self, record: &[u8]) -> Result<Self> {
         self.optimizer.load_state(record)?;
+        // The loaded values are the record's: the model's are copied in at the next step.
+        self.returned.iter_mut().for_each(|r| *r = None);
         Ok(self)
     }
 }
@@ -323,8 +354,15 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn copy(encoder: &mut wgpu::CommandEncoder, from: &Pinned, to: &muon_wgpu::BufferRange) {
-    encoder.copy_buffer_to_buffer(&from.buffer, from.offset, &to.buffer, to.offset, from.bytes);
+/// Copies one parameter's part of a gathered buffer (from element `at`) into our range.
+fn copy_in(
+    encoder: &mut wgpu::CommandEncoder,
+    from: &Pinned,
+    at: usize,
+    to: &muon_wgpu::BufferRange,
+) {
+    let offset = from.offset + at as u64 * 4;
+    encoder.copy_buffer_to_buffer(&from.buffer, offset, &to.buffer, to.offset, to.bytes());
 }
 
 /// Copies each range into consecutive places of `scratch` (`save`) or back.
@@ -343,106 +381,5 @@ fn move_states(
             encoder.copy_buffer_to_buffer(scratch, at, &r.buffer, r.offset, r.bytes());
         }
         at += r.bytes();
-    }
-}
-
-/// Visits the parameters as burn's `ModuleOptimizer` does, swapping each one that has a
-/// gradient for a fresh tensor and noting the copies to make.
-struct StepMapper<'a> {
-    path: Vec<String>,
-    by_id: &'a HashMap<ParamId, usize>,
-    params: &'a [Registered],
-    grads: GradientsParams,
-    device: Device,
-    transfers: Vec<Transfer>,
-    error: Option<Error>,
-}
-
-impl StepMapper<'_> {
-    fn plan<const D: usize>(
-        &mut self,
-        index: usize,
-        value: Tensor<D>,
-        grad: Tensor<D>,
-    ) -> Result<Tensor<D>> {
-        let name = &self.params[index].path;
-        if grad.device().inner() != self.device {
-            return Err(Error::NotWgpu {
-                name: format!("{name} (gradient)"),
-                reason: format!("on {:?}, expected {:?}", grad.device(), self.device),
-            });
-        }
-        let shape = value.shape();
-        let grad = bridge::read(name, grad)?;
-        let context = ParameterContext::capture(&value);
-        let value = bridge::read(name, value)?;
-        let (fresh, out) = bridge::fresh::<D>(name, shape, &self.device)?;
-        self.transfers.push(Transfer {
-            index,
-            grad,
-            value,
-            out,
-        });
-        Ok(context.restore(fresh))
-    }
-}
-
-impl ModuleMapper for StepMapper<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.into());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, tensor, mapper) = param.consume();
-        if self.error.is_some() {
-            return Param::from_mapped_value(id, tensor, mapper);
-        }
-        let Some(&index) = self.by_id.get(&id) else {
-            self.error = Some(Error::ModelChanged {
-                reason: format!("`{}` was not registered", self.path.join(".")),
-            });
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let Some(grad) = self.grads.remove::<D>(id) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        match self.plan(index, tensor.clone(), grad) {
-            Ok(fresh) => Param::from_mapped_value(id, fresh, mapper),
-            Err(e) => {
-                self.error = Some(e);
-                Param::from_mapped_value(id, tensor, mapper)
-            }
-        }
-    }
-}
-
-/// The autodiff state a parameter carries (burn-optim's `ParameterContext`): the updated value
-/// comes back with autodiff, the same `require_grad` and checkpointing strategy.
-struct ParameterContext {
-    require_grad: bool,
-    checkpointing: Option<burn::tensor::GradientCheckpointingStrategy>,
-}
-
-impl ParameterContext {
-    fn capture<const D: usize>(parameter: &Tensor<D>) -> Self {
-        Self {
-            require_grad: parameter.is_require_grad(),
-            checkpointing: parameter.gradient_checkpointing_strategy(),
-        }
-    }
-
-    fn restore<const D: usize>(self, updated: Tensor<D>) -> Tensor<D> {
-        let mut parameter = Tensor::from_inner(updated);
-        if let Some(strategy) = self.checkpointing {
-            parameter = parameter.with_gradient_checkpointing_strategy(strategy);
-        }
-        if self.require_grad {
-            parameter = parameter.require_grad();
-        }
-        parameter
     }
 }
