@@ -75,6 +75,8 @@ pub struct StepTiming {
     pub submit_ms: f64,
     /// The whole call, from `step` to its return.
     pub step_ms: f64,
+    /// Checking the model against the registry and the device's health.
+    pub check_ms: f64,
     /// Parameters with a gradient (copied and updated) and without (state kept).
     pub stepped: usize,
     pub skipped: usize,
@@ -138,10 +140,11 @@ impl MuonWgpu {
     /// [`Error::NotF32`] / [`Error::NotWgpu`] for a gradient of another dtype or device,
     /// [`Error::DeviceLost`] or a GPU error ([`Error::Core`]).
     pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> Result<M> {
+        let started = Instant::now();
         self.gpu.check()?;
         self.check_model(&module)?;
         self.set_lr(lr)?;
-        let started = Instant::now();
+        self.last.check_ms = ms(started.elapsed());
         let result = self.map_and_submit(module, grads);
         if result.is_err() {
             // Our copies of the values may not match what burn holds any more.
