@@ -91,6 +91,11 @@ cargo run --quiet --features mpi --bin muon-wgpu -- info 2>/dev/null | grep -E '
 mkdir -p target
 # With the MPI feature: the same suite plus tests/distributed.rs (mpirun on loopback), in one build.
 counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-fast --features mpi
+# The burn integration (crates/muon-wgpu-burn, burn 0.22.1, Rust >= 1.95): its tests against
+# burn's own Muon and the golden files, in release like its example; burn's first build is the
+# longest stage of this script.
+counted "cargo test -p muon-wgpu-burn" target/test-burn.log \
+  cargo test --release -p muon-wgpu-burn --no-fail-fast
 
 # The browser: the wasm build of web/, then the demo in headless Chromium with SwiftShader's
 # WebGPU, its parity with a native run, the JS API. Installs chromium, node and playwright-core

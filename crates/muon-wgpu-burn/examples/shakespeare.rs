@@ -6,7 +6,11 @@
 //! ```text
 //! cargo run --release -p muon-wgpu-burn --example shakespeare -- [--steps 30] [--warmup 3]
 //!     [--d-model 64] [--layers 2] [--heads 4] [--batch 8] [--positions 32] [--lr 0.02] [--json]
+//!     [--gram]
 //! ```
+//!
+//! `--gram` lets muon-wgpu run the Gram form of Newton-Schulz on matrices at least twice as
+//! wide as tall (faster, rounded differently from burn's own products; off by default).
 //!
 //! Timing: before and after the optimizer step the example waits for the device (burn's
 //! `Device::sync`, then the queue); `optimizer_ms` is the step between those two waits,
@@ -35,6 +39,7 @@ struct Args {
     positions: usize,
     lr: f64,
     json: bool,
+    gram: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -48,11 +53,13 @@ fn parse() -> Result<Args, String> {
         positions: 32,
         lr: 0.02,
         json: false,
+        gram: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--json" {
-            a.json = true;
+        if flag == "--json" || flag == "--gram" {
+            a.json |= flag == "--json";
+            a.gram |= flag == "--gram";
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -160,7 +167,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init(&device);
     }
     let (muon, adamw) = (MuonConfig::new(), AdamWConfig::new());
-    let ours = MuonWgpuConfig::from_burn(&muon, &adamw)?.init(&model, gpu())?;
+    let ours =
+        (MuonWgpuConfig::from_burn(&muon, &adamw)?.with_gram_form(a.gram)).init(&model, gpu())?;
     let theirs = burn_reference(&ours, &muon, &adamw);
     let params: usize = model.num_params();
     println!(
