@@ -13,9 +13,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use burn::module::ParamGroup;
-use burn::optim::GradientsParams;
 use common::golden::{ADAMW_PATHS, GoldenModel, SHAPES, cases, dir, inputs};
-use common::{gpu, tensor, values};
+use common::{gpu, values};
 use safetensors::tensor::{Dtype, TensorView};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,23 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             None,
         );
         for step_grads in &grads {
-            let mut g = GradientsParams::new();
-            let ids = [
-                ("wide", model.wide.id),
-                ("tall", model.tall.id),
-                ("bias", model.bias.id),
-                ("token_embedding", model.token_embedding.id),
-            ];
-            for (name, id) in ids {
-                let Some(values) = step_grads.get(name) else {
-                    continue;
-                };
-                let shape = SHAPES.iter().find(|s| s.0 == name).unwrap().1;
-                match shape.len() {
-                    1 => g.register(id, tensor(values.clone(), [shape[0]], &inner)),
-                    _ => g.register(id, tensor(values.clone(), [shape[0], shape[1]], &inner)),
-                }
-            }
+            let g = model.gradients(step_grads, &inner);
             model = optim.step(case.lr, model, g);
         }
         let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();

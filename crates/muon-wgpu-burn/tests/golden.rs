@@ -6,10 +6,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use burn::optim::{AdamWConfig, GradientsParams, MuonConfig};
+use burn::optim::{AdamWConfig, MuonConfig};
 use common::golden::{ADAMW_PATHS, GoldenModel, SHAPES, dir};
-use common::{gpu, tensor, values, worst_relative};
-use muon_wgpu::Group;
+use common::{assert_routes, gpu, values, worst_relative};
 use muon_wgpu_burn::MuonWgpuConfig;
 use safetensors::SafeTensors;
 
@@ -55,38 +54,13 @@ fn replay(
             .collect();
         let mut model = GoldenModel::from_values(&init, &device);
         let mut ours = configure(&muon, &adamw).init(&model, gpu()).unwrap();
-        for (p, group) in ours.routes() {
-            let adamw = ADAMW_PATHS.contains(&p.as_str());
-            assert_eq!(
-                group,
-                if adamw {
-                    Group::AdamW(0)
-                } else {
-                    Group::Muon(0)
-                },
-                "{p}"
-            );
-        }
+        assert_routes(&ours, |p| ADAMW_PATHS.contains(&p));
         for step in 0..steps {
-            let mut g = GradientsParams::new();
-            let ids = [
-                ("wide", model.wide.id),
-                ("tall", model.tall.id),
-                ("bias", model.bias.id),
-                ("token_embedding", model.token_embedding.id),
-            ];
-            for (name, id) in ids {
-                let key = format!("grad/{step}/{name}");
-                if file.tensor(&key).is_err() {
-                    continue;
-                }
-                let shape = SHAPES.iter().find(|s| s.0 == name).unwrap().1;
-                let inner = gpu().device.clone();
-                match shape.len() {
-                    1 => g.register(id, tensor(read(&key, &file), [shape[0]], &inner)),
-                    _ => g.register(id, tensor(read(&key, &file), [shape[0], shape[1]], &inner)),
-                }
-            }
+            let grads: HashMap<String, Vec<f32>> = (SHAPES.iter())
+                .filter(|(n, _)| file.tensor(&format!("grad/{step}/{n}")).is_ok())
+                .map(|(n, _)| (n.to_string(), read(&format!("grad/{step}/{n}"), &file)))
+                .collect();
+            let g = model.gradients(&grads, &gpu().device);
             model = ours.step(lr, model, g).unwrap();
         }
         let expected: Vec<(String, Vec<f32>)> = (values(&model).into_iter())

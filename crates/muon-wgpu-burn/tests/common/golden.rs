@@ -117,3 +117,29 @@ pub fn inputs(case: &GoldenCase) -> (HashMap<String, Vec<f32>>, Vec<HashMap<Stri
 pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
+
+impl GoldenModel {
+    /// Gradients from values by path (a missing path has no gradient), on burn's inner device.
+    pub fn gradients(
+        &self,
+        values: &HashMap<String, Vec<f32>>,
+        device: &Device,
+    ) -> burn::optim::GradientsParams {
+        let mut g = burn::optim::GradientsParams::new();
+        let ids = [
+            ("wide", self.wide.id),
+            ("tall", self.tall.id),
+            ("bias", self.bias.id),
+            ("token_embedding", self.token_embedding.id),
+        ];
+        for (name, id) in ids {
+            let Some(v) = values.get(name) else { continue };
+            let shape = SHAPES.iter().find(|s| s.0 == name).unwrap().1;
+            match shape.len() {
+                1 => g.register(id, tensor(v.clone(), [shape[0]], device)),
+                _ => g.register(id, tensor(v.clone(), [shape[0], shape[1]], device)),
+            }
+        }
+        g
+    }
+}

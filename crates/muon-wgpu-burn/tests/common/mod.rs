@@ -190,3 +190,15 @@ pub fn same_grads<M: Module>(grads: &GradientsParams, module: &M) -> GradientsPa
     module.visit(&mut copy);
     copy.to
 }
+
+/// Asserts each route: AdamW exactly where `adamw(path)`, Muon elsewhere.
+pub fn assert_routes(ours: &MuonWgpu, adamw: impl Fn(&str) -> bool) {
+    for (path, group) in ours.routes() {
+        let want = if adamw(&path) {
+            Group::AdamW(0)
+        } else {
+            Group::Muon(0)
+        };
+        assert_eq!(group, want, "{path}");
+    }
+}
