@@ -14,8 +14,8 @@
 //!
 //! Timing: before and after the optimizer step the example waits for the device (burn's
 //! `Device::sync`, then the queue); `optimizer_ms` is the step between those two waits,
-//! `step_ms` the forward, backward and step together. The first `--warmup` steps (shader
-//! compilation) are not timed. `--json` adds a last line
+//! `step_ms` the forward, backward and step together, each the median over the timed steps.
+//! The first `--warmup` steps (shader compilation) are not timed. `--json` adds a last line
 //! `{"adapter", "runs": [{"optimizer", "loss", "optimizer_ms", "step_ms"}, ...]}`.
 
 #[path = "../tests/common/mod.rs"]
@@ -119,7 +119,7 @@ fn train(
     tokens: &[u32],
     a: &Args,
 ) -> Result<Run, Box<dyn std::error::Error>> {
-    let (mut optimizer_ms, mut step_ms, mut losses) = (0.0, 0.0, Vec::new());
+    let (mut optimizer_ms, mut step_ms, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     for step in 0..a.steps {
         wait();
         let started = Instant::now();
@@ -136,20 +136,25 @@ fn train(
             eprintln!("{:?}", o.last_timing());
         }
         if step >= a.warmup {
-            optimizer_ms += optimizing.elapsed().as_secs_f64() * 1e3;
-            step_ms += started.elapsed().as_secs_f64() * 1e3;
+            optimizer_ms.push(optimizing.elapsed().as_secs_f64() * 1e3);
+            step_ms.push(started.elapsed().as_secs_f64() * 1e3);
         }
         let value: f32 = loss.into_scalar();
         losses.push(f64::from(value));
     }
-    let timed = (a.steps - a.warmup) as f64;
     let tail = losses.len().min(5);
     Ok(Run {
         name,
         loss: losses[losses.len() - tail..].iter().sum::<f64>() / tail as f64,
-        optimizer_ms: optimizer_ms / timed,
-        step_ms: step_ms / timed,
+        optimizer_ms: median(optimizer_ms),
+        step_ms: median(step_ms),
     })
+}
+
+/// The median: steady against the other processes of a shared machine.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -195,7 +200,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &a,
         )?,
     ];
-    println!("| optimizer | loss (last 5) | optimizer ms/step | step ms/step |");
+    println!("| optimizer | loss (last 5) | optimizer ms/step (median) | step ms/step (median) |");
     println!("|---|---|---|---|");
     for r in &runs {
         println!(
