@@ -129,13 +129,15 @@ impl MuonWgpu {
     }
 
     /// One optimizer step with learning rate `lr`: returns the model with updated parameters
-    /// (fresh tensors; `module`'s own buffers are never written).
+    /// (views of one fresh tensor; `module`'s own buffers are never written). One submit of
+    /// ours per step, after burn's pending work.
     ///
     /// Muon matrices: `W ← W·(1 − lr·wd) − lr·s(A, B)·NS(U)`; AdamW:
     /// `W ← W·(1 − lr_a·wd_a) − lr_a·m̂/(sqrt(v̂) + ε)` with `lr_a = lr × adam_lr_ratio`
     /// (see [`crate::preset`] for `U`, `NS` and `s`).
     ///
-    /// Errors (nothing is submitted; the model is consumed, as the step takes it by value):
+    /// Errors (nothing of ours is submitted, except for a GPU error of our submit itself; the
+    /// model is consumed, as the step takes it by value):
     /// [`Error::ModelChanged`] when `module`'s parameters are not those of `init`,
     /// [`Error::NotF32`] / [`Error::NotWgpu`] for a gradient of another dtype or device,
     /// [`Error::DeviceLost`] or a GPU error ([`Error::Core`]).

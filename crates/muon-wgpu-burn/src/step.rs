@@ -70,6 +70,13 @@ impl ModuleVisitor for Collect<'_> {
             });
             return;
         }
+        if grad.dtype() != burn::tensor::DType::F32 {
+            self.error.get_or_insert(Error::NotF32 {
+                name: format!("gradient of parameter #{index}"),
+                dtype: format!("{:?}", grad.dtype()),
+            });
+            return;
+        }
         let len = self.lens[index];
         let value = param.val();
         let value_at = (bridge::identity(&value) != self.returned[index]).then(|| {
