@@ -17,6 +17,30 @@ use common::golden::{ADAMW_PATHS, GoldenModel, SHAPES, cases, dir, inputs};
 use common::{gpu, values};
 use safetensors::tensor::{Dtype, TensorView};
 
+/// The same file with its JSON header's keys sorted (the library writes its maps in random
+/// order), so that a re-run reproduces the files byte for byte. Same content, same length.
+fn sorted_header(bytes: Vec<u8>) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let n = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n])?;
+    let sorted = |v: serde_json::Value| -> Result<serde_json::Value, serde_json::Error> {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(v)?;
+        serde_json::to_value(map)
+    };
+    let header: BTreeMap<String, String> = (header.into_iter())
+        .map(|(k, v)| Ok((k, serde_json::to_string(&sorted(v)?)?)))
+        .collect::<Result<_, serde_json::Error>>()?;
+    let body = (header.iter())
+        .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut text = format!("{{{body}}}").into_bytes();
+    if text.len() > n {
+        return Err("the sorted header is longer than the library's".into());
+    }
+    text.resize(n, b' ');
+    Ok([&bytes[..8], &text[..], &bytes[8 + n..]].concat())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = gpu().device.clone().autodiff();
     let inner = gpu().device.clone();
@@ -68,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let bytes = safetensors::serialize(views, Some(metadata))?;
+        let bytes = sorted_header(safetensors::serialize(views, Some(metadata))?)?;
         let path = dir().join(format!("{}.safetensors", case.name));
         std::fs::write(&path, bytes)?;
         println!("{} ({})", path.display(), gpu().describe());
