@@ -77,7 +77,7 @@ fn parse() -> Result<Args, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if a.steps <= a.warmup || a.d_model % a.heads.max(1) != 0 {
+    if a.steps <= a.warmup || !a.d_model.is_multiple_of(a.heads.max(1)) {
         return Err("need --steps > --warmup and --d-model divisible by --heads".into());
     }
     Ok(a)

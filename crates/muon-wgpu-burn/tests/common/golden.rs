@@ -95,7 +95,10 @@ pub fn cases() -> Vec<GoldenCase> {
 }
 
 /// Initial values and per-step gradients of a case (N(0, 0.5²) and N(0, 0.1²)).
-pub fn inputs(case: &GoldenCase) -> (HashMap<String, Vec<f32>>, Vec<HashMap<String, Vec<f32>>>) {
+/// Values by parameter path.
+pub type Values = HashMap<String, Vec<f32>>;
+
+pub fn inputs(case: &GoldenCase) -> (Values, Vec<Values>) {
     let len = |shape: &[usize]| shape.iter().product::<usize>();
     let mut rng = Normal::new(case.seed);
     let init = SHAPES
