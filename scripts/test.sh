@@ -82,8 +82,13 @@ echo "   (installs: $((SECONDS - t0)) s)"
 
 stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy --all-targets" cargo clippy --workspace --all-targets --quiet -- -D warnings
+# (burn's crate is linted once, above: the mpi feature changes syn's features, which would check
+# burn's proc macros and everything under them a second time)
 stage "cargo clippy --all-targets --features mpi" \
-  cargo clippy --workspace --all-targets --quiet --features mpi -- -D warnings
+  cargo clippy --workspace --exclude muon-wgpu-burn --all-targets --quiet --features mpi -- -D warnings
+# The library alone compiles no command-line crate: no clap, and libc only through others.
+stage "library without the cli feature: no clap, no direct libc" \
+  bash -c '! cargo tree -p muon-wgpu --no-default-features -e normal --depth 1 --prefix none | grep -E "^(clap|libc) "'
 stage "cargo clippy --lib --target wasm32-unknown-unknown" \
   cargo clippy --lib --quiet --target wasm32-unknown-unknown -- -D warnings
 echo "== adapters"
@@ -91,6 +96,11 @@ cargo run --quiet --features mpi --bin muon-wgpu -- info 2>/dev/null | grep -E '
 mkdir -p target
 # With the MPI feature: the same suite plus tests/distributed.rs (mpirun on loopback), in one build.
 counted "cargo test (every adapter)" target/test-rust.log cargo test --no-fail-fast --features mpi
+# The burn integration (crates/muon-wgpu-burn, burn 0.22.1, Rust >= 1.95): its tests against
+# burn's own Muon and the golden files, in release like its example; burn's first build is the
+# longest stage of this script.
+counted "cargo test -p muon-wgpu-burn" target/test-burn.log \
+  cargo test --release -p muon-wgpu-burn --no-fail-fast
 
 # The browser: the wasm build of web/, then the demo in headless Chromium with SwiftShader's
 # WebGPU, its parity with a native run, the JS API. Installs chromium, node and playwright-core
