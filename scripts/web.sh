@@ -49,6 +49,11 @@ echo "== wasm-bindgen $version --target web --out-dir web/pkg (tools/wasm-bindge
 cargo run --release --quiet -p muon-wgpu-bindgen -- \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/muon_wgpu.wasm" web/pkg
 
+# GPUDevice and GPUBuffer in the declarations come from @webgpu/types; a triple-slash reference
+# works only at the top of the file, where wasm-bindgen's custom sections cannot go.
+dts=web/pkg/muon_wgpu.d.ts
+printf '/// <reference types="@webgpu/types" />\n%s\n' "$(cat "$dts")" >"$dts"
+
 wasm=web/pkg/muon_wgpu_bg.wasm
 raw=$(wc -c <"$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)

@@ -5,7 +5,8 @@
 //! - [`DigitsRace`], [`ImageRace`] and [`GptRace`]: the three modes of the demo page in `web/`,
 //!   Muon + AdamW against AdamW alone on the crate's GPU MLP and GPT ([`crate::demo`], plain Rust
 //!   shared with `examples/web_parity.rs`), one class shape for all three (`race_class!`);
-//! - [`adapterInfo`]: what WebGPU adapter the page runs on.
+//! - [`adapterInfo`]: what WebGPU adapter the page runs on; [`gpuDevice`]: its `GPUDevice`, to
+//!   share with other WebGPU code (`muon-wgpu/tfjs` puts TensorFlow.js on it).
 //!
 //! Every error is a JS exception carrying the crate's message. Nothing here blocks: readbacks
 //! are promises, resolved when the browser has mapped the buffer.
@@ -35,7 +36,7 @@ mod optimizer;
 mod race;
 mod types;
 
-pub use context::adapter_info;
+pub use context::{adapter_info, gpu_device};
 pub use gpt::GptRace;
 pub use optimizer::MuonOptimizer;
 pub use race::{default_image, DigitsRace, ImageRace};

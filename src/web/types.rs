@@ -18,7 +18,13 @@ export interface AdapterInfo {
 
 /** Options of `MuonOptimizer.create`: a preset and the overrides of its defaults (the replay format's keys, in camelCase). */
 export interface MuonOptions {
-  /** Whose semantics to reproduce; "torch" by default. */
+  /**
+   * Give every parameter its own value and gradient `GPUBuffer` (offset 0, usage
+   * `STORAGE | COPY_SRC | COPY_DST`), for `parameterBuffer` / `gradientBuffer`; false by default
+   * (parameters packed into shared buffers).
+   */
+  gpuBuffers?: boolean;
+  /** Whose semantics to reproduce; "torch" by default ("keras" and "optax" read `[in, out]` weights as tfjs stores them). */
   preset?: "torch" | "keller" | "optax" | "keras" | "keras-3.12" | "moonlight";
   /** Muon's learning rate. */
   lr?: number;
