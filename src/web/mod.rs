@@ -30,6 +30,7 @@
 
 mod context;
 mod convert;
+mod data;
 mod fields;
 mod gpt;
 mod optimizer;
@@ -37,7 +38,8 @@ mod race;
 mod types;
 
 pub use context::{adapter_info, gpu_device};
-pub use gpt::GptRace;
+pub use data::digits_data;
+pub use gpt::{load_corpus, GptRace};
 pub use optimizer::MuonOptimizer;
 pub use race::{default_image, DigitsRace, ImageRace};
 pub use types::{ImageOptions, MuonOptions, RaceOptions};

@@ -60,6 +60,10 @@ export interface MuonOptions {
   excludeEmbeddings?: boolean;
 }
 
+/** A split of the digits (`digitsData`): `inputs` is `len × features`, row-major. */
+export interface DigitsSplit { inputs: Float32Array; labels: Uint32Array; features: number; classes: number }
+export interface DigitsData { train: DigitsSplit; test: DigitsSplit }
+
 /** Loss and accuracy on the test digits. */
 export interface Metrics { loss: number; accuracy: number }
 
