@@ -442,10 +442,56 @@ async function testTfjs(context, base) {
     check(
       `tfjs parity: parameters after ${r.grads.length} Muon steps on tfjs gradients equal muon-wgpu replay's within ${TFJS_TOLERANCE} relative`,
       worst <= TFJS_TOLERANCE,
-      `worst ${worst.toExponential(2)} (${detail}, max |difference| / max |value|)`,
+      `worst ${worst.toExponential(2)} (${detail}, max |difference| / max |value|; the steps moved w1 by up to ${Math.max(...r.final.w1.map((v, i) => Math.abs(v - r.init.w1.values[i]))).toExponential(2)})`,
     );
     check("tfjs parity: the recorded Muon run's loss fell", r.losses.at(-1) < r.losses[0], r.losses.map((l) => l.toFixed(4)).join(" → "));
   }
+  // The GPU handles' contract and muon-wgpu/tfjs's errors.
+  const api = await page.evaluate(async () => {
+    const tf = await import("@tensorflow/tfjs-core");
+    const { MuonOptimizer } = await import("./pkg/muon_wgpu.js");
+    const { TfjsMuon } = await import("./tfjs.js");
+    const message = (f) => {
+      try {
+        f();
+        return "no error";
+      } catch (e) {
+        return e.message;
+      }
+    };
+    const packed = await MuonOptimizer.create({ preset: "keras" });
+    packed.addParameter("w", [2, 2], new Float32Array(4));
+    packed.build();
+    const out = { packed: message(() => packed.parameterBuffer("w")) };
+    packed.free();
+    const v = tf.variable(tf.ones([3, 2]), true, "api/w");
+    const m = await TfjsMuon.create({ "api/w": v }, { preset: "keras" });
+    const [p, g] = [m.optimizer.parameterBuffer("api/w"), m.optimizer.gradientBuffer("api/w")];
+    Object.assign(out, { sizes: [p.size, g.size], usages: [p.usage, g.usage] });
+    out.shape = message(() => m.step({ "api/w": tf.ones([2, 3]) }));
+    out.missing = message(() => m.step({}));
+    // Gradients only the GPU writes: the stale-gradient guard (host-only) never refuses a step.
+    const ones = tf.ones([3, 2]);
+    out.steps = message(() => [m.step({ "api/w": ones }), m.step({ "api/w": ones })]);
+    out.stepCount = m.optimizer.stepCount;
+    out.moved = (await v.data())[0] !== 1;
+    m.dispose();
+    tf.dispose([v, ones]);
+    return out;
+  });
+  check("api: parameterBuffer without gpuBuffers throws, naming the option", /gpuBuffers: true/.test(api.packed), api.packed);
+  check(
+    "api: parameterBuffer/gradientBuffer are 4 × size bytes, STORAGE | COPY_SRC | COPY_DST",
+    api.sizes.join() === "24,24" && api.usages.every((u) => u === (0x80 | 0x4 | 0x8)),
+    `sizes ${api.sizes}, usages ${api.usages}`,
+  );
+  check("tfjs: a gradient of the wrong shape throws, naming both shapes", /shape \[2,3\], the parameter \[3,2\]/.test(api.shape), api.shape);
+  check("tfjs: a missing gradient throws, naming it", /no gradient for `api\/w`/.test(api.missing), api.missing);
+  check(
+    "tfjs: two steps on GPU-written gradients pass the stale-gradient guard and move the variable (v.data() not stale)",
+    api.steps === "no error" && api.stepCount === 2 && api.moved,
+    `${api.steps}; stepCount ${api.stepCount}`,
+  );
   check("tfjs: no console errors", errors.length === 0, errors.join(" | "));
   await page.close();
 }

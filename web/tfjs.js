@@ -109,9 +109,8 @@ export class TfjsMuon {
     for (const name of Object.keys(this.variables)) {
       if (grads[name] == null) throw new Error(`TfjsMuon.step: no gradient for \`${name}\``);
     }
-    backend.ensureCommandEncoderReady();
-    backend.endComputePassEncoder();
-    for (const [name, g] of Object.entries(grads)) {
+    // Every check before the first copy: a refused step records nothing.
+    const sources = Object.entries(grads).map(([name, g]) => {
       const v = this.variables[name];
       if (v == null) throw new Error(`TfjsMuon.step: gradient \`${name}\` names no parameter`);
       if (g.shape.join() !== v.shape.join()) {
@@ -119,11 +118,16 @@ export class TfjsMuon {
       }
       const data = backend.tensorMap.get(g.dataId);
       if (data == null) throw new Error(`TfjsMuon.step: gradient \`${name}\` is not a tensor of this WebGPU backend`);
+      if (data.resource == null && data.values == null) throw new Error(`TfjsMuon.step: gradient \`${name}\` has no data`);
+      return [name, g, data];
+    });
+    backend.ensureCommandEncoderReady();
+    backend.endComputePassEncoder();
+    for (const [name, g, data] of sources) {
       const dst = this.optimizer.gradientBuffer(name);
       const bytes = 4 * g.size;
       if (data.resource != null) backend.commandEncoder.copyBufferToBuffer(data.resource, 0, dst, 0, bytes);
-      else if (data.values != null) this.device.queue.writeBuffer(dst, 0, data.values, 0, g.size);
-      else throw new Error(`TfjsMuon.step: gradient \`${name}\` has no data`);
+      else this.device.queue.writeBuffer(dst, 0, data.values, 0, g.size);
     }
     backend.submitQueue();
     this.optimizer.step();
