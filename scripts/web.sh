@@ -58,8 +58,9 @@ cargo run --release --quiet -p muon-wgpu-bindgen -- \
 dts=web/pkg/muon_wgpu.d.ts
 printf '/// <reference types="@webgpu/types" />\n%s\n' "$(cat "$dts")" >"$dts"
 
-# The GPT tab fetches its corpus: the wasm leaves it out (src/nn/text.rs).
-cp data/shakespeare.txt.gz web/pkg/shakespeare.txt.gz
+# The page fetches its data (web/assets.js): the wasm leaves it out for its size (src/nn/text.rs,
+# src/nn/data.rs).
+cp data/shakespeare.txt.gz data/digits.bin web/pkg/
 
 wasm=web/pkg/muon_wgpu_bg.wasm
 raw=$(wc -c <"$wasm")

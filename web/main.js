@@ -5,7 +5,8 @@
 // ?mode=gpt also ?context=64, ?heads=4, ?layers=2 (?hidden=64 is its width).
 // Test hook: window.muonDemo (see `demo` below).
 
-import init, { adapterInfo, defaultImage, DigitsRace, GptRace, ImageRace, loadCorpus } from "./pkg/muon_wgpu.js";
+import init, { adapterInfo, defaultImage, DigitsRace, GptRace, ImageRace } from "./pkg/muon_wgpu.js";
+import { loadData } from "./assets.js";
 import { LineChart, smooth } from "./chart.js";
 
 const COLORS = { muon: "#d62728", adamw: "#1f77b4" };
@@ -141,7 +142,7 @@ class Mode {
       ...this.lr,
     };
     if (this.name === "gpt") {
-      await loadCorpusOnce();
+      await loadData("shakespeare.txt.gz");
       const { hidden, ...rest } = options;
       for (const key of ["context", "heads", "layers"]) this.gpt[key] = numberParam(key, this.gpt[key]);
       this.session = await GptRace.create({ ...rest, width: hidden[0], ...this.gpt });
@@ -153,6 +154,7 @@ class Mode {
         `Each step trains both models on the same batch; every ${EVAL_EVERY} steps both are evaluated on validation text and write.`;
       for (const run of RUNS) $(`gptSample${run === "muon" ? "Muon" : "Adamw"}`).textContent = "";
     } else if (this.name === "digits") {
+      await loadData("digits.bin");
       this.session = await DigitsRace.create(options);
       $("digitsExplain").textContent =
         `The UCI handwritten digits (8×8 images, 1437 to train on, 360 to test), an MLP ` +
@@ -239,16 +241,6 @@ async function imageToRgb(file) {
     for (let c = 0; c < 3; c++) rgb[3 * p + c] = data[4 * p + c] / 255;
   }
   return rgb;
-}
-
-// The GPT's corpus is not in the wasm (400 KiB of its size): fetched when the tab first opens.
-let corpus = null;
-function loadCorpusOnce() {
-  corpus ??= fetch("pkg/shakespeare.txt.gz").then(async (r) => {
-    if (!r.ok) throw new Error(`pkg/shakespeare.txt.gz: HTTP ${r.status} (scripts/web.sh copies data/shakespeare.txt.gz there)`);
-    loadCorpus(new Uint8Array(await r.arrayBuffer()));
-  });
-  return corpus;
 }
 
 const GPT_RATES = { muonLr: 0.02, auxLr: 0.003, adamwLr: 0.003 };

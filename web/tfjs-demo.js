@@ -4,6 +4,7 @@
 // `record` is the browser test's hook (web/test.mjs): it also returns the gradients of each step.
 import * as tf from "@tensorflow/tfjs-core";
 import { digitsData } from "./pkg/muon_wgpu.js";
+import { loadData } from "./assets.js";
 import { TfjsMuon, useMuonDevice } from "./tfjs.js";
 import { LineChart, smooth } from "./chart.js";
 
@@ -158,6 +159,7 @@ function minibatch(data, indices) {
  */
 export async function record({ steps = 5, hidden = 32, batch = 64, seed = 0, rates = RATES } = {}) {
   await useMuonDevice();
+  await loadData("digits.bin");
   const data = digitsData().train;
   const init = initialParams(hidden, seed);
   const r = await run("muon", init, rates);
@@ -191,6 +193,7 @@ export async function record({ steps = 5, hidden = 32, batch = 64, seed = 0, rat
  */
 export async function runTab(demo, { autorun = 0, software = false, seed = 0, $ }) {
   await useMuonDevice();
+  await loadData("digits.bin");
   const data = digitsData().train;
   const hidden = software ? 64 : 128;
   const init = initialParams(hidden, seed);

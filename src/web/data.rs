@@ -15,6 +15,14 @@ fn dataset(d: &Dataset) -> Object {
     out
 }
 
+/// Hands the wasm the bytes of `data/digits.bin` (`scripts/web.sh` copies it to
+/// `pkg/digits.bin`), which it leaves out for its size. Once, before `DigitsRace.create` or
+/// `digitsData`.
+#[wasm_bindgen(js_name = loadDigits)]
+pub fn load_digits(bytes: Vec<u8>) {
+    crate::nn::data::set_digits_bin(bytes);
+}
+
 /// The UCI optical digits the digits tab trains on: `{train, test}`, each `{inputs, labels,
 /// features, classes}` (inputs `len × 64` in `[0, 1]`, row-major; labels 0-9).
 #[wasm_bindgen(js_name = digitsData, unchecked_return_type = "DigitsData")]

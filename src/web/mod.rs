@@ -38,7 +38,7 @@ mod race;
 mod types;
 
 pub use context::{adapter_info, gpu_device};
-pub use data::digits_data;
+pub use data::{digits_data, load_digits};
 pub use gpt::{load_corpus, GptRace};
 pub use optimizer::MuonOptimizer;
 pub use race::{default_image, DigitsRace, ImageRace};
