@@ -574,7 +574,7 @@ async function tfjsTab(software) {
     b.addEventListener("click", () => (location.search = b.dataset.mode === "digits" ? "" : `?mode=${b.dataset.mode}`));
   }
   for (const id of ["digits", "image", "gpt"]) $(id).hidden = true;
-  document.querySelector(".controls").hidden = true;
+  document.querySelector(".controls").style.display = "none"; // its CSS display beats `hidden`
   $("tfjs").hidden = false;
   $("app").hidden = false;
   const { runTab } = await import("./tfjs-demo.js");
