@@ -6,7 +6,9 @@
 //!   Muon + AdamW against AdamW alone on the crate's GPU MLP and GPT ([`crate::demo`], plain Rust
 //!   shared with `examples/web_parity.rs`), one class shape for all three (`race_class!`);
 //! - [`adapterInfo`]: what WebGPU adapter the page runs on; [`gpuDevice`]: its `GPUDevice`, to
-//!   share with other WebGPU code (`muon-wgpu/tfjs` puts TensorFlow.js on it).
+//!   share with other WebGPU code (`muon-wgpu/tfjs` puts TensorFlow.js on it);
+//! - [`loadDigits`] and [`loadCorpus`]: the data files the wasm leaves out for its size (the page
+//!   fetches them); [`digitsData`]: the digits for JavaScript models (the tfjs tab).
 //!
 //! Every error is a JS exception carrying the crate's message. Nothing here blocks: readbacks
 //! are promises, resolved when the browser has mapped the buffer.
@@ -24,7 +26,8 @@
 //! const w = await opt.readParameter("hidden.weight");     // Float32Array
 //! ```
 //!
-//! The files: `context` (the page's device), `convert` (errors and JS values), `fields`
+//! The files: `context` (the page's device), `convert` (errors and JS values), `data` (the
+//! digits), `fields`
 //! (options objects), `types` (TypeScript declarations), `optimizer`, and `race` and `gpt` (the
 //! race classes).
 
