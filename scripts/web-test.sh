@@ -8,8 +8,9 @@
 #      seed and steps the browser will run, into target/web-native.json;
 #   3. web/test.mjs: serves web/ on 127.0.0.1, opens it in headless Chromium with
 #      --enable-unsafe-webgpu (SwiftShader's WebGPU), runs ?autorun=N and checks the page, the
-#      parity with step 2, the JS API, "fit an image" and the page without WebGPU; saves
-#      target/web-screenshot.png and target/web-screenshot-image.png.
+#      parity with step 2, the JS API, "fit an image", "TensorFlow.js + Muon" (its parameters
+#      after Muon steps on tfjs gradients against `muon-wgpu replay`) and the page without
+#      WebGPU; saves target/web-screenshot*.png.
 #
 # Ends with `web: N passed, M failed`. WEB_TEST_STEPS (30) and WEB_TEST_HIDDEN (64,64) size the
 # digits run (SwiftShader runs on the CPU, so keep them small); WEB_TEST_LRS (0.01,0.01,0.01) are
@@ -43,10 +44,11 @@ fi
 
 bash scripts/web.sh --build-only || fail "the wasm build failed"
 
+# web/package-lock.json pins playwright-core and the tfjs packages of the "TensorFlow.js + Muon" tab.
 want=$(sed -n 's/.*"playwright-core": "\([^"]*\)".*/\1/p' web/package.json)
 have=$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' web/node_modules/playwright-core/package.json 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-  echo "== npm ci (playwright-core $want; no browser download)"
+if [ "$have" != "$want" ] || [ ! -f web/node_modules/@tensorflow/tfjs-backend-webgpu/package.json ]; then
+  echo "== npm ci (playwright-core $want, tfjs; no browser download)"
   (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
     fail "npm ci in web/ failed"
 fi

@@ -43,11 +43,24 @@ if [ -z "$version" ] || [ "$version" != "$support" ]; then
   exit 1
 fi
 
-echo "== cargo build --lib --release --target wasm32-unknown-unknown"
-cargo build --lib --release --quiet --target wasm32-unknown-unknown
+# Sized for download, for the wasm only (the native release profile stays as Cargo.toml sets it):
+# opt-level z, fat LTO and one codegen unit take the .wasm from ~413 to ~383 KiB gzipped. wasm has
+# no fast-math, so the float results are those of any other opt-level.
+echo "== cargo build --lib --release --target wasm32-unknown-unknown (opt-level z, fat LTO)"
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+  cargo build --lib --release --quiet --target wasm32-unknown-unknown
 echo "== wasm-bindgen $version --target web --out-dir web/pkg (tools/wasm-bindgen)"
 cargo run --release --quiet -p muon-wgpu-bindgen -- \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/muon_wgpu.wasm" web/pkg
+
+# GPUDevice and GPUBuffer in the declarations come from @webgpu/types; a triple-slash reference
+# works only at the top of the file, where wasm-bindgen's custom sections cannot go.
+dts=web/pkg/muon_wgpu.d.ts
+printf '/// <reference types="@webgpu/types" />\n%s\n' "$(cat "$dts")" >"$dts"
+
+# The page fetches its data (web/assets.js): the wasm leaves it out for its size (src/nn/text.rs,
+# src/nn/data.rs).
+cp data/shakespeare.txt.gz data/digits.bin web/pkg/
 
 wasm=web/pkg/muon_wgpu_bg.wasm
 raw=$(wc -c <"$wasm")
@@ -56,6 +69,12 @@ awk -v raw="$raw" -v gz="$gz" 'BEGIN { printf "web/pkg/muon_wgpu_bg.wasm: %.0f K
 
 if $build_only; then
   exit 0
+fi
+
+# The "TensorFlow.js + Muon" tab loads tfjs from web/node_modules (package-lock.json's versions).
+if [ ! -f web/node_modules/@tensorflow/tfjs-backend-webgpu/package.json ] && command -v npm >/dev/null; then
+  echo "== npm ci in web/ (tfjs for the TensorFlow.js tab; no browser download)"
+  (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 port=${PORT:-8000}

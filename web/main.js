@@ -1,11 +1,12 @@
 // The demo page: Muon + AdamW against AdamW alone, trained live on WebGPU by muon-wgpu (wasm).
 //
-// URL options: ?mode=digits|image|gpt, ?autorun=N (train N steps without clicks, then stop),
+// URL options: ?mode=digits|image|gpt|tfjs (tfjs: web/tfjs-demo.js, loaded only then), ?autorun=N (train N steps without clicks, then stop),
 // ?hidden=128,128, ?batch=64, ?seed=0, ?muonLr=0.01, ?auxLr=0.01, ?adamwLr=0.01;
 // ?mode=gpt also ?context=64, ?heads=4, ?layers=2 (?hidden=64 is its width).
 // Test hook: window.muonDemo (see `demo` below).
 
 import init, { adapterInfo, defaultImage, DigitsRace, GptRace, ImageRace } from "./pkg/muon_wgpu.js";
+import { loadData } from "./assets.js";
 import { LineChart, smooth } from "./chart.js";
 
 const COLORS = { muon: "#d62728", adamw: "#1f77b4" };
@@ -141,6 +142,7 @@ class Mode {
       ...this.lr,
     };
     if (this.name === "gpt") {
+      await loadData("shakespeare.txt.gz");
       const { hidden, ...rest } = options;
       for (const key of ["context", "heads", "layers"]) this.gpt[key] = numberParam(key, this.gpt[key]);
       this.session = await GptRace.create({ ...rest, width: hidden[0], ...this.gpt });
@@ -152,6 +154,7 @@ class Mode {
         `Each step trains both models on the same batch; every ${EVAL_EVERY} steps both are evaluated on validation text and write.`;
       for (const run of RUNS) $(`gptSample${run === "muon" ? "Muon" : "Adamw"}`).textContent = "";
     } else if (this.name === "digits") {
+      await loadData("digits.bin");
       this.session = await DigitsRace.create(options);
       $("digitsExplain").textContent =
         `The UCI handwritten digits (8×8 images, 1437 to train on, 360 to test), an MLP ` +
@@ -461,7 +464,9 @@ function wireControls() {
   $("run").addEventListener("click", () => setRunning(!running));
   $("reset").addEventListener("click", () => reset().catch((e) => showFailure(e?.message ?? e)));
   for (const b of document.querySelectorAll(".tabs button")) {
-    b.addEventListener("click", () => switchMode(b.dataset.mode).catch((e) => showFailure(e?.message ?? e)));
+    // The tfjs tab is its own page load: tfjs's modules and device setup stay out of the others.
+    if (b.dataset.mode === "tfjs") b.addEventListener("click", () => (location.search = "?mode=tfjs"));
+    else b.addEventListener("click", () => switchMode(b.dataset.mode).catch((e) => showFailure(e?.message ?? e)));
   }
   for (const id of ["muonLr", "auxLr", "adamwLr"]) {
     $(id).addEventListener("change", () => {
@@ -540,6 +545,7 @@ async function main() {
       `subgroups ${info.subgroups ? "yes" : "no"}, shader-f16 ${info.shaderF16 ? "yes" : "no"})`,
   );
   for (const m of Object.values(modes)) m.sizeFor(software);
+  if (params.get("mode") === "tfjs") return tfjsTab(software);
 
   for (const key of ["muonLr", "auxLr", "adamwLr"]) mode.lr[key] = numberParam(key, mode.lr[key]);
   mode.showRates();
@@ -558,6 +564,21 @@ async function main() {
   publish();
   render();
   if (autorun) setRunning(true);
+}
+
+// ?mode=tfjs: the other tabs are links back to this page in their mode.
+async function tfjsTab(software) {
+  demo.mode = "tfjs";
+  for (const b of document.querySelectorAll(".tabs button")) {
+    b.setAttribute("aria-selected", String(b.dataset.mode === "tfjs"));
+    b.addEventListener("click", () => (location.search = b.dataset.mode === "digits" ? "" : `?mode=${b.dataset.mode}`));
+  }
+  for (const id of ["digits", "image", "gpt"]) $(id).hidden = true;
+  document.querySelector(".controls").style.display = "none"; // its CSS display beats `hidden`
+  $("tfjs").hidden = false;
+  $("app").hidden = false;
+  const { runTab } = await import("./tfjs-demo.js");
+  await runTab(demo, { autorun, software, seed: numberParam("seed", 0), $ });
 }
 
 main().catch((e) => showFailure(e?.message ?? e));

@@ -8,6 +8,9 @@
 //   - "fit an image", ?mode=image&autorun=M: both losses fell, both reconstructions drawn;
 //   - "Write like Shakespeare", ?mode=gpt&autorun=K: both losses fell, validation losses, tokens/s
 //     and samples reported, and the losses equal a native run's (WEB_TEST_GPT_NATIVE);
+//   - "TensorFlow.js + Muon", ?mode=tfjs&autorun=T: both losses fell, ms per step of each, and
+//     the parameters after a few Muon steps on tfjs gradients equal `muon-wgpu replay`'s on the
+//     same initial values and gradients (within WEB_TEST_TFJS_TOLERANCE, 1e-5 relative);
 //   - without WebGPU: the page says what is missing and how to get it.
 // Screenshots: target/web-screenshot.png (digits), target/web-screenshot-image.png.
 //
@@ -16,7 +19,8 @@
 // WEB_TEST_NATIVE (a JSON file from `cargo run --example web_parity`), CHROMIUM (/usr/bin/chromium),
 // WEB_TEST_TOLERANCE (1e-4, relative).
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -363,6 +367,135 @@ async function testGpt(context, base) {
   await page.close();
 }
 
+// Safetensors (the replay format) in a few lines: F32 tensors and string metadata.
+function writeSafetensors(path, tensors, metadata) {
+  const header = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * t.values.length] };
+    offset += 4 * t.values.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(json.length));
+  const data = Buffer.concat(Object.values(tensors).map((t) => Buffer.from(Float32Array.from(t.values).buffer)));
+  writeFileSync(path, Buffer.concat([size, Buffer.from(json), data]));
+}
+
+function readSafetensors(path) {
+  const bytes = readFileSync(path);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString());
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const [a, b] = t.data_offsets;
+    const raw = bytes.subarray(8 + n + a, 8 + n + b);
+    out[name] = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+  }
+  return out;
+}
+
+const TFJS_STEPS = Number(env.WEB_TEST_TFJS_STEPS ?? 20);
+const TFJS_TOLERANCE = Number(env.WEB_TEST_TFJS_TOLERANCE ?? 1e-5);
+
+async function testTfjs(context, base) {
+  const { page, errors } = await open(context, `${base}/?mode=tfjs&autorun=${TFJS_STEPS}`);
+  const demo = await finished(page);
+  await page.screenshot({ path: join(repo, "target/web-screenshot-tfjs.png"), fullPage: true });
+  check("tfjs: no error", demo.error === null, demo.error ?? "");
+  check(`tfjs: ?mode=tfjs&autorun=${TFJS_STEPS} reached step ${TFJS_STEPS}`, demo.mode === "tfjs" && demo.step === TFJS_STEPS && demo.done, `${demo.mode} step ${demo.step}`);
+  for (const run of ["muon", "adamw"]) {
+    const [ok, detail] = fell(demo.losses[run]);
+    check(`tfjs: the ${run === "muon" ? "muon-wgpu Muon" : "tf.train.adam"} loss fell`, ok, detail);
+  }
+  const ms = demo.msPerStep ?? {};
+  check("tfjs: ms per step of both reported", ms.muon > 0 && ms.adamw > 0, `Muon ${ms.muon?.toFixed(1)} ms, tf.train.adam ${ms.adamw?.toFixed(1)} ms (${demo.adapter})`);
+
+  // Parity: Muon steps on tfjs gradients in the browser against `muon-wgpu replay` natively.
+  const r = await page.evaluate(async () => (await import("./tfjs-demo.js")).record({ steps: 5, hidden: 32 }));
+  const tensors = {};
+  for (const [name, p] of Object.entries(r.init)) tensors[`param/${name}`] = p;
+  r.grads.forEach((g, k) => {
+    for (const [name, values] of Object.entries(g)) tensors[`grad/${k}/${name}`] = { shape: r.init[name].shape, values };
+  });
+  const meta = { preset: r.preset, lr: String(r.rates.muonLr), adam_lr: String(r.rates.auxLr), steps: String(r.grads.length) };
+  const [casePath, outPath] = [join(repo, "target/web-tfjs-case.safetensors"), join(repo, "target/web-tfjs-replay.safetensors")];
+  writeSafetensors(casePath, tensors, meta);
+  const flags = (env.WEB_TEST_CARGO_FLAGS ?? "").split(" ").filter(Boolean);
+  const replay = spawnSync("cargo", ["run", "--quiet", ...flags, "--bin", "muon-wgpu", "--", "replay", casePath, "-o", outPath], {
+    cwd: repo,
+    encoding: "utf8",
+  });
+  check("tfjs parity: muon-wgpu replay ran", replay.status === 0, replay.stderr.split("\n").filter((l) => !/XDG_RUNTIME_DIR/.test(l)).join(" ").slice(0, 300));
+  if (replay.status === 0) {
+    const native = readSafetensors(outPath);
+    let worst = 0;
+    let detail = "";
+    for (const [name, values] of Object.entries(r.final)) {
+      const n = native[`param/${name}`];
+      const scale = Math.max(...n.map(Math.abs));
+      const diff = values.length === n.length ? Math.max(...values.map((v, i) => Math.abs(v - n[i]))) / scale : Infinity;
+      if (diff >= worst) [worst, detail] = [diff, name];
+    }
+    check(
+      `tfjs parity: parameters after ${r.grads.length} Muon steps on tfjs gradients equal muon-wgpu replay's within ${TFJS_TOLERANCE} relative`,
+      worst <= TFJS_TOLERANCE,
+      `worst ${worst.toExponential(2)} (${detail}, max |difference| / max |value|; the steps moved w1 by up to ${Math.max(...r.final.w1.map((v, i) => Math.abs(v - r.init.w1.values[i]))).toExponential(2)})`,
+    );
+    check("tfjs parity: the recorded Muon run's loss fell", r.losses.at(-1) < r.losses[0], r.losses.map((l) => l.toFixed(4)).join(" → "));
+  }
+  // The GPU handles' contract and muon-wgpu/tfjs's errors.
+  const api = await page.evaluate(async () => {
+    const tf = await import("@tensorflow/tfjs-core");
+    const { MuonOptimizer } = await import("./pkg/muon_wgpu.js");
+    const { TfjsMuon } = await import("./tfjs.js");
+    const message = (f) => {
+      try {
+        f();
+        return "no error";
+      } catch (e) {
+        return e.message;
+      }
+    };
+    const packed = await MuonOptimizer.create({ preset: "keras" });
+    packed.addParameter("w", [2, 2], new Float32Array(4));
+    packed.build();
+    const out = { packed: message(() => packed.parameterBuffer("w")) };
+    packed.free();
+    const v = tf.variable(tf.ones([3, 2]), true, "api/w");
+    const m = await TfjsMuon.create({ "api/w": v }, { preset: "keras" });
+    const [p, g] = [m.optimizer.parameterBuffer("api/w"), m.optimizer.gradientBuffer("api/w")];
+    Object.assign(out, { sizes: [p.size, g.size], usages: [p.usage, g.usage] });
+    out.shape = message(() => m.step({ "api/w": tf.ones([2, 3]) }));
+    out.missing = message(() => m.step({}));
+    // Gradients only the GPU writes: the stale-gradient guard (host-only) never refuses a step.
+    const ones = tf.ones([3, 2]);
+    out.steps = message(() => [m.step({ "api/w": ones }), m.step({ "api/w": ones })]);
+    out.stepCount = m.optimizer.stepCount;
+    out.moved = (await v.data())[0] !== 1;
+    m.dispose();
+    tf.dispose([v, ones]);
+    return out;
+  });
+  check("api: parameterBuffer without gpuBuffers throws, naming the option", /gpuBuffers: true/.test(api.packed), api.packed);
+  check(
+    "api: parameterBuffer/gradientBuffer are 4 × size bytes, STORAGE | COPY_SRC | COPY_DST",
+    api.sizes.join() === "24,24" && api.usages.every((u) => u === (0x80 | 0x4 | 0x8)),
+    `sizes ${api.sizes}, usages ${api.usages}`,
+  );
+  check("tfjs: a gradient of the wrong shape throws, naming both shapes", /shape \[2,3\], the parameter \[3,2\]/.test(api.shape), api.shape);
+  check("tfjs: a missing gradient throws, naming it", /no gradient for `api\/w`/.test(api.missing), api.missing);
+  check(
+    "tfjs: two steps on GPU-written gradients pass the stale-gradient guard and move the variable (v.data() not stale)",
+    api.steps === "no error" && api.stepCount === 2 && api.moved,
+    `${api.steps}; stepCount ${api.stepCount}`,
+  );
+  check("tfjs: no console errors", errors.length === 0, errors.join(" | "));
+  await page.close();
+}
+
 async function testNoWebGpu(base) {
   // Without the flag, headless Chromium on Linux has navigator.gpu but no adapter; with the
   // init script, no navigator.gpu at all (as in browsers without WebGPU).
@@ -401,6 +534,7 @@ try {
   await testApi(browser.context, base);
   await testImage(browser.context, base);
   await testGpt(browser.context, base);
+  await testTfjs(browser.context, base);
   await browser.close();
   browser = null;
   await testNoWebGpu(base);
@@ -410,6 +544,6 @@ try {
   await browser?.close().catch(() => {});
   server.close();
 }
-console.log(`screenshots: target/web-screenshot.png, target/web-screenshot-image.png, target/web-screenshot-gpt.png`);
+console.log(`screenshots: target/web-screenshot.png, target/web-screenshot-image.png, target/web-screenshot-gpt.png, target/web-screenshot-tfjs.png`);
 console.log(`web: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

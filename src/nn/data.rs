@@ -119,28 +119,56 @@ pub struct Split {
     pub test: Dataset,
 }
 
-/// The UCI optical digits as stored in `data/digits.bin` (see `data/README.md`).
+/// The UCI optical digits as stored in `data/digits.bin` (see `data/README.md`). The wasm build
+/// leaves them out (its download size): the page fetches them and hands them to `set_digits_bin` (wasm only).
+#[cfg(not(target_arch = "wasm32"))]
 const DIGITS: &[u8] = include_bytes!("../../data/digits.bin");
+
+#[cfg(target_arch = "wasm32")]
+static DIGITS: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+
+/// The bytes of `data/digits.bin`, which the wasm build does not embed. Kept for the page's
+/// life; a second call is ignored.
+#[cfg(target_arch = "wasm32")]
+pub fn set_digits_bin(bytes: Vec<u8>) {
+    DIGITS.get_or_init(|| Box::leak(bytes.into_boxed_slice()));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn digits_bin() -> Result<&'static [u8]> {
+    DIGITS.get().copied().ok_or_else(|| Error::MalformedFile {
+        path: "data/digits.bin".into(),
+        reason: "not loaded: the wasm build does not embed it; pass its bytes to loadDigits()"
+            .into(),
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn digits_bin() -> Result<&'static [u8]> {
+    Ok(DIGITS)
+}
 const DIGITS_SAMPLES: usize = 1797;
 const DIGITS_TRAIN: usize = 1437;
 
 /// The UCI optical handwritten digits (Alpaydin & Kaynak 1998, CC BY 4.0): 8×8 images, 64
 /// features scaled to `[0, 1]`, 10 classes; the fixed split of `data/README.md`, 1437 training
-/// and 360 test samples. Embedded in the binary, so it needs no file system (the web build has it too).
+/// and 360 test samples. Embedded in the binary, so it needs no file system (the wasm build: see
+/// `set_digits_bin`).
 pub fn digits() -> Result<Split> {
     let bad = |reason: String| Error::MalformedFile {
         path: "data/digits.bin (embedded)".into(),
         reason,
     };
+    let bytes = digits_bin()?;
     let pixels = DIGITS_SAMPLES * 64;
-    if DIGITS.len() != pixels + DIGITS_SAMPLES {
+    if bytes.len() != pixels + DIGITS_SAMPLES {
         return Err(bad(format!(
             "{} bytes, expected {}",
-            DIGITS.len(),
+            bytes.len(),
             pixels + DIGITS_SAMPLES
         )));
     }
-    let (image_bytes, label_bytes) = DIGITS.split_at(pixels);
+    let (image_bytes, label_bytes) = bytes.split_at(pixels);
     if let Some(p) = image_bytes.iter().position(|&v| v > 16) {
         return Err(bad(format!("pixel {p} is {}, above 16", image_bytes[p])));
     }

@@ -9,7 +9,37 @@ use crate::error::{Error, Result};
 use super::data::Rng;
 
 /// Eight plays of Shakespeare from Project Gutenberg, gzipped (`data/make_shakespeare.py`).
+/// The wasm build leaves it out (400 KiB): the page fetches it and hands it to
+/// `set_shakespeare_gz` (wasm only).
+#[cfg(not(target_arch = "wasm32"))]
 const SHAKESPEARE_GZ: &[u8] = include_bytes!("../../data/shakespeare.txt.gz");
+
+#[cfg(target_arch = "wasm32")]
+static SHAKESPEARE_GZ: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+
+/// The bytes of `data/shakespeare.txt.gz`, which the wasm build does not embed (the page
+/// fetches them when the GPT tab opens). Kept for the page's life; a second call is ignored.
+#[cfg(target_arch = "wasm32")]
+pub fn set_shakespeare_gz(bytes: Vec<u8>) {
+    SHAKESPEARE_GZ.get_or_init(|| Box::leak(bytes.into_boxed_slice()));
+}
+
+#[cfg(target_arch = "wasm32")]
+fn shakespeare_gz() -> Result<&'static [u8]> {
+    SHAKESPEARE_GZ
+        .get()
+        .copied()
+        .ok_or_else(|| Error::MalformedFile {
+            path: "data/shakespeare.txt.gz".into(),
+            reason: "not loaded: the wasm build does not embed it; pass its bytes to loadCorpus()"
+                .into(),
+        })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn shakespeare_gz() -> Result<&'static [u8]> {
+    Ok(SHAKESPEARE_GZ)
+}
 
 /// Fraction of the corpus, from its start, that is the training split; the rest (the end of
 /// *A Midsummer Night's Dream*) is the validation split.
@@ -107,7 +137,7 @@ pub fn shakespeare_text() -> Result<String> {
         reason,
     };
     let mut text = String::new();
-    flate2::read::GzDecoder::new(SHAKESPEARE_GZ)
+    flate2::read::GzDecoder::new(shakespeare_gz()?)
         .read_to_string(&mut text)
         .map_err(|e| bad(e.to_string()))?;
     Ok(text)

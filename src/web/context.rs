@@ -56,3 +56,14 @@ pub async fn adapter_info() -> Result<JsValue, JsError> {
     );
     Ok(out.into())
 }
+
+/// The page's `GPUDevice`, the one every `MuonOptimizer` and race runs on (requested on first
+/// use): give it to other WebGPU code, such as TensorFlow.js (`muon-wgpu/tfjs`), to share
+/// buffers with the optimizer without copies through the CPU. Never `destroy()` it.
+#[wasm_bindgen(js_name = gpuDevice, unchecked_return_type = "GPUDevice")]
+pub async fn gpu_device() -> Result<JsValue, JsError> {
+    let ctx = context().await?;
+    let device = (ctx.device.as_webgpu())
+        .ok_or_else(|| JsError::new("gpuDevice: the device is not WebGPU"))?;
+    Ok(device.clone().into())
+}

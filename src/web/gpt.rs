@@ -23,6 +23,13 @@ const GPT_OPTIONS: &[&str] = &[
     "evalSequences",
 ];
 
+/// Hands the GPT its corpus, the bytes of `data/shakespeare.txt.gz` (`scripts/web.sh` copies it
+/// to `pkg/shakespeare.txt.gz`): the wasm leaves it out for its size. Once, before `GptRace.create`.
+#[wasm_bindgen(js_name = loadCorpus)]
+pub fn load_corpus(bytes: Vec<u8>) {
+    crate::nn::text::set_shakespeare_gz(bytes);
+}
+
 race_class!(
     /// Both GPTs from the same initialization, trained on the same batches of Shakespeare.
     GptRace(gpt::GptRace), evaluate

@@ -12,9 +12,18 @@ use crate as mw;
 use mw::settings::overrides::{self, Kind};
 use mw::{GpuContext, Group, Optimizer, OptimizerBuilder, Overrides, Preset, Route};
 
-fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
-    // The options are "preset" and the override keys, in camelCase (one table: overrides::KEYS).
-    let known: Vec<&str> = std::iter::once("preset")
+/// What `MuonOptimizer.create`'s options decide: the settings (with the NaN/Inf policy), and
+/// whether each parameter gets its own value and gradient buffers (`gpuBuffers`).
+struct Created {
+    settings: mw::Settings,
+    gpu_buffers: bool,
+}
+
+fn muon_settings(options: &JsValue) -> Result<Created, JsError> {
+    // The options are "preset", "gpuBuffers" and the override keys, in camelCase (one table:
+    // overrides::KEYS).
+    let known: Vec<&str> = ["preset", "gpuBuffers"]
+        .into_iter()
         .chain(overrides::KEYS.iter().map(|k| k.js_name))
         .collect();
     let f = Fields::new(options, "MuonOptimizer.create's options", &known)?;
@@ -41,7 +50,10 @@ fn muon_settings(options: &JsValue) -> Result<mw::Settings, JsError> {
             key.set(&mut o, &text).map_err(js_error)?;
         }
     }
-    preset.settings(&o).map_err(js_error)
+    Ok(Created {
+        settings: preset.settings(&o).map_err(js_error)?,
+        gpu_buffers: f.boolean("gpuBuffers")?.unwrap_or(false),
+    })
 }
 
 // One per JS object: the size of the variants does not matter.
@@ -61,9 +73,24 @@ enum Stage {
 #[wasm_bindgen]
 pub struct MuonOptimizer {
     ctx: GpuContext,
+    /// `gpuBuffers`: each parameter in its own value and gradient buffers, at offset 0.
+    gpu_buffers: bool,
     /// Every method takes `&self` (so wasm-bindgen never throws "recursive use of an object");
     /// a call that needs the optimizer while a `readParameter` holds it gets a clear error.
     stage: RefCell<Stage>,
+}
+
+/// A buffer of `bytes` that one parameter's value or gradient owns, usable by WebGPU code in JS
+/// (tfjs wraps `STORAGE | COPY_SRC` buffers without a copy).
+fn own_buffer(ctx: &GpuContext, name: &str, what: &str, bytes: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(&format!("{name} {what}")),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
 /// The error of a call made while a `readParameter` of the same optimizer is in flight.
@@ -80,11 +107,12 @@ impl MuonOptimizer {
     pub async fn create(
         #[wasm_bindgen(unchecked_optional_param_type = "MuonOptions")] options: JsValue,
     ) -> Result<MuonOptimizer, JsError> {
-        let settings = muon_settings(&options)?;
+        let created = muon_settings(&options)?;
         let ctx = context().await?;
-        let builder = OptimizerBuilder::new(&ctx, settings).map_err(js_error)?;
+        let builder = OptimizerBuilder::new(&ctx, created.settings).map_err(js_error)?;
         Ok(Self {
             ctx,
+            gpu_buffers: created.gpu_buffers,
             stage: RefCell::new(Stage::Collecting(builder)),
         })
     }
@@ -132,10 +160,57 @@ impl MuonOptimizer {
                     })
             })
             .collect::<Result<_, _>>()?;
-        builder
-            .add(name, &shape, mw::Source::Host(values), route)
-            .map_err(js_error)?;
+        // A length that does not fit the shape takes the host path, for the builder's error.
+        let fits = shape.iter().product::<usize>() == values.len();
+        let source = if self.gpu_buffers && fits {
+            let len = values.len() as u64 * 4;
+            let value = own_buffer(&self.ctx, name, "value", len);
+            self.ctx
+                .queue
+                .write_buffer(&value, 0, bytemuck::cast_slice(values));
+            let grad = own_buffer(&self.ctx, name, "gradient", len);
+            mw::Source::Buffers { value, grad }
+        } else {
+            mw::Source::Host(values)
+        };
+        builder.add(name, &shape, source, route).map_err(js_error)?;
         Ok(())
+    }
+
+    /// The `GPUBuffer` holding a parameter's values (`gpuBuffers: true` only): see
+    /// `gradientBuffer` for the contract.
+    #[wasm_bindgen(js_name = parameterBuffer, unchecked_return_type = "GPUBuffer")]
+    pub fn parameter_buffer(&self, name: &str) -> Result<JsValue, JsError> {
+        self.gpu_buffer(name, "parameterBuffer", |p| &p.value)
+    }
+
+    /// The `GPUBuffer` a parameter's gradient is read from by `step` (`gpuBuffers: true` only):
+    /// `4 × size` bytes of f32, row-major, at offset 0, usage `STORAGE | COPY_SRC | COPY_DST`,
+    /// on the device of `gpuDevice()`. Write it with the GPU (a copy, a compute pass) and
+    /// submit before `step`. Never destroy it; after `free()` it is no longer updated and stays
+    /// valid while JS holds it.
+    #[wasm_bindgen(js_name = gradientBuffer, unchecked_return_type = "GPUBuffer")]
+    pub fn gradient_buffer(&self, name: &str) -> Result<JsValue, JsError> {
+        self.gpu_buffer(name, "gradientBuffer", |p| &p.grad)
+    }
+
+    fn gpu_buffer(
+        &self,
+        name: &str,
+        call: &str,
+        pick: impl Fn(&mw::optimizer::ParamInfo) -> &mw::gpu::readback::BufferRange,
+    ) -> Result<JsValue, JsError> {
+        if !self.gpu_buffers {
+            return Err(JsError::new(&format!(
+                "{call}(`{name}`): parameters share packed buffers at offsets; create the \
+                 optimizer with {{ gpuBuffers: true }} to give each its own GPUBuffer"
+            )));
+        }
+        let opt = self.built()?;
+        let range = pick(opt.param(name).map_err(js_error)?);
+        let buffer = (range.buffer.as_webgpu())
+            .ok_or_else(|| JsError::new(&format!("{call}: the device is not WebGPU")))?;
+        Ok(buffer.clone().into())
     }
 
     /// Compiles the kernels, allocates the optimizer state and uploads the parameters. Once.

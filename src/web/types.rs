@@ -18,7 +18,13 @@ export interface AdapterInfo {
 
 /** Options of `MuonOptimizer.create`: a preset and the overrides of its defaults (the replay format's keys, in camelCase). */
 export interface MuonOptions {
-  /** Whose semantics to reproduce; "torch" by default. */
+  /**
+   * Give every parameter its own value and gradient `GPUBuffer` (offset 0, usage
+   * `STORAGE | COPY_SRC | COPY_DST`), for `parameterBuffer` / `gradientBuffer`; false by default
+   * (parameters packed into shared buffers).
+   */
+  gpuBuffers?: boolean;
+  /** Whose semantics to reproduce; "torch" by default ("keras" and "optax" read `[in, out]` weights as tfjs stores them). */
   preset?: "torch" | "keller" | "optax" | "keras" | "keras-3.12" | "moonlight";
   /** Muon's learning rate. */
   lr?: number;
@@ -53,6 +59,10 @@ export interface MuonOptions {
   excludeLayers?: string;
   excludeEmbeddings?: boolean;
 }
+
+/** A split of the digits (`digitsData`): `inputs` is `len × features`, row-major. */
+export interface DigitsSplit { inputs: Float32Array; labels: Uint32Array; features: number; classes: number }
+export interface DigitsData { train: DigitsSplit; test: DigitsSplit }
 
 /** Loss and accuracy on the test digits. */
 export interface Metrics { loss: number; accuracy: number }
