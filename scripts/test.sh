@@ -41,8 +41,8 @@ counted() {
   "$@" 2>&1 | grep -v 'XDG_RUNTIME_DIR' | tee "$log"
   status=${PIPESTATUS[0]}
   local p f
-  p=$(sed -nE 's/^(test result: .*[^0-9]|web: )([0-9]+) passed.*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
-  f=$(sed -nE 's/^(test result: .*; |web: [0-9]+ passed, )([0-9]+) failed.*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+  p=$(sed -nE 's/^(test result: .*[^0-9]|web: |npm package: )([0-9]+) passed.*/\2/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+  f=$(sed -nE 's/^(test result: .*; |(web|npm package): [0-9]+ passed, )([0-9]+) failed.*/\3/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
   if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1 # the runner itself failed (a build error, a crash): one failure
   fi
@@ -107,6 +107,11 @@ counted "cargo test -p muon-wgpu-burn" target/test-burn.log \
 # when missing. Ends with `web: N passed, M failed`.
 counted "browser: scripts/web-test.sh" target/test-web.log \
   env WEB_TEST_CARGO_FLAGS="--features mpi" bash scripts/web-test.sh
+
+# The npm package: packed from the web/pkg just built, installed from its tarball into an empty
+# project, one optimizer step in headless Chromium. Ends with `npm package: N passed, M failed`.
+counted "npm package: scripts/npm-package.sh" target/test-npm.log \
+  bash scripts/npm-package.sh --no-build --test
 
 echo "== total: $((SECONDS - started)) s"
 [ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
