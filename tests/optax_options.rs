@@ -1,4 +1,4 @@
-//! optax's options on the GPU against the f64 reference (`reference_options`), on edge shapes:
+//! optax's options on the GPU against the f64 reference (`reference::optax`), on edge shapes:
 //! 1×n, tall, wide, odd, and batched slices of rank 3 and 4 (dimension numbers), every adapter.
 
 mod common;

@@ -10,7 +10,7 @@
 //!
 //! One dispatch per batch (momentum, update) or per wave (normalize, each product), recorded
 //! once. optax's options (general shapes, `mu_dtype`, `adaptive`, spectral / AOL / Schatten-4
-//! preconditioning) are recorded by [`options`](super::options), which each stage hands them to.
+//! preconditioning) are recorded by [`optax`](super::optax), which each stage hands them to.
 
 use std::collections::HashMap;
 
