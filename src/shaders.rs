@@ -174,6 +174,12 @@ pub const FILES: &[(&str, &str)] = &[
         "gpt_rms_norm_backward.wgsl",
         include_str!("../shaders/gpt_rms_norm_backward.wgsl"),
     ),
+    // The models' products (src/nn/matmul.rs).
+    ("nn_matmul.wgsl", include_str!("../shaders/nn_matmul.wgsl")),
+    (
+        "nn_split_k_sum.wgsl",
+        include_str!("../shaders/nn_split_k_sum.wgsl"),
+    ),
 ];
 
 /// The text on disk of a file of `shaders/`.

@@ -13,12 +13,13 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
+use crate::kernels::{Dispatch, Transpose};
 
 use super::batch::Metrics;
 use super::kernels::{
     ActivationDims, BiasActivationDims, LossOperands, MetricsDims, NnKernels, RowsDims,
 };
+use super::matmul::{ModelMatmul, Product};
 use super::model::{Activation, Loss};
 
 /// Usage of every buffer of a model: bound as storage, written from the host, read back.
@@ -65,7 +66,7 @@ pub(crate) fn check_sizes(capacity: usize, history: usize) -> Result<()> {
 #[derive(Clone, Debug)]
 pub(crate) struct ModelGpu {
     pub ctx: GpuContext,
-    pub matmul: Kernels,
+    pub products: ModelMatmul,
     pub nn: NnKernels,
 }
 
@@ -73,7 +74,7 @@ impl ModelGpu {
     pub fn new(ctx: &GpuContext) -> Self {
         Self {
             ctx: ctx.clone(),
-            matmul: Kernels::new(&ctx.device),
+            products: ModelMatmul::new(&ctx.device),
             nn: NnKernels::new(&ctx.device),
         }
     }
@@ -82,7 +83,7 @@ impl ModelGpu {
     pub fn recorder(&self) -> Recorder<'_> {
         Recorder {
             device: &self.ctx.device,
-            matmul: &self.matmul,
+            products: &self.products,
             nn: &self.nn,
             ops: Vec::new(),
         }
@@ -92,7 +93,7 @@ impl ModelGpu {
 /// The launches of a model, recorded in the order they run.
 pub(crate) struct Recorder<'a> {
     pub device: &'a wgpu::Device,
-    pub matmul: &'a Kernels,
+    pub products: &'a ModelMatmul,
     pub nn: &'a NnKernels,
     pub ops: Vec<Dispatch>,
 }
@@ -103,35 +104,24 @@ impl Recorder<'_> {
     }
 
     /// `result = op(left)·op(right) (+ addend)`, `m × n` with inner size `k`, each operand
-    /// contiguous.
+    /// contiguous ([`ModelMatmul`]: one launch, or two when k is split).
     fn product(
         &mut self,
         transpose: Transpose,
         [left, right, result]: [&wgpu::Buffer; 3],
         addend: Option<&wgpu::Buffer>,
-        (m, n, k): (u32, u32, u32),
+        dims: (u32, u32, u32),
     ) {
-        let dims = MatmulDims {
-            m,
-            n,
-            k,
-            use_d: addend.is_some() as u32,
-            l_stride: m * k,
-            r_stride: k * n,
-            d_stride: m * n,
-            c_stride: m * n,
-            alpha: 1.0,
-            beta: 1.0,
-            ..Default::default()
-        };
-        let ops = MatmulOperands {
+        let product = Product {
+            transpose,
             left,
             right,
-            addend: addend.unwrap_or(left),
+            addend,
             result,
+            dims,
         };
-        let op = self.matmul.matmul(self.device, dims, 1, transpose, ops);
-        self.push(op);
+        let ops = self.products.product(self.device, product);
+        self.ops.extend(ops);
     }
 
     /// `out = x·Wᵀ (+ addend)` for `x` (rows × in), `W` (out × in).

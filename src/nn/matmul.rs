@@ -1,0 +1,208 @@
+//! The models' matrix products, fitted to their shapes (`shaders/nn_matmul.wgsl`,
+//! `shaders/nn_split_k_sum.wgsl`):
+//! ```text
+//! C = op(L)·op(R) (+ D),  op(L) m × k, op(R) k × n
+//! ```
+//! The GPT's and the MLP's products are skinny: tokens × 64…256, and the weight gradients
+//! `dYᵀ·X` are 64…256 square with k = tokens. The kernel covers 32 × 32 tiles of C (a 4 × 4 block
+//! per invocation, no workgroup memory, so a CPU driver runs it well) and splits k into chunks
+//! until the launch has at least [`MIN_WORKGROUPS`] workgroups; the chunks' partial products are
+//! summed in chunk order by a second launch, so the result is the same bit for bit every run:
+//! ```text
+//! P_z = op(L)[:, K_z]·op(R)[K_z, :],   C = (…((P_0 + P_1) + P_2)…) (+ D)
+//! ```
+//! A product whose vec4 loads would not be aligned (a dimension a load runs along that is not a
+//! multiple of 4, such as a 65-token vocabulary in `dYᵀ`) runs on the crate's `matmul.wgsl` with
+//! 16 × 16 tiles instead, split along k the same way where its layout allows (`Lᵀ·R`).
+
+use crate::kernels::{elementwise_grid, Dispatch, MatmulDims, Transpose};
+
+use super::kernels::Kernel;
+use super::plan::storage;
+
+/// Fewest workgroups a product launches where its shape allows: a laptop GPU has 16–40 compute
+/// units, an H100 132.
+pub const MIN_WORKGROUPS: u32 = 64;
+/// Side of the tile of C one workgroup of `nn_matmul.wgsl` covers.
+const TILE: u32 = 32;
+/// Side of the tile of the fallback (`matmul.wgsl` with `WG = 4`).
+const FALLBACK_TILE: u32 = 16;
+/// Fewest steps of k one chunk runs, so that splitting stays cheaper than the sum it adds.
+const MIN_CHUNK: u32 = 32;
+
+/// Uniform of `nn_matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ModelMatmulDims {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    /// Steps of k per chunk (a multiple of 4).
+    pub chunk: u32,
+    pub splits: u32,
+    pub use_d: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Uniform of `nn_split_k_sum.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SplitSumDims {
+    pub len: u32,
+    pub splits: u32,
+    pub use_d: u32,
+    pub _pad: u32,
+}
+
+/// The operands of one product: `result = op(left)·op(right) (+ addend)`, each contiguous.
+pub struct Product<'a> {
+    pub transpose: Transpose,
+    pub left: &'a wgpu::Buffer,
+    pub right: &'a wgpu::Buffer,
+    pub addend: Option<&'a wgpu::Buffer>,
+    pub result: &'a wgpu::Buffer,
+    /// `(m, n, k)`.
+    pub dims: (u32, u32, u32),
+}
+
+/// Whether every vec4 load of `nn_matmul.wgsl` is aligned for this layout and shape.
+pub fn aligned(transpose: Transpose, (m, n, k): (u32, u32, u32)) -> bool {
+    let left = if transpose.left { m } else { k };
+    let right = if transpose.right { k } else { n };
+    left.is_multiple_of(4) && right.is_multiple_of(4)
+}
+
+/// Chunks of k for a product of `tiles` tiles: the fewest that give [`MIN_WORKGROUPS`]
+/// workgroups, each at least [`MIN_CHUNK`] steps (a multiple of 4). Returns `(chunk, splits)`.
+pub fn split_k(tiles: u32, k: u32) -> (u32, u32) {
+    let wanted = MIN_WORKGROUPS.div_ceil(tiles.max(1)).max(1);
+    let chunk = k.div_ceil(wanted).next_multiple_of(4).max(MIN_CHUNK);
+    let chunk = chunk.min(k.next_multiple_of(4)).max(4);
+    (chunk, k.div_ceil(chunk))
+}
+
+/// The pipelines of the model products.
+#[derive(Clone, Debug)]
+pub struct ModelMatmul {
+    /// `nn_matmul.wgsl`, by `2·transpose.left + transpose.right`.
+    tiled: [wgpu::ComputePipeline; 4],
+    /// `matmul.wgsl` with 16 × 16 tiles, the same order.
+    fallback: [wgpu::ComputePipeline; 4],
+    split_sum: Kernel,
+    max_workgroups: u32,
+}
+
+impl ModelMatmul {
+    /// Every pipeline, from the registry.
+    pub fn new(device: &wgpu::Device) -> Self {
+        let variant = |file: &str, label: &str, slot: usize, extra: &[(&str, f64)]| {
+            let mut constants = vec![
+                ("TRANSPOSE_L", (slot / 2) as f64),
+                ("TRANSPOSE_R", (slot % 2) as f64),
+            ];
+            constants.extend_from_slice(extra);
+            crate::kernels::pipeline(device, label, &crate::shaders::source(file), &constants)
+        };
+        let fallback_constants = [("WG", (FALLBACK_TILE / 4) as f64), ("BK", 16.0)];
+        Self {
+            tiled: std::array::from_fn(|s| variant("nn_matmul.wgsl", "nn_matmul", s, &[])),
+            fallback: std::array::from_fn(|s| {
+                variant("matmul.wgsl", "matmul", s, &fallback_constants)
+            }),
+            split_sum: Kernel::new(device, "nn_split_k_sum"),
+            max_workgroups: device.limits().max_compute_workgroups_per_dimension,
+        }
+    }
+
+    /// The launches of one product: the product, then (when k is split) the ordered sum.
+    pub fn product(&self, device: &wgpu::Device, p: Product<'_>) -> Vec<Dispatch> {
+        let slot = 2 * p.transpose.left as usize + p.transpose.right as usize;
+        let (m, n, k) = p.dims;
+        if aligned(p.transpose, p.dims) {
+            let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+            let (chunk, splits) = split_k(tiles, k);
+            let dims = ModelMatmulDims {
+                m,
+                n,
+                k,
+                chunk,
+                splits,
+                use_d: (splits == 1 && p.addend.is_some()) as u32,
+                ..Default::default()
+            };
+            let grid = [n.div_ceil(TILE), m.div_ceil(TILE), splits];
+            let kernel = ("nn_matmul", &self.tiled[slot]);
+            return self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid);
+        }
+        let tiles = m.div_ceil(FALLBACK_TILE) * n.div_ceil(FALLBACK_TILE);
+        // Chunks of k are whole batch entries only when both operands are stored k-major.
+        let splits = if p.transpose == Transpose::LEFT {
+            fallback_splits(tiles, k)
+        } else {
+            1
+        };
+        let chunk = k / splits;
+        let direct = splits == 1 && p.addend.is_some();
+        let dims = MatmulDims {
+            m,
+            n,
+            k: chunk,
+            use_d: direct as u32,
+            l_stride: chunk * m,
+            r_stride: chunk * n,
+            d_stride: m * n,
+            c_stride: m * n,
+            alpha: 1.0,
+            beta: 1.0,
+            ..Default::default()
+        };
+        let grid = [n.div_ceil(FALLBACK_TILE), m.div_ceil(FALLBACK_TILE), splits];
+        let kernel = ("matmul", &self.fallback[slot]);
+        self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid)
+    }
+
+    /// The product into `result` (one chunk, `grid[2] = 1`) or into partials, then their sum.
+    fn launch(
+        &self,
+        device: &wgpu::Device,
+        p: &Product<'_>,
+        (label, pipeline): (&'static str, &wgpu::ComputePipeline),
+        uniform: &[u8],
+        grid: [u32; 3],
+    ) -> Vec<Dispatch> {
+        let (m, n, _) = p.dims;
+        let splits = grid[2];
+        let addend = p.addend.unwrap_or(p.left);
+        if splits == 1 {
+            let buffers = [p.left, p.right, addend, p.result];
+            return vec![Dispatch::with_uniform(
+                device, label, pipeline, uniform, &buffers, grid,
+            )];
+        }
+        let len = m * n;
+        let partials = storage(device, "matmul partials", splits as u64 * len as u64);
+        let buffers = [p.left, p.right, addend, &partials];
+        let product = Dispatch::with_uniform(device, label, pipeline, uniform, &buffers, grid);
+        let dims = SplitSumDims {
+            len,
+            splits,
+            use_d: p.addend.is_some() as u32,
+            _pad: 0,
+        };
+        let sum_grid = elementwise_grid(len as u64, self.max_workgroups);
+        let sum = self
+            .split_sum
+            .launch(device, &dims, &[&partials, addend, p.result], sum_grid);
+        vec![product, sum]
+    }
+}
+
+/// Chunks for the fallback's split along k: the largest divisor of `k` up to what
+/// [`MIN_WORKGROUPS`] asks for that leaves chunks of at least [`MIN_CHUNK`].
+fn fallback_splits(tiles: u32, k: u32) -> u32 {
+    let wanted = MIN_WORKGROUPS.div_ceil(tiles.max(1));
+    (1..=wanted)
+        .rev()
+        .find(|&s| k.is_multiple_of(s) && k / s >= MIN_CHUNK)
+        .unwrap_or(1)
+}
