@@ -6,15 +6,23 @@
 // Why it looks like this: a CPU driver (lavapipe, llvmpipe, SwiftShader) runs 8 invocations as
 // one SIMD register and turns every buffer load into a loop over the lanes, so loads per fma
 // decide the speed; and a GPU needs many workgroups. So no workgroup memory and no barriers:
-// each invocation keeps a 4 x 4 block of C in a mat4x4, loads 4 vec4s of each operand per 4
-// steps of k (whichever way each is stored) and adds their 4 x 4 product: 8 loads per 64 fma.
-// A workgroup of 8 x 8 invocations covers a 32 x 32 tile; split-K (wid.z) gives the skinny
-// products (weight gradients, k = tokens) enough workgroups.
+// each invocation keeps ROW_BLOCKS x COL_BLOCKS blocks of 4 x 4 of C in mat4x4s, loads 4 vec4s
+// of each operand's block per 4 steps of k (whichever way it is stored), no bounds branch
+// around a load (clamped, then zeroed), and adds the blocks' products: 4 (R + C) loads per
+// 64 R C fma. GPUs take 1 x 1 blocks in 8 x 8 workgroups (32 x 32 tiles, many workgroups); CPU
+// drivers 4 x 2 blocks in workgroups of 8 (16 x 64 tiles, 16 fma per load instead of 8).
+// Split-K (wid.z) gives the skinny products (weight gradients, k = tokens) enough workgroups.
 // The host keeps every dimension a vec4 load runs along a multiple of 4 (k when an operand is
 // stored k-contiguous, m for TRANSPOSE_L, n without TRANSPOSE_R).
 
 override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
+// Blocks of 4 x 4 per invocation (ROW_BLOCKS * COL_BLOCKS <= 8) and the workgroup's shape.
+override ROW_BLOCKS: u32 = 1u;
+override COL_BLOCKS: u32 = 1u;
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+const MAX_BLOCKS: u32 = 8u;
 
 struct Dims {
     m: u32,
@@ -33,20 +41,18 @@ struct Dims {
 @group(0) @binding(3) var<storage, read> addend: array<f32>;
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;
 
-// Columns t of op(L)'s block: rows i0..i0+3, k kk..kk+3 (zero past m or past `end`).
+// op(L)'s block: rows i0..i0+3, k kk..kk+3 (zero past m or past `end`), column t = k kk + t.
 fn left_block(i0: u32, kk: u32, end: u32) -> mat4x4<f32> {
     var v: array<vec4<f32>, 4>;
     for (var t = 0u; t < 4u; t++) {
         if TRANSPOSE_L {
             // Column t of the block: L[kk + t, i0..i0+3].
-            if kk + t < end && i0 < dims.m {
-                v[t] = left[((kk + t) * dims.m + i0) / 4u];
-            }
+            let at = (min(kk + t, end - 1u) * dims.m + min(i0, dims.m - 4u)) / 4u;
+            v[t] = select(vec4<f32>(), left[at], kk + t < end && i0 < dims.m);
         } else {
             // Row t of the block: L[i0 + t, kk..kk+3].
-            if i0 + t < dims.m {
-                v[t] = left[((i0 + t) * dims.k + kk) / 4u];
-            }
+            let at = (min(i0 + t, dims.m - 1u) * dims.k + kk) / 4u;
+            v[t] = select(vec4<f32>(), left[at], i0 + t < dims.m);
         }
     }
     let block = mat4x4(v[0], v[1], v[2], v[3]);
@@ -56,20 +62,18 @@ fn left_block(i0: u32, kk: u32, end: u32) -> mat4x4<f32> {
     return transpose(block);
 }
 
-// Columns j of op(R)'s block: k kk..kk+3, columns j0..j0+3.
+// op(R)'s block: k kk..kk+3, columns j0..j0+3, column t = column j0 + t.
 fn right_block(j0: u32, kk: u32, end: u32) -> mat4x4<f32> {
     var v: array<vec4<f32>, 4>;
     for (var t = 0u; t < 4u; t++) {
         if TRANSPOSE_R {
             // Column t of the block: R[j0 + t, kk..kk+3].
-            if j0 + t < dims.n {
-                v[t] = right[((j0 + t) * dims.k + kk) / 4u];
-            }
+            let at = (min(j0 + t, dims.n - 1u) * dims.k + kk) / 4u;
+            v[t] = select(vec4<f32>(), right[at], j0 + t < dims.n);
         } else {
             // Row t of the block: R[kk + t, j0..j0+3].
-            if kk + t < end && j0 < dims.n {
-                v[t] = right[((kk + t) * dims.n + j0) / 4u];
-            }
+            let at = (min(kk + t, end - 1u) * dims.n + min(j0, dims.n - 4u)) / 4u;
+            v[t] = select(vec4<f32>(), right[at], kk + t < end && j0 < dims.n);
         }
     }
     let block = mat4x4(v[0], v[1], v[2], v[3]);
@@ -79,29 +83,40 @@ fn right_block(j0: u32, kk: u32, end: u32) -> mat4x4<f32> {
     return transpose(block);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i0 = 4u * gid.y;
-    let j0 = 4u * gid.x;
+    let row0 = 4u * ROW_BLOCKS * gid.y;
+    let col0 = 4u * COL_BLOCKS * gid.x;
     let start = gid.z * dims.chunk;
     let end = min(start + dims.chunk, dims.k);
-    // acc[j][i] = C[i0 + i, j0 + j]
-    var acc = mat4x4<f32>();
+    // acc[b][j][i] = C[row0 + 4 (b / COL_BLOCKS) + i, col0 + 4 (b % COL_BLOCKS) + j]
+    var acc: array<mat4x4<f32>, MAX_BLOCKS>;
     for (var kk = start; kk < end; kk += 4u) {
-        acc += left_block(i0, kk, end) * right_block(j0, kk, end);
+        var rights: array<mat4x4<f32>, MAX_BLOCKS>;
+        for (var c = 0u; c < COL_BLOCKS; c++) {
+            rights[c] = right_block(col0 + 4u * c, kk, end);
+        }
+        for (var r = 0u; r < ROW_BLOCKS; r++) {
+            let block = left_block(row0 + 4u * r, kk, end);
+            for (var c = 0u; c < COL_BLOCKS; c++) {
+                acc[r * COL_BLOCKS + c] += block * rights[c];
+            }
+        }
     }
     let base = gid.z * dims.m * dims.n;
-    for (var j = 0u; j < 4u; j++) {
-        for (var i = 0u; i < 4u; i++) {
-            let row = i0 + i;
-            let col = j0 + j;
-            if row < dims.m && col < dims.n {
-                let at = row * dims.n + col;
-                var v = acc[j][i];
-                if dims.use_d != 0u {
-                    v += addend[at];
+    for (var b = 0u; b < ROW_BLOCKS * COL_BLOCKS; b++) {
+        for (var j = 0u; j < 4u; j++) {
+            for (var i = 0u; i < 4u; i++) {
+                let row = row0 + 4u * (b / COL_BLOCKS) + i;
+                let col = col0 + 4u * (b % COL_BLOCKS) + j;
+                if row < dims.m && col < dims.n {
+                    let at = row * dims.n + col;
+                    var v = acc[b][j][i];
+                    if dims.use_d != 0u {
+                        v += addend[at];
+                    }
+                    result[base + at] = v;
                 }
-                result[base + at] = v;
             }
         }
     }

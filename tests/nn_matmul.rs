@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use muon_wgpu::kernels::Transpose;
-use muon_wgpu::nn::matmul::{aligned, split_k, ModelMatmul, Product, MIN_WORKGROUPS};
+use muon_wgpu::nn::matmul::{aligned, split_k, Blocking, ModelMatmul, Product, MIN_WORKGROUPS};
 
 /// `(m, n, k)`: partial tiles on the vec4 path, a weight gradient's long k (split), unaligned
 /// sizes (the fallback), a 65-token vocabulary.
@@ -58,37 +58,39 @@ fn reference(
 fn model_products_match_reference_on_odd_shapes_every_layout() {
     for a in adapters() {
         let ctx = &a.ctx;
-        let products = ModelMatmul::new(&ctx.device);
-        for &(m, n, k) in SHAPES {
-            for t in LAYOUTS {
-                for with_d in [false, true] {
-                    let l = random(1 + m as u64, m * k);
-                    let r = random(2 + n as u64, k * n);
-                    let d = random(3 + k as u64, m * n);
-                    let (lb, rb, db) = (buffer(ctx, &l), buffer(ctx, &r), buffer(ctx, &d));
-                    let cb = buffer(ctx, &vec![f32::NAN; m * n]);
-                    let dims = (m as u32, n as u32, k as u32);
-                    let ops = products.product(
-                        &ctx.device,
-                        Product {
-                            transpose: t,
-                            left: &lb,
-                            right: &rb,
-                            addend: with_d.then_some(&db),
-                            result: &cb,
-                            dims,
-                        },
-                    );
-                    run(ctx, &ops);
-                    let want = reference(t, &l, &r, with_d.then_some(&d[..]), (m, n, k));
-                    let err = max_abs_diff(&read(ctx, &cb, m * n), &want);
-                    let tolerance = 2e-6 * k as f64 + 1e-6;
-                    assert!(
+        for blocking in [Blocking::GPU, Blocking::CPU] {
+            let products = ModelMatmul::with_blocking(&ctx.device, blocking);
+            for &(m, n, k) in SHAPES {
+                for t in LAYOUTS {
+                    for with_d in [false, true] {
+                        let l = random(1 + m as u64, m * k);
+                        let r = random(2 + n as u64, k * n);
+                        let d = random(3 + k as u64, m * n);
+                        let (lb, rb, db) = (buffer(ctx, &l), buffer(ctx, &r), buffer(ctx, &d));
+                        let cb = buffer(ctx, &vec![f32::NAN; m * n]);
+                        let dims = (m as u32, n as u32, k as u32);
+                        let ops = products.product(
+                            &ctx.device,
+                            Product {
+                                transpose: t,
+                                left: &lb,
+                                right: &rb,
+                                addend: with_d.then_some(&db),
+                                result: &cb,
+                                dims,
+                            },
+                        );
+                        run(ctx, &ops);
+                        let want = reference(t, &l, &r, with_d.then_some(&d[..]), (m, n, k));
+                        let err = max_abs_diff(&read(ctx, &cb, m * n), &want);
+                        let tolerance = 2e-6 * k as f64 + 1e-6;
+                        assert!(
                         err <= tolerance,
-                        "{}: {m}x{n}x{k} {t:?} addend {with_d}: error {err:e} (aligned {})",
+                        "{}: {m}x{n}x{k} {t:?} {blocking:?} addend {with_d}: error {err:e} (aligned {})",
                         a.ctx.info.name,
                         aligned(t, dims)
                     );
+                    }
                 }
             }
         }
@@ -137,7 +139,12 @@ fn split_k_sum_is_the_same_bit_for_bit_run_to_run() {
 #[test]
 fn split_k_gives_every_default_gpt_product_enough_workgroups() {
     // (m, n, k) of the default GPT's aligned products (width 64, MLP 256, 512 or 1024 tokens).
-    for tokens in [512u32, 1024] {
+    for (blocking, tokens) in [
+        (Blocking::GPU, 512u32),
+        (Blocking::GPU, 1024),
+        (Blocking::CPU, 512),
+        (Blocking::CPU, 1024),
+    ] {
         for (m, n, k) in [
             (tokens, 192u32, 64u32),
             (tokens, 64, 64),
@@ -149,7 +156,8 @@ fn split_k_gives_every_default_gpt_product_enough_workgroups() {
             (256, 64, tokens),
             (64, 256, tokens),
         ] {
-            let tiles = m.div_ceil(32) * n.div_ceil(32);
+            let (rows, cols) = blocking.tile();
+            let tiles = m.div_ceil(rows) * n.div_ceil(cols);
             let (chunk, splits) = split_k(tiles, k);
             assert!(
                 tiles * splits >= MIN_WORKGROUPS,

@@ -4,8 +4,8 @@
 //! C = op(L)·op(R) (+ D),  op(L) m × k, op(R) k × n
 //! ```
 //! The GPT's and the MLP's products are skinny: tokens × 64…256, and the weight gradients
-//! `dYᵀ·X` are 64…256 square with k = tokens. The kernel covers 32 × 32 tiles of C (a 4 × 4 block
-//! per invocation, no workgroup memory, so a CPU driver runs it well) and splits k into chunks
+//! `dYᵀ·X` are 64…256 square with k = tokens. The kernel covers a tile of C per workgroup
+//! ([`Blocking`]: 32 × 32 on a GPU, 16 × 64 on a CPU driver; no workgroup memory) and splits k into chunks
 //! until the launch has at least [`MIN_WORKGROUPS`] workgroups; the chunks' partial products are
 //! summed in chunk order by a second launch, so the result is the same bit for bit every run:
 //! ```text
@@ -23,8 +23,47 @@ use super::plan::storage;
 /// Fewest workgroups a product launches where its shape allows: a laptop GPU has 16–40 compute
 /// units, an H100 132.
 pub const MIN_WORKGROUPS: u32 = 64;
-/// Side of the tile of C one workgroup of `nn_matmul.wgsl` covers.
-const TILE: u32 = 32;
+/// How `nn_matmul.wgsl` covers C: blocks of 4 × 4 per invocation and invocations per
+/// workgroup (its override constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    pub row_blocks: u32,
+    pub col_blocks: u32,
+    pub workgroup: [u32; 2],
+}
+
+impl Blocking {
+    /// GPUs: one block per invocation, 8 × 8 invocations, so that the skinny products still
+    /// launch many workgroups.
+    pub const GPU: Self = Self {
+        row_blocks: 1,
+        col_blocks: 1,
+        workgroup: [8, 8],
+    };
+    /// CPU drivers (one workgroup of 8 is one SIMD register, and every load a loop over the
+    /// lanes): 4 × 2 blocks per invocation, twice the fma per load.
+    pub const CPU: Self = Self {
+        row_blocks: 4,
+        col_blocks: 2,
+        workgroup: [8, 1],
+    };
+
+    /// The blocking for an adapter of this type.
+    pub fn for_device(device_type: wgpu::DeviceType) -> Self {
+        match device_type {
+            wgpu::DeviceType::Cpu => Self::CPU,
+            _ => Self::GPU,
+        }
+    }
+
+    /// Rows and columns of C one workgroup covers.
+    pub fn tile(&self) -> (u32, u32) {
+        (
+            4 * self.row_blocks * self.workgroup[1],
+            4 * self.col_blocks * self.workgroup[0],
+        )
+    }
+}
 /// Side of the tile of the fallback (`matmul.wgsl` with `WG = 4`).
 const FALLBACK_TILE: u32 = 16;
 /// Fewest steps of k one chunk runs, so that splitting stays cheaper than the sum it adds.
@@ -86,6 +125,7 @@ pub fn split_k(tiles: u32, k: u32) -> (u32, u32) {
 pub struct ModelMatmul {
     /// `nn_matmul.wgsl`, by `2·transpose.left + transpose.right`.
     tiled: [wgpu::ComputePipeline; 4],
+    blocking: Blocking,
     /// `matmul.wgsl` with 16 × 16 tiles, the same order.
     fallback: [wgpu::ComputePipeline; 4],
     split_sum: Kernel,
@@ -93,8 +133,16 @@ pub struct ModelMatmul {
 }
 
 impl ModelMatmul {
-    /// Every pipeline, from the registry.
+    /// Every pipeline, from the registry, with the [`Blocking`] for the device's type.
     pub fn new(device: &wgpu::Device) -> Self {
+        Self::with_blocking(
+            device,
+            Blocking::for_device(device.adapter_info().device_type),
+        )
+    }
+
+    /// Every pipeline, with `blocking`.
+    pub fn with_blocking(device: &wgpu::Device, blocking: Blocking) -> Self {
         let variant = |file: &str, label: &str, slot: usize, extra: &[(&str, f64)]| {
             let mut constants = vec![
                 ("TRANSPOSE_L", (slot / 2) as f64),
@@ -104,8 +152,17 @@ impl ModelMatmul {
             crate::kernels::pipeline(device, label, &crate::shaders::source(file), &constants)
         };
         let fallback_constants = [("WG", (FALLBACK_TILE / 4) as f64), ("BK", 16.0)];
+        let tiled_constants = [
+            ("ROW_BLOCKS", blocking.row_blocks as f64),
+            ("COL_BLOCKS", blocking.col_blocks as f64),
+            ("WG_X", blocking.workgroup[0] as f64),
+            ("WG_Y", blocking.workgroup[1] as f64),
+        ];
         Self {
-            tiled: std::array::from_fn(|s| variant("nn_matmul.wgsl", "nn_matmul", s, &[])),
+            tiled: std::array::from_fn(|s| {
+                variant("nn_matmul.wgsl", "nn_matmul", s, &tiled_constants)
+            }),
+            blocking,
             fallback: std::array::from_fn(|s| {
                 variant("matmul.wgsl", "matmul", s, &fallback_constants)
             }),
@@ -119,7 +176,8 @@ impl ModelMatmul {
         let slot = 2 * p.transpose.left as usize + p.transpose.right as usize;
         let (m, n, k) = p.dims;
         if aligned(p.transpose, p.dims) {
-            let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+            let (rows, cols) = self.blocking.tile();
+            let tiles = m.div_ceil(rows) * n.div_ceil(cols);
             let (chunk, splits) = split_k(tiles, k);
             let dims = ModelMatmulDims {
                 m,
@@ -130,7 +188,7 @@ impl ModelMatmul {
                 use_d: (splits == 1 && p.addend.is_some()) as u32,
                 ..Default::default()
             };
-            let grid = [n.div_ceil(TILE), m.div_ceil(TILE), splits];
+            let grid = [n.div_ceil(cols), m.div_ceil(rows), splits];
             let kernel = ("nn_matmul", &self.tiled[slot]);
             return self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid);
         }
