@@ -12,8 +12,8 @@
 // 64 R C fma. GPUs take 1 x 1 blocks in 8 x 8 workgroups (32 x 32 tiles, many workgroups); CPU
 // drivers 4 x 2 blocks in workgroups of 8 (16 x 64 tiles, 16 fma per load instead of 8).
 // Split-K (wid.z) gives the skinny products (weight gradients, k = tokens) enough workgroups.
-// The host keeps every dimension a vec4 load runs along a multiple of 4 (k when an operand is
-// stored k-contiguous, m for TRANSPOSE_L, n without TRANSPOSE_R).
+// The host keeps every dimension a vec4 load or store runs along a multiple of 4 (n; k when an
+// operand is stored k-contiguous; m for TRANSPOSE_L).
 
 override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
@@ -38,8 +38,8 @@ struct Dims {
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> left: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> right: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> addend: array<f32>;
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;
+@group(0) @binding(3) var<storage, read> addend: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> result: array<vec4<f32>>;
 
 // op(L)'s block: rows i0..i0+3, k kk..kk+3 (zero past m or past `end`), column t = k kk + t.
 fn left_block(i0: u32, kk: u32, end: u32) -> mat4x4<f32> {
@@ -103,20 +103,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
+    // Rows of C as vec4s: row i of block b is column i of its transpose.
     let base = gid.z * dims.m * dims.n;
     for (var b = 0u; b < ROW_BLOCKS * COL_BLOCKS; b++) {
-        for (var j = 0u; j < 4u; j++) {
-            for (var i = 0u; i < 4u; i++) {
-                let row = row0 + 4u * (b / COL_BLOCKS) + i;
-                let col = col0 + 4u * (b % COL_BLOCKS) + j;
-                if row < dims.m && col < dims.n {
-                    let at = row * dims.n + col;
-                    var v = acc[b][j][i];
-                    if dims.use_d != 0u {
-                        v += addend[at];
-                    }
-                    result[base + at] = v;
+        let rows = transpose(acc[b]);
+        let col = col0 + 4u * (b % COL_BLOCKS);
+        for (var i = 0u; i < 4u; i++) {
+            let row = row0 + 4u * (b / COL_BLOCKS) + i;
+            if row < dims.m && col < dims.n {
+                let at = (row * dims.n + col) / 4u;
+                var v = rows[i];
+                if dims.use_d != 0u {
+                    v += addend[at];
                 }
+                result[base / 4u + at] = v;
             }
         }
     }

@@ -1,19 +1,19 @@
 // Split-K for the model's products (nn_matmul.wgsl): sums the partial products of the chunks
 // of k in chunk order, so the result is the same bit for bit every run, and adds the addend:
 //   C = sum_z P_z (+ D)
-// One element of C per invocation; its loop runs over the chunks only.
+// One vec4 of C per invocation; its loop runs over the chunks only.
 
 struct Dims {
-    len: u32,       // elements of C (m * n)
+    len: u32,       // vec4s of C (m * n / 4)
     splits: u32,
     use_d: u32,
     _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read> addend: array<f32>;
-@group(0) @binding(3) var<storage, read_write> result: array<f32>;
+@group(0) @binding(1) var<storage, read> partials: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> addend: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> result: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -21,7 +21,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if e >= dims.len {
         return;
     }
-    var sum = 0.0;
+    var sum = vec4<f32>();
     for (var z = 0u; z < dims.splits; z++) {
         sum += partials[z * dims.len + e];
     }

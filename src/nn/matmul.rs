@@ -11,9 +11,9 @@
 //! ```text
 //! P_z = op(L)[:, K_z]·op(R)[K_z, :],   C = (…((P_0 + P_1) + P_2)…) (+ D)
 //! ```
-//! A product whose vec4 loads would not be aligned (a dimension a load runs along that is not a
-//! multiple of 4, such as a 65-token vocabulary in `dYᵀ`) runs on the crate's `matmul.wgsl` with
-//! 16 × 16 tiles instead, split along k the same way where its layout allows (`Lᵀ·R`).
+//! A product whose vec4 loads or stores would not be aligned (a dimension they run along that is
+//! not a multiple of 4, such as a 65-token vocabulary) runs on the crate's `matmul.wgsl` with
+//! 16 × 16 tiles instead, in one launch.
 
 use crate::kernels::{elementwise_grid, Dispatch, MatmulDims, Transpose};
 
@@ -87,6 +87,7 @@ pub struct ModelMatmulDims {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SplitSumDims {
+    /// vec4s of C.
     pub len: u32,
     pub splits: u32,
     pub use_d: u32,
@@ -104,11 +105,11 @@ pub struct Product<'a> {
     pub dims: (u32, u32, u32),
 }
 
-/// Whether every vec4 load of `nn_matmul.wgsl` is aligned for this layout and shape.
+/// Whether every vec4 load and store of `nn_matmul.wgsl` is aligned for this layout and shape.
 pub fn aligned(transpose: Transpose, (m, n, k): (u32, u32, u32)) -> bool {
     let left = if transpose.left { m } else { k };
     let right = if transpose.right { k } else { n };
-    left.is_multiple_of(4) && right.is_multiple_of(4)
+    left.is_multiple_of(4) && right.is_multiple_of(4) && n.is_multiple_of(4)
 }
 
 /// Chunks of k for a product of `tiles` tiles: the fewest that give [`MIN_WORKGROUPS`]
@@ -192,34 +193,26 @@ impl ModelMatmul {
             let kernel = ("nn_matmul", &self.tiled[slot]);
             return self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid);
         }
-        let tiles = m.div_ceil(FALLBACK_TILE) * n.div_ceil(FALLBACK_TILE);
-        // Chunks of k are whole batch entries only when both operands are stored k-major.
-        let splits = if p.transpose == Transpose::LEFT {
-            fallback_splits(tiles, k)
-        } else {
-            1
-        };
-        let chunk = k / splits;
-        let direct = splits == 1 && p.addend.is_some();
         let dims = MatmulDims {
             m,
             n,
-            k: chunk,
-            use_d: direct as u32,
-            l_stride: chunk * m,
-            r_stride: chunk * n,
+            k,
+            use_d: p.addend.is_some() as u32,
+            l_stride: m * k,
+            r_stride: k * n,
             d_stride: m * n,
             c_stride: m * n,
             alpha: 1.0,
             beta: 1.0,
             ..Default::default()
         };
-        let grid = [n.div_ceil(FALLBACK_TILE), m.div_ceil(FALLBACK_TILE), splits];
+        let grid = [n.div_ceil(FALLBACK_TILE), m.div_ceil(FALLBACK_TILE), 1];
         let kernel = ("matmul", &self.fallback[slot]);
         self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid)
     }
 
-    /// The product into `result` (one chunk, `grid[2] = 1`) or into partials, then their sum.
+    /// The product into `result` (one chunk, `grid[2] = 1`) or into partials, then their sum
+    /// (`n` a multiple of 4).
     fn launch(
         &self,
         device: &wgpu::Device,
@@ -237,8 +230,12 @@ impl ModelMatmul {
                 device, label, pipeline, uniform, &buffers, grid,
             )];
         }
-        let len = m * n;
-        let partials = storage(device, "matmul partials", splits as u64 * len as u64);
+        let len = m * n / 4;
+        let partials = storage(
+            device,
+            "matmul partials",
+            splits as u64 * m as u64 * n as u64,
+        );
         let buffers = [p.left, p.right, addend, &partials];
         let product = Dispatch::with_uniform(device, label, pipeline, uniform, &buffers, grid);
         let dims = SplitSumDims {
@@ -253,14 +250,4 @@ impl ModelMatmul {
             .launch(device, &dims, &[&partials, addend, p.result], sum_grid);
         vec![product, sum]
     }
-}
-
-/// Chunks for the fallback's split along k: the largest divisor of `k` up to what
-/// [`MIN_WORKGROUPS`] asks for that leaves chunks of at least [`MIN_CHUNK`].
-fn fallback_splits(tiles: u32, k: u32) -> u32 {
-    let wanted = MIN_WORKGROUPS.div_ceil(tiles.max(1));
-    (1..=wanted)
-        .rev()
-        .find(|&s| k.is_multiple_of(s) && k / s >= MIN_CHUNK)
-        .unwrap_or(1)
 }
