@@ -17,12 +17,12 @@
 
 override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
-// Blocks of 4 x 4 per invocation (ROW_BLOCKS * COL_BLOCKS <= 8) and the workgroup's shape.
+// Blocks of 4 x 4 per invocation (ROW_BLOCKS * COL_BLOCKS <= 16) and the workgroup's shape.
 override ROW_BLOCKS: u32 = 1u;
 override COL_BLOCKS: u32 = 1u;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
-const MAX_BLOCKS: u32 = 8u;
+const MAX_BLOCKS: u32 = 16u;
 
 struct Dims {
     m: u32,

@@ -48,12 +48,38 @@ impl Blocking {
         workgroup: [8, 1],
     };
 
-    /// The blocking for an adapter of this type.
+    /// The blocking for an adapter of this type, or the one [`BLOCKING_ENV`] names
+    /// (`row_blocks,col_blocks,workgroup_x,workgroup_y`, for experiments).
     pub fn for_device(device_type: wgpu::DeviceType) -> Self {
+        if let Some(blocking) = Self::from_env() {
+            return blocking;
+        }
         match device_type {
             wgpu::DeviceType::Cpu => Self::CPU,
             _ => Self::GPU,
         }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn from_env() -> Option<Self> {
+        let text = std::env::var(BLOCKING_ENV).ok()?;
+        let v: Vec<u32> = text
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
+        match v[..] {
+            [r, c, x, y] if r * c <= MAX_BLOCKS && r * c > 0 && x * y > 0 => Some(Self {
+                row_blocks: r,
+                col_blocks: c,
+                workgroup: [x, y],
+            }),
+            _ => None,
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn from_env() -> Option<Self> {
+        None
     }
 
     /// Rows and columns of C one workgroup covers.
@@ -64,6 +90,10 @@ impl Blocking {
         )
     }
 }
+/// Environment variable that overrides the [`Blocking`] (`4,2,8,1`).
+pub const BLOCKING_ENV: &str = "MUON_WGPU_NN_BLOCKING";
+/// Most blocks of 4 × 4 per invocation (`MAX_BLOCKS` in `nn_matmul.wgsl`).
+const MAX_BLOCKS: u32 = 16;
 /// Side of the tile of the fallback (`matmul.wgsl` with `WG = 4`).
 const FALLBACK_TILE: u32 = 16;
 /// Fewest steps of k one chunk runs, so that splitting stays cheaper than the sum it adds.
