@@ -172,8 +172,9 @@ impl ModelMatmul {
         )
     }
 
-    /// Every pipeline, with `blocking`.
+    /// Every pipeline, with `blocking` (at most 16 blocks per invocation).
     pub fn with_blocking(device: &wgpu::Device, blocking: Blocking) -> Self {
+        assert!(blocking.row_blocks * blocking.col_blocks <= MAX_BLOCKS);
         let variant = |file: &str, label: &str, slot: usize, extra: &[(&str, f64)]| {
             let mut constants = vec![
                 ("TRANSPOSE_L", (slot / 2) as f64),
