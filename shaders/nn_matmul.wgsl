@@ -1,5 +1,5 @@
 // The model's matrix products (the GPT's and the MLP's linear layers), one chunk of k per wid.z:
-//   C = op(L)·op(R) (+ D)             (splits = 1: written over C)
+//   C = op(L)·op(R) (+ D, or ⊙ act'(D))   (splits = 1: written over C)
 //   P_z = op(L)[:, chunk z]·op(R)[chunk z, :]   (splits > 1: partials, summed by nn_split_k_sum)
 // op(L) = L (stored m x k) or L^T (TRANSPOSE_L, stored k x m);
 // op(R) = R (stored k x n) or R^T (TRANSPOSE_R, stored n x k).
@@ -14,6 +14,8 @@
 // Split-K (wid.z) gives the skinny products (weight gradients, k = tokens) enough workgroups.
 // The host keeps every dimension a vec4 load or store runs along a multiple of 4 (n; k when an
 // operand is stored k-contiguous; m for TRANSPOSE_L).
+
+#import nn_activations
 
 override TRANSPOSE_L: bool = false;
 override TRANSPOSE_R: bool = false;
@@ -30,8 +32,8 @@ struct Dims {
     k: u32,
     chunk: u32,     // k per split, a multiple of 4
     splits: u32,
-    use_d: u32,     // 1: add D (splits = 1 only)
-    _pad0: u32,
+    use_d: u32,     // 1: add D; 2: times act'(D), the layer's pre-activation (splits = 1 only)
+    activation: u32, // nn_activations.wgsl's code, for use_d = 2
     _pad1: u32,
 }
 
@@ -112,12 +114,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let row = row0 + 4u * (b / COL_BLOCKS) + i;
             if row < dims.m && col < dims.n {
                 let at = (row * dims.n + col) / 4u;
-                var v = rows[i];
-                if dims.use_d != 0u {
-                    v += addend[at];
-                }
-                result[base / 4u + at] = v;
+                result[base / 4u + at] = epilogue(rows[i], at, dims.use_d, dims.activation);
             }
         }
     }
+}
+
+// C's vec4 at `at` after the epilogue: + D (mode 1) or ⊙ act'(D) (mode 2, a fused activation
+// backward: the input gradient of a layer times its activation's derivative).
+fn epilogue(v: vec4<f32>, at: u32, mode: u32, activation: u32) -> vec4<f32> {
+    if mode == 1u {
+        return v + addend[at];
+    }
+    if mode == 2u {
+        let z = addend[at];
+        return v * vec4(
+            activate_grad(activation, z.x),
+            activate_grad(activation, z.y),
+            activate_grad(activation, z.z),
+            activate_grad(activation, z.w),
+        );
+    }
+    return v;
 }

@@ -76,6 +76,7 @@ fn model_products_match_reference_on_odd_shapes_every_layout() {
                                 left: &lb,
                                 right: &rb,
                                 addend: with_d.then_some(&db),
+                                activation_grad: None,
                                 result: &cb,
                                 dims,
                             },
@@ -117,6 +118,7 @@ fn split_k_sum_is_the_same_bit_for_bit_run_to_run() {
                     left: &lb,
                     right: &rb,
                     addend: None,
+                    activation_grad: None,
                     result: &cb,
                     dims: (m as u32, n as u32, k as u32),
                 },
@@ -164,6 +166,48 @@ fn split_k_gives_every_default_gpt_product_enough_workgroups() {
                 "{m}x{n}x{k}: {tiles} x {splits}"
             );
             assert!(chunk.is_multiple_of(4) && chunk * splits >= k && chunk * (splits - 1) < k);
+        }
+    }
+}
+
+#[test]
+fn fused_activation_backward_matches_reference_split_or_not() {
+    use muon_wgpu::nn::reference::activate_grad;
+    use muon_wgpu::nn::Activation;
+    for a in adapters() {
+        let ctx = &a.ctx;
+        let products = ModelMatmul::new(&ctx.device);
+        // dx = (dy·W) ⊙ gelu'(z): one launch (many tiles), and split along k.
+        for (m, n, k) in [(512usize, 256usize, 64usize), (20, 68, 100), (512, 64, 256)] {
+            let l = random(11, m * k);
+            let r = random(12, k * n);
+            let z: Vec<f32> = random(13, m * n).iter().map(|v| 3.0 * v).collect();
+            let (lb, rb, zb) = (buffer(ctx, &l), buffer(ctx, &r), buffer(ctx, &z));
+            let cb = buffer(ctx, &vec![f32::NAN; m * n]);
+            let ops = products.product(
+                &ctx.device,
+                Product {
+                    transpose: Transpose::NONE,
+                    left: &lb,
+                    right: &rb,
+                    addend: Some(&zb),
+                    activation_grad: Some(Activation::Gelu.code()),
+                    result: &cb,
+                    dims: (m as u32, n as u32, k as u32),
+                },
+            );
+            run(ctx, &ops);
+            let want: Vec<f64> = reference(Transpose::NONE, &l, &r, None, (m, n, k))
+                .iter()
+                .zip(&z)
+                .map(|(v, &z)| v * activate_grad(Activation::Gelu, z as f64))
+                .collect();
+            let err = max_abs_diff(&read(ctx, &cb, m * n), &want);
+            assert!(
+                err <= 2e-6 * k as f64 + 1e-5,
+                "{}: {m}x{n}x{k}: {err:e}",
+                a.ctx.info.name
+            );
         }
     }
 }

@@ -109,8 +109,11 @@ pub struct ModelMatmulDims {
     /// Steps of k per chunk (a multiple of 4).
     pub chunk: u32,
     pub splits: u32,
+    /// 0: none; 1: `+ D`; 2: `⊙ act'(D)`.
     pub use_d: u32,
-    pub _pad: [u32; 2],
+    /// [`Activation::code`](super::Activation::code), for `use_d = 2`.
+    pub activation: u32,
+    pub _pad: u32,
 }
 
 /// Uniform of `nn_split_k_sum.wgsl`.
@@ -120,19 +123,35 @@ pub struct SplitSumDims {
     /// vec4s of C.
     pub len: u32,
     pub splits: u32,
+    /// As [`ModelMatmulDims::use_d`].
     pub use_d: u32,
-    pub _pad: u32,
+    pub activation: u32,
 }
 
-/// The operands of one product: `result = op(left)·op(right) (+ addend)`, each contiguous.
+/// The operands of one product: `result = op(left)·op(right) (+ addend)`, or with
+/// `activation_grad`, `result = (op(left)·op(right)) ⊙ act'(addend)` (an input gradient times the
+/// derivative of the activation whose input `addend` holds); each contiguous.
 pub struct Product<'a> {
     pub transpose: Transpose,
     pub left: &'a wgpu::Buffer,
     pub right: &'a wgpu::Buffer,
     pub addend: Option<&'a wgpu::Buffer>,
+    /// An [`Activation::code`](super::Activation::code): `addend` is its input.
+    pub activation_grad: Option<u32>,
     pub result: &'a wgpu::Buffer,
     /// `(m, n, k)`.
     pub dims: (u32, u32, u32),
+}
+
+impl Product<'_> {
+    /// The epilogue's mode, as [`ModelMatmulDims::use_d`].
+    fn mode(&self) -> u32 {
+        match (self.addend, self.activation_grad) {
+            (None, _) => 0,
+            (Some(_), None) => 1,
+            (Some(_), Some(_)) => 2,
+        }
+    }
 }
 
 /// Whether every vec4 load and store of `nn_matmul.wgsl` is aligned for this layout and shape.
@@ -217,13 +236,18 @@ impl ModelMatmul {
                 k,
                 chunk,
                 splits,
-                use_d: (splits == 1 && p.addend.is_some()) as u32,
+                use_d: if splits == 1 { p.mode() } else { 0 },
+                activation: p.activation_grad.unwrap_or(0),
                 ..Default::default()
             };
             let grid = [n.div_ceil(cols), m.div_ceil(rows), splits];
             let kernel = ("nn_matmul", &self.tiled[slot]);
             return self.launch(device, &p, kernel, bytemuck::bytes_of(&dims), grid);
         }
+        assert!(
+            p.activation_grad.is_none(),
+            "the fallback has no activation epilogue: check `aligned` first"
+        );
         let dims = MatmulDims {
             m,
             n,
@@ -272,8 +296,8 @@ impl ModelMatmul {
         let dims = SplitSumDims {
             len,
             splits,
-            use_d: p.addend.is_some() as u32,
-            _pad: 0,
+            use_d: p.mode(),
+            activation: p.activation_grad.unwrap_or(0),
         };
         let sum_grid = elementwise_grid(len as u64, self.max_workgroups);
         let sum = self

@@ -117,6 +117,7 @@ impl Recorder<'_> {
             left,
             right,
             addend,
+            activation_grad: None,
             result,
             dims,
         };
@@ -168,6 +169,34 @@ impl Recorder<'_> {
 }
 
 impl Recorder<'_> {
+    /// `dx = (dy·W) ⊙ act'(z)`, written over `dx`: an input gradient and the backward of the
+    /// activation whose input was `z`, in one launch where the shapes allow.
+    pub fn input_grad_activation(
+        &mut self,
+        activation: Activation,
+        [dy, w, z, dx]: [&wgpu::Buffer; 4],
+        rows: u32,
+        (fan_in, fan_out): (u32, u32),
+    ) {
+        let dims = (rows, fan_in, fan_out);
+        if !super::matmul::aligned(Transpose::NONE, dims) {
+            self.input_grad(dy, w, dx, rows, (fan_in, fan_out));
+            self.activation_backward(activation, z, dx, rows * fan_in);
+            return;
+        }
+        let product = Product {
+            transpose: Transpose::NONE,
+            left: dy,
+            right: w,
+            addend: Some(z),
+            activation_grad: Some(activation.code()),
+            result: dx,
+            dims,
+        };
+        let ops = self.products.product(self.device, product);
+        self.ops.extend(ops);
+    }
+
     /// `z ← z + bias` (broadcast over `rows`), `a ← act(z)`.
     pub fn bias_activation(
         &mut self,
