@@ -206,6 +206,12 @@ pub const FILES: &[(&str, &str)] = &[
         "tiled_operands.wgsl",
         include_str!("../shaders/tiled_operands.wgsl"),
     ),
+    // The models' products (src/nn/matmul.rs).
+    ("nn_matmul.wgsl", include_str!("../shaders/nn_matmul.wgsl")),
+    (
+        "nn_split_k_sum.wgsl",
+        include_str!("../shaders/nn_split_k_sum.wgsl"),
+    ),
 ];
 
 /// The text on disk of a file of `shaders/`.

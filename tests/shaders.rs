@@ -7,7 +7,7 @@ use muon_wgpu::shaders::{self, validate_wgsl, FILES};
 fn every_registered_kernel_passes_naga_validation() {
     let failures = shaders::validate_all();
     assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(shaders::kernels().count(), 41);
+    assert_eq!(shaders::kernels().count(), 43);
 }
 
 #[test]

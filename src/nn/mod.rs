@@ -44,6 +44,7 @@ pub mod batch;
 pub mod data;
 pub mod gpt;
 pub mod kernels;
+pub mod matmul;
 pub mod mlp;
 pub mod model;
 pub mod plan;

@@ -13,12 +13,13 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::{Dispatch, Kernels, MatmulDims, MatmulOperands, Transpose};
+use crate::kernels::{Dispatch, Kernels, Transpose};
 
 use super::batch::Metrics;
 use super::kernels::{
     ActivationDims, BiasActivationDims, LossOperands, MetricsDims, NnKernels, RowsDims,
 };
+use super::matmul::{ModelMatmul, Product};
 use super::model::{Activation, Loss};
 
 /// Usage of every buffer of a model: bound as storage, written from the host, read back.
@@ -65,17 +66,20 @@ pub(crate) fn check_sizes(capacity: usize, history: usize) -> Result<()> {
 #[derive(Clone, Debug)]
 pub(crate) struct ModelGpu {
     pub ctx: GpuContext,
-    pub matmul: Kernels,
+    /// The crate's shader registry, which every model pipeline comes from.
+    pub registry: Kernels,
+    pub products: ModelMatmul,
     pub nn: NnKernels,
 }
 
 impl ModelGpu {
     pub fn new(ctx: &GpuContext) -> Self {
-        let matmul = Kernels::new(&ctx.device);
+        let registry = Kernels::new(&ctx.device);
         Self {
             ctx: ctx.clone(),
-            nn: NnKernels::new(&matmul, &ctx.device),
-            matmul,
+            products: ModelMatmul::new(&registry, &ctx.device),
+            nn: NnKernels::new(&registry, &ctx.device),
+            registry,
         }
     }
 
@@ -83,7 +87,7 @@ impl ModelGpu {
     pub fn recorder(&self) -> Recorder<'_> {
         Recorder {
             device: &self.ctx.device,
-            matmul: &self.matmul,
+            products: &self.products,
             nn: &self.nn,
             ops: Vec::new(),
         }
@@ -93,7 +97,7 @@ impl ModelGpu {
 /// The launches of a model, recorded in the order they run.
 pub(crate) struct Recorder<'a> {
     pub device: &'a wgpu::Device,
-    pub matmul: &'a Kernels,
+    pub products: &'a ModelMatmul,
     pub nn: &'a NnKernels,
     pub ops: Vec<Dispatch>,
 }
@@ -104,35 +108,25 @@ impl Recorder<'_> {
     }
 
     /// `result = op(left)·op(right) (+ addend)`, `m × n` with inner size `k`, each operand
-    /// contiguous.
+    /// contiguous ([`ModelMatmul`]: one launch, or two when k is split).
     fn product(
         &mut self,
         transpose: Transpose,
         [left, right, result]: [&wgpu::Buffer; 3],
         addend: Option<&wgpu::Buffer>,
-        (m, n, k): (u32, u32, u32),
+        dims: (u32, u32, u32),
     ) {
-        let dims = MatmulDims {
-            m,
-            n,
-            k,
-            use_d: addend.is_some() as u32,
-            l_stride: m * k,
-            r_stride: k * n,
-            d_stride: m * n,
-            c_stride: m * n,
-            alpha: 1.0,
-            beta: 1.0,
-            ..Default::default()
-        };
-        let ops = MatmulOperands {
+        let product = Product {
+            transpose,
             left,
             right,
-            addend: addend.unwrap_or(left),
+            addend,
+            activation_grad: None,
             result,
+            dims,
         };
-        let op = self.matmul.matmul(self.device, dims, 1, transpose, ops);
-        self.push(op);
+        let ops = self.products.product(self.device, product);
+        self.ops.extend(ops);
     }
 
     /// `out = x·Wᵀ (+ addend)` for `x` (rows × in), `W` (out × in).
@@ -179,6 +173,34 @@ impl Recorder<'_> {
 }
 
 impl Recorder<'_> {
+    /// `dx = (dy·W) ⊙ act'(z)`, written over `dx`: an input gradient and the backward of the
+    /// activation whose input was `z`, in one launch where the shapes allow.
+    pub fn input_grad_activation(
+        &mut self,
+        activation: Activation,
+        [dy, w, z, dx]: [&wgpu::Buffer; 4],
+        rows: u32,
+        (fan_in, fan_out): (u32, u32),
+    ) {
+        let dims = (rows, fan_in, fan_out);
+        if !super::matmul::aligned(Transpose::NONE, dims) {
+            self.input_grad(dy, w, dx, rows, (fan_in, fan_out));
+            self.activation_backward(activation, z, dx, rows * fan_in);
+            return;
+        }
+        let product = Product {
+            transpose: Transpose::NONE,
+            left: dy,
+            right: w,
+            addend: Some(z),
+            activation_grad: Some(activation.code()),
+            result: dx,
+            dims,
+        };
+        let ops = self.products.product(self.device, product);
+        self.ops.extend(ops);
+    }
+
     /// `z ← z + bias` (broadcast over `rows`), `a ← act(z)`.
     pub fn bias_activation(
         &mut self,

@@ -41,7 +41,7 @@ impl Gpt {
             })
             .collect();
         let gpu = ModelGpu::new(ctx);
-        let gpt = GptKernels::new(&gpu.matmul, device);
+        let gpt = GptKernels::new(&gpu.registry, device);
         Ok(Self {
             gpu,
             spec,

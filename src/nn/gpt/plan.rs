@@ -409,8 +409,8 @@ fn backward(
         // MLP: x'' = x' + gelu(n₂·W₁ᵀ + b₁)·W₂ᵀ.
         let (fc_proj, dims) = (ParamKind::MlpProj(l), (hid, c));
         rec.weight_grad(&d.dstream, &b.activated, grad(fc_proj), rows, dims);
-        rec.input_grad(&d.dstream, param(fc_proj), &d.dhidden, rows, dims);
-        rec.activation_backward(Activation::Gelu, &b.hidden, &d.dhidden, rows * hid);
+        let operands = [&d.dstream, param(fc_proj), &b.hidden, &d.dhidden];
+        rec.input_grad_activation(Activation::Gelu, operands, rows, dims);
         rec.bias_grad(&d.dhidden, grad(ParamKind::MlpFcBias(l)), (rows, hid));
         let (fc, dims) = (ParamKind::MlpFc(l), (c, hid));
         rec.weight_grad(&d.dhidden, &b.norm2, grad(fc), rows, dims);
