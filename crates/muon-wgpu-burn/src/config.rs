@@ -126,11 +126,8 @@ impl MuonWgpuConfig {
             }
             .into());
         }
-        let non_finite = self.overrides.non_finite;
+        // `settings` carries the `non_finite` override (`Settings::non_finite`).
         let mut builder = OptimizerBuilder::new(&gpu.context, settings)?;
-        if let Some(policy) = non_finite {
-            builder.non_finite(policy);
-        }
         builder.gram_form(self.gram_form.unwrap_or(self.preset != Preset::Burn));
         let expected = gpu.device.clone().inner();
         let mut registered = Vec::new();

@@ -120,7 +120,7 @@ fn burn_settings(o: &Overrides) -> Result<Settings> {
         s.routing.exclude_embeddings = true;
     }
     if o.exclude_layers.is_none() {
-        s.routing.exclude_layers = vec![HEAD_PATTERN.into()];
+        s.routing.exclude_layers = vec![muon_wgpu::settings::Pattern::new(HEAD_PATTERN)?];
     }
     s.validate()?;
     Ok(s)
