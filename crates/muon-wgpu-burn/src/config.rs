@@ -126,7 +126,10 @@ impl MuonWgpuConfig {
             }
             .into());
         }
-        // `settings` carries the `non_finite` override (`Settings::non_finite`).
+        let mut settings = settings;
+        if let Some(policy) = self.overrides.non_finite {
+            settings.non_finite = policy;
+        }
         let mut builder = OptimizerBuilder::new(&gpu.context, settings)?;
         builder.gram_form(self.gram_form.unwrap_or(self.preset != Preset::Burn));
         let expected = gpu.device.clone().inner();
