@@ -321,12 +321,14 @@ impl MuonWgpu {
     }
 
     /// Restores a state saved by [`MuonWgpu::to_record`] from an optimizer of the same model
-    /// and settings (typed errors on any mismatch), like burn's `load_record`.
-    pub fn load_record(mut self, record: &[u8]) -> Result<Self> {
+    /// and settings, like burn's `load_record`. Borrows rather than consumes, so that on a
+    /// typed error (another model, other settings, a damaged record) the optimizer is kept,
+    /// unchanged: everything is checked before anything is written.
+    pub fn load_record(&mut self, record: &[u8]) -> Result<()> {
         self.optimizer.load_state(record)?;
         // The loaded values are the record's: the model's are copied in at the next step.
         self.returned.iter_mut().for_each(|r| *r = None);
-        Ok(self)
+        Ok(())
     }
 }
 
