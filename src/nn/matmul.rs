@@ -18,7 +18,6 @@
 use crate::kernels::{elementwise_grid, Dispatch, Kernels, MatmulDims, Transpose};
 
 use super::kernels::Kernel;
-use super::plan::storage;
 
 /// Fewest workgroups a product launches where its shape allows: a laptop GPU has 16–40 compute
 /// units, an H100 132.
@@ -283,11 +282,8 @@ impl ModelMatmul {
             )];
         }
         let len = m * n / 4;
-        let partials = storage(
-            device,
-            "matmul partials",
-            splits as u64 * m as u64 * n as u64,
-        );
+        let words = splits as u64 * m as u64 * n as u64;
+        let partials = crate::gpu::storage_buffer(device, "matmul partials", words * 4);
         let buffers = [p.left, p.right, addend, &partials];
         let product = Dispatch::with_uniform(device, label, pipeline, uniform, &buffers, grid);
         let dims = SplitSumDims {

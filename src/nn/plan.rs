@@ -29,12 +29,7 @@ const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 
 /// A storage buffer of `words` 32-bit values (at least 16 bytes, the smallest binding).
 pub(crate) fn storage(device: &wgpu::Device, label: &str, words: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: (words * 4).max(16),
-        usage: USAGE,
-        mapped_at_creation: false,
-    })
+    crate::gpu::storage_buffer(device, label, words * 4)
 }
 
 /// A storage buffer holding `values` (padded with zeros to 16 bytes).
