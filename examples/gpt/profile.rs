@@ -10,13 +10,7 @@ pub fn step(
     trainer: &mut GptTrainer,
     batch: &TokenBatch,
 ) -> Result<Vec<(String, usize, f64)>, String> {
-    if !ctx
-        .device
-        .features()
-        .contains(wgpu::Features::TIMESTAMP_QUERY)
-    {
-        return Err("--profile needs timestamp queries, which this adapter lacks".into());
-    }
+    muon_wgpu::bench::needs_timestamps(ctx)?;
     let model = trainer.train_plan().ops().len();
     let optimizer = trainer.optimizer().stats().dispatches;
     let query_set = |n: usize| {

@@ -22,7 +22,7 @@ mod table;
 
 pub use cases::{model_shapes, ns_gflop, parse_shapes, shape_name, MAX_BENCH_PARAMS, MODELS};
 #[cfg(not(target_arch = "wasm32"))]
-pub use run::{kernel_times, run};
+pub use run::{kernel_times, needs_timestamps, run};
 
 use crate::settings::presets::Preset;
 

@@ -226,18 +226,25 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     })
 }
 
+/// `--profile`'s requirement: the adapter's timestamp queries.
+pub fn needs_timestamps(ctx: &GpuContext) -> Result<(), String> {
+    if ctx
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY)
+    {
+        Ok(())
+    } else {
+        Err("--profile needs timestamp queries, which this adapter lacks".into())
+    }
+}
+
 /// GPU time of each kernel over one step, summed by label, from timestamp queries.
 fn profile_step(
     ctx: &GpuContext,
     opt: &mut Optimizer,
 ) -> Result<Vec<(String, usize, f64)>, String> {
-    if !ctx
-        .device
-        .features()
-        .contains(wgpu::Features::TIMESTAMP_QUERY)
-    {
-        return Err("--profile needs timestamp queries, which this adapter lacks".into());
-    }
+    needs_timestamps(ctx)?;
     let count = 2 * opt.stats().dispatches as u32;
     let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
         label: Some("bench profile"),
